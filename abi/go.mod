@@ -1,0 +1,3 @@
+module github.com/wasmflow/wasmflow/abi
+
+go 1.24

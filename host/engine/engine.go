@@ -1,0 +1,164 @@
+// Package engine is the interface between wasmflow and a WebAssembly
+// runtime. The executor uses it; engine/wazero implements it (and a wasmtime
+// implementation can sit beside it). It knows nothing of runs or stores: it
+// compiles modules, instantiates them with the host functions it was given,
+// and calls their exports.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Engine compiles modules. One Engine serves the whole process; it is safe
+// for concurrent use.
+type Engine interface {
+	// Name identifies the engine ("wazero").
+	Name() string
+	// Compile validates and compiles wasm. The error describes why bytes are
+	// not a usable module.
+	Compile(ctx context.Context, wasm []byte) (Module, error)
+	// Close releases everything the engine holds.
+	Close(ctx context.Context) error
+}
+
+// Module is a compiled module, shared by all its instances.
+type Module interface {
+	// Imports lists the functions the module imports.
+	Imports() []Func
+	// Exports lists the functions the module exports.
+	Exports() []Func
+	// ExportsMemory reports whether the module exports a memory named name.
+	ExportsMemory(name string) bool
+	// Instantiate creates a fresh instance. It does not call any export
+	// (not even a start function other than the wasm start section).
+	Instantiate(ctx context.Context, cfg *InstanceConfig) (Instance, error)
+	// Close releases the compiled code.
+	Close(ctx context.Context) error
+}
+
+// Instance is one instantiation of a module. It is used by one goroutine at
+// a time.
+type Instance interface {
+	// Call calls an exported function. ctx is the context the instance's host
+	// functions receive; when it is done the guest is stopped and Call
+	// returns an error that wraps ctx.Err(). A trap returns a *Trap; a WASI
+	// proc_exit returns an *ExitError; an error returned by a host function
+	// is returned wrapped, so errors.Is and errors.As find it.
+	Call(ctx context.Context, name string, args ...uint64) ([]uint64, error)
+	// MemorySize is the current size of the exported memory in bytes.
+	MemorySize() uint32
+	// Close releases the instance.
+	Close(ctx context.Context) error
+}
+
+// ValueType is a WebAssembly number type.
+type ValueType byte
+
+const (
+	I32 ValueType = iota + 1
+	I64
+	F32
+	F64
+	Other // any type the host has no use for (v128, references)
+)
+
+func (t ValueType) String() string {
+	switch t {
+	case I32:
+		return "i32"
+	case I64:
+		return "i64"
+	case F32:
+		return "f32"
+	case F64:
+		return "f64"
+	}
+	return "other"
+}
+
+// Func describes an imported or exported function.
+type Func struct {
+	Module  string // import module; empty for exports
+	Name    string
+	Params  []ValueType
+	Results []ValueType
+}
+
+// Signature renders the function type as "(i32, i32) -> i32".
+func (f Func) Signature() string {
+	return fmt.Sprintf("%v -> %v", typeList(f.Params), typeList(f.Results))
+}
+
+func typeList(ts []ValueType) string {
+	s := "("
+	for i, t := range ts {
+		if i > 0 {
+			s += ", "
+		}
+		s += t.String()
+	}
+	return s + ")"
+}
+
+// HostFunc is a function the host provides to guests. Call receives the
+// context given to Instance.Call, the caller's memory, and the parameters in
+// stack; it writes the results into stack (which has room for
+// max(len(Params), len(Results)) values). Returning a non-nil error ends the
+// guest call: Instance.Call returns it wrapped.
+type HostFunc struct {
+	Func
+	Call func(ctx context.Context, mem Memory, stack []uint64) error
+}
+
+// Memory is a guest's linear memory as host functions see it.
+type Memory interface {
+	// Read returns a copy of n bytes at ptr, or false if out of bounds.
+	Read(ptr, n uint32) ([]byte, bool)
+	// Write copies b to ptr, or returns false if out of bounds.
+	Write(ptr uint32, b []byte) bool
+	// Size is the memory's current size in bytes.
+	Size() uint32
+}
+
+// InstanceConfig is what one instance sees of the outside world through
+// WASI: no files, no environment, no arguments, no network, only what is
+// given here. Zero values: output discarded, the real clock, crypto/rand,
+// time.Sleep.
+type InstanceConfig struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	// Walltime is the WASI realtime clock.
+	Walltime func() time.Time
+	// Random is the WASI random source.
+	Random io.Reader
+	// Sleep serves WASI poll_oneoff clock subscriptions.
+	Sleep func(d time.Duration)
+}
+
+// ExitError reports that the guest called WASI proc_exit.
+type ExitError struct {
+	Code uint32
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("guest exited with code %d", e.Code)
+}
+
+// Trap reports that the guest trapped (unreachable, an out-of-bounds memory
+// access, a stack overflow, a division by zero, ...), or that a host function
+// ended the call: Unwrap gives the host function's error.
+type Trap struct {
+	Message string
+	Err     error
+}
+
+func (t *Trap) Error() string { return t.Message }
+
+func (t *Trap) Unwrap() error { return t.Err }
+
+// ErrInvalidModule wraps every error Compile returns for bad bytes.
+var ErrInvalidModule = errors.New("invalid WebAssembly module")

@@ -1,0 +1,512 @@
+package executor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmflow/wasmflow/abi"
+	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// Activation is one execution of a claimed run. Create it with
+// Executor.NewActivation, steer it with Stop from any goroutine, and run it
+// once with Run.
+type Activation struct {
+	e       *Executor
+	run     *store.Run
+	started time.Time
+	stop    atomic.Int32 // StopReason
+
+	// Everything below is touched only by the goroutine in Run (host
+	// functions run on it, synchronously with the guest).
+	dbctx      context.Context // for store writes: outlives the guest's deadline
+	entries    []*store.Entry  // the journal, extended as the run goes
+	effects    map[int][]*store.Effect
+	pos        int // next journal position
+	live       bool
+	step       *stepState
+	register   []byte
+	clock      time.Time // the workflow clock
+	rng        *rand.Rand
+	rngPos     int
+	pending    []*store.NewEvent
+	progress   json.RawMessage
+	eventCount int64
+	signals    int64 // the run's SignalsReceived as last seen
+	checkpoint struct {
+		stepSeq  int
+		eventSeq int64
+		count    int
+	}
+	stderr     *tailWriter
+	describe   *describeState
+	end        *ending
+	stepCancel context.CancelCauseFunc // stops the guest when a step times out
+}
+
+type stepState struct {
+	entry     *store.Entry
+	opts      abi.StepOptions
+	effectSeq int
+	effect    *store.Effect // begun, not yet ended
+	persisted bool          // entry row exists in the store for this attempt
+	started   time.Time
+	timer     *time.Timer // the step's timeout
+	timedOut  atomic.Bool
+}
+
+// ending records why the host ended the guest call.
+type ending struct {
+	kind   endKind
+	result Result
+	err    error // endStore
+}
+
+type endKind int
+
+const (
+	endPersisted endKind = iota + 1 // suspended or finished; already written
+	endFault                        // the run must fail with result.Reason
+	endFenced                       // lease lost; write nothing
+	endCrash                        // test hook: write nothing
+	endStore                        // the store failed; write nothing
+)
+
+// errEndCall is what host functions return to end the guest call; the
+// reason is in Activation.end.
+var errEndCall = errors.New("wasmflow: the host ended the guest call")
+
+type ctxKey struct{}
+
+func fromContext(ctx context.Context) *Activation {
+	a, _ := ctx.Value(ctxKey{}).(*Activation)
+	return a
+}
+
+// NewActivation prepares an activation of a run claimed by this process.
+func (e *Executor) NewActivation(run *store.Run) *Activation {
+	return &Activation{e: e, run: run, clock: run.CreatedAt, signals: run.SignalsReceived, eventCount: run.EventCount}
+}
+
+// Stop asks the activation to stop at its next safe point. It is safe to call
+// from any goroutine, any number of times; cancellation wins over shutdown.
+func (a *Activation) Stop(reason StopReason) {
+	for {
+		cur := a.stop.Load()
+		if cur >= int32(reason) || a.stop.CompareAndSwap(cur, int32(reason)) {
+			return
+		}
+	}
+}
+
+// Run executes the activation. ctx bounds it: when ctx is done the guest is
+// stopped wherever it is (a lost lease, a shutdown's grace period elapsed).
+// The error is non-nil only when the store failed; the run is then left for
+// its lease to expire.
+func (a *Activation) Run(ctx context.Context) (*Result, error) {
+	e := a.e
+	a.started = time.Now()
+	a.dbctx = ctx
+	res, err := a.run1(ctx)
+	if e.obs != nil && res != nil {
+		e.obs.ActivationDone(a.run, e.engine.Name(), time.Since(a.started), res)
+	}
+	return res, err
+}
+
+func (a *Activation) run1(ctx context.Context) (*Result, error) {
+	e := a.e
+	var err error
+	if a.entries, err = e.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: a.run.ID}); err != nil {
+		return nil, fmt.Errorf("load journal of run %s: %w", a.run.ID, err)
+	}
+	effects, err := e.store.EffectListByRun(ctx, &store.EffectListByRunParams{RunID: a.run.ID})
+	if err != nil {
+		return nil, fmt.Errorf("load effects of run %s: %w", a.run.ID, err)
+	}
+	a.effects = make(map[int][]*store.Effect)
+	for _, ef := range effects {
+		a.effects[ef.StepSeq] = append(a.effects[ef.StepSeq], ef)
+	}
+
+	mod, err := e.modules.Load(ctx, a.run.ModuleDigest)
+	if err != nil {
+		var me *ModuleError
+		if errors.As(err, &me) {
+			return a.failNow(fmt.Sprintf("module %s cannot run: %v", a.run.ModuleDigest, err))
+		}
+		return nil, err
+	}
+
+	callCtx, cancel := context.WithTimeoutCause(context.WithValue(ctx, ctxKey{}, a), e.limits.ActivationTimeout, errActivationTimeout)
+	defer cancel()
+	stepCtx, stepCancel := context.WithCancelCause(callCtx)
+	defer stepCancel(nil)
+	a.stepCancel = stepCancel
+	a.stderr = &tailWriter{max: 4096, log: a.logger(), level: slog.LevelWarn, stream: "stderr", a: a}
+	inst, err := mod.Instantiate(stepCtx, &engine.InstanceConfig{
+		Stdout:   &tailWriter{log: a.logger(), level: slog.LevelInfo, stream: "stdout", a: a},
+		Stderr:   a.stderr,
+		Walltime: a.now,
+		Random:   randomReader{a},
+		Sleep:    func(d time.Duration) { sleepCtx(stepCtx, d) },
+	})
+	if err != nil {
+		return a.conclude(ctx, fmt.Errorf("instantiate: %w", err), nil)
+	}
+	defer inst.Close(context.WithoutCancel(ctx))
+
+	if hasFunc(mod, abi.ExportInitialize) {
+		if _, err := inst.Call(stepCtx, abi.ExportInitialize); err != nil {
+			return a.conclude(ctx, err, inst)
+		}
+	}
+	_, err = inst.Call(stepCtx, abi.ExportRun)
+	return a.conclude(ctx, err, inst)
+}
+
+var errActivationTimeout = errors.New("activation time limit reached")
+var errStepTimeout = errors.New("step timeout reached")
+
+// conclude turns the end of the guest call into a Result, writing the run's
+// failure when the guest faulted.
+func (a *Activation) conclude(ctx context.Context, callErr error, inst engine.Instance) (*Result, error) {
+	if s := a.step; s != nil && s.timer != nil {
+		s.timer.Stop()
+	}
+	if a.end != nil {
+		return a.outcome()
+	}
+	if callErr == nil {
+		return a.failNow("workflow returned without calling complete or fail")
+	}
+	if ctx.Err() != nil {
+		// The scheduler stopped the activation (a lost lease, a shutdown's
+		// grace period over): hand the run back from its last checkpoint.
+		a.dbctx = context.WithoutCancel(ctx)
+		return a.suspendNow(store.StatusPending, "interrupt", ptrTime(now()), nil)
+	}
+	if errors.Is(callErr, errStepTimeout) {
+		s := a.step
+		if s == nil || !s.timedOut.Load() {
+			// The step ended just as its timer fired: resume from here.
+			return a.suspendNow(store.StatusPending, "interrupt", ptrTime(now()), nil)
+		}
+		msg := fmt.Sprintf("step %q timed out after %s", s.entry.Name, time.Duration(s.opts.TimeoutMS)*time.Millisecond)
+		if err := a.stepEnded(abi.EndError, []byte(msg)); err != nil {
+			return a.outcome()
+		}
+		// The step failed for good; the guest learns it when it replays.
+		return a.suspendNow(store.StatusPending, "retry", ptrTime(now()), nil)
+	}
+	if errors.Is(callErr, errActivationTimeout) {
+		return a.failNow(fmt.Sprintf("activation exceeded its time limit of %s (--activation-timeout) without reaching a checkpoint; the guest was stopped%s", a.e.limits.ActivationTimeout, a.where()))
+	}
+	var exit *engine.ExitError
+	if errors.As(callErr, &exit) {
+		msg := fmt.Sprintf("guest exited with code %d%s", exit.Code, a.where())
+		if tail := a.stderr.tail(); tail != "" {
+			msg += ": " + tail
+		}
+		if inst != nil {
+			limit := uint64(a.e.limits.MemoryPages) * 65536
+			if size := uint64(inst.MemorySize()); size+(16<<20) >= limit {
+				msg += fmt.Sprintf(" (memory at %d MiB of the %d MiB limit, --max-memory-pages=%d)", size>>20, limit>>20, a.e.limits.MemoryPages)
+			}
+		}
+		return a.failNow(msg)
+	}
+	msg := callErr.Error()
+	if tail := a.stderr.tail(); tail != "" {
+		msg += "; stderr: " + tail
+	}
+	return a.failNow(fmt.Sprintf("guest trapped%s: %s", a.where(), msg))
+}
+
+// outcome maps a.end to the activation's result.
+func (a *Activation) outcome() (*Result, error) {
+	switch a.end.kind {
+	case endPersisted:
+		return &a.end.result, nil
+	case endFenced:
+		a.logger().Warn("activation lost its lease; its writes were refused")
+		return &Result{Status: store.StatusRunning, Reason: "lease lost"}, nil
+	case endCrash:
+		return &Result{Status: store.StatusRunning, Reason: "crashed by test hook"}, nil
+	case endStore:
+		return nil, a.end.err
+	}
+	return a.failNow(a.end.result.Reason)
+}
+
+// where names the step the guest was in, for failure messages.
+func (a *Activation) where() string {
+	if a.step != nil {
+		return fmt.Sprintf(" in step %q", a.step.entry.Name)
+	}
+	return ""
+}
+
+// failNow writes the run's failure.
+func (a *Activation) failNow(reason string) (*Result, error) {
+	a.end = nil
+	_ = a.finish(store.StatusFailed, nil, reason)
+	return a.outcome()
+}
+
+// suspendNow writes a suspension outside a host call.
+func (a *Activation) suspendNow(status store.RunStatus, reason string, wakeAt *time.Time, p *store.RunApplyParams) (*Result, error) {
+	a.end = nil
+	_ = a.suspendWrite(status, reason, wakeAt, p)
+	return a.outcome()
+}
+
+// apply writes p, fenced, adding pending events and progress. Any failure
+// ends the guest call (errEndCall) with a.end set.
+func (a *Activation) apply(p *store.RunApplyParams) error {
+	p.RunID, p.Fence = a.run.ID, a.run.Fence
+	if p.Now.IsZero() {
+		p.Now = now()
+	}
+	if len(a.pending) > 0 {
+		p.Events = append(a.pending, p.Events...)
+		a.pending = nil
+	}
+	if a.progress != nil {
+		p.Progress, a.progress = a.progress, nil
+	}
+	n := int64(len(p.Events))
+	if p.Status == "" && a.eventCount+n > a.e.limits.EventsPerRun {
+		return a.fault("the run reached its limit of %d events (--max-events-per-run)", a.e.limits.EventsPerRun)
+	}
+	res, err := a.e.store.RunApply(a.dbctx, p)
+	if err != nil {
+		if errors.Is(err, store.ErrFenced) {
+			a.end = &ending{kind: endFenced}
+		} else {
+			a.end = &ending{kind: endStore, err: fmt.Errorf("write run %s: %w", a.run.ID, err)}
+		}
+		return errEndCall
+	}
+	a.eventCount = res.EventCount
+	a.signals = res.SignalsReceived
+	if res.CancelRequested {
+		a.Stop(StopCancel)
+	}
+	if p.Status != "" && p.Status != store.StatusRunning {
+		a.end = &ending{kind: endPersisted, result: Result{Status: p.Status, WakeAt: p.WakeAt}}
+	}
+	return nil
+}
+
+// finish writes a terminal status and ends the guest call.
+func (a *Activation) finish(status store.RunStatus, output json.RawMessage, errMsg string) error {
+	p := &store.RunApplyParams{Status: status, Output: output, Error: errMsg}
+	p.Events = []*store.NewEvent{{Type: terminalEvent[status], At: now(), Data: mustJSON(finishData(errMsg))}}
+	if err := a.apply(p); err != nil {
+		return err
+	}
+	a.end.result.Reason = errMsg
+	a.logger().Info("run finished", "status", status, "error", errMsg)
+	return errEndCall
+}
+
+var terminalEvent = map[store.RunStatus]store.EventType{
+	store.StatusCompleted: store.EventRunCompleted,
+	store.StatusFailed:    store.EventRunFailed,
+	store.StatusCancelled: store.EventRunCancelled,
+}
+
+func finishData(errMsg string) map[string]any {
+	if errMsg == "" {
+		return map[string]any{}
+	}
+	return map[string]any{"error": errMsg}
+}
+
+// suspendWrite records a suspension (the run stops here and resumes in a new
+// activation), with whatever else p carries, and returns errEndCall.
+func (a *Activation) suspendWrite(status store.RunStatus, reason string, wakeAt *time.Time, p *store.RunApplyParams) error {
+	if p == nil {
+		p = &store.RunApplyParams{}
+	}
+	if s := a.step; s != nil && !s.persisted {
+		p.Entries = append(p.Entries, s.entry)
+		s.persisted = true
+	}
+	data := map[string]any{"reason": reason}
+	if wakeAt != nil {
+		data["wake_at"] = wakeAt.UTC().Format(time.RFC3339Nano)
+	}
+	p.Status, p.WakeAt, p.WakeIfSignalsBeyond = status, wakeAt, a.signals
+	p.Events = append(p.Events, &store.NewEvent{Type: store.EventRunSuspended, Step: a.stepName(), At: now(), Data: mustJSON(data)})
+	if err := a.apply(p); err != nil {
+		return err
+	}
+	a.end.result.Reason = reason
+	a.logger().Debug("run suspended", "reason", reason, "status", status)
+	return errEndCall
+}
+
+// checkStop suspends or cancels the run when the scheduler asked for it, or
+// yields when the activation has used half of its time. cancelOnly limits it
+// to cancellation (for host calls that are not checkpoints).
+func (a *Activation) checkStop(cancelOnly bool) error {
+	switch StopReason(a.stop.Load()) {
+	case StopCancel:
+		return a.finish(store.StatusCancelled, nil, "")
+	case StopShutdown:
+		if !cancelOnly {
+			return a.suspendWrite(store.StatusPending, "interrupt", ptrTime(now()), nil)
+		}
+	}
+	if !cancelOnly && time.Since(a.started) > a.e.limits.ActivationTimeout/2 {
+		return a.suspendWrite(store.StatusPending, "interrupt", ptrTime(now()), nil)
+	}
+	return nil
+}
+
+// hook asks the test hooks about a point.
+func (a *Activation) hook(p *Point) error {
+	h := a.e.hooks
+	if h.Crash == nil && h.Interrupt == nil {
+		return nil
+	}
+	p.Run = a.run
+	if h.Crash != nil && h.Crash(p) {
+		a.end = &ending{kind: endCrash}
+		return errEndCall
+	}
+	if h.Interrupt != nil && p.Kind != PointBeforeEffectEnd && h.Interrupt(p) {
+		return a.suspendWrite(store.StatusPending, "interrupt", ptrTime(now()), nil)
+	}
+	return nil
+}
+
+// fault ends the guest call; the run fails with the message.
+func (a *Activation) fault(format string, args ...any) error {
+	a.end = &ending{kind: endFault, result: Result{Status: store.StatusFailed, Reason: fmt.Sprintf(format, args...)}}
+	return errEndCall
+}
+
+// nondeterminism fails the run because the code asked for something other
+// than what the journal holds at this position.
+func (a *Activation) nondeterminism(position, wantKind, wantName, gotKind, gotName string) error {
+	msg := fmt.Sprintf("nondeterminism at %s: the journal has %s %q but the code asked for %s %q; code between steps must make the same calls in the same order on every replay",
+		position, wantKind, wantName, gotKind, gotName)
+	a.pending = append(a.pending, &store.NewEvent{Type: store.EventNondeterminism, At: now(), Data: mustJSON(map[string]any{
+		"position": position,
+		"expected": map[string]any{"kind": wantKind, "name": wantName},
+		"found":    map[string]any{"kind": gotKind, "name": gotName},
+	})})
+	if a.e.obs != nil {
+		a.e.obs.Nondeterminism(a.run)
+	}
+	return a.fault("%s", msg)
+}
+
+// next returns the journal entry at the current position if there is one,
+// checking that it is what the code asks for.
+func (a *Activation) next(kind store.EntryKind, name string) (*store.Entry, error) {
+	if a.pos >= len(a.entries) {
+		return nil, nil
+	}
+	e := a.entries[a.pos]
+	if e.Kind != kind || e.Name != name {
+		return nil, a.nondeterminism(fmt.Sprintf("journal position %d", e.Seq), string(e.Kind), e.Name, string(kind), name)
+	}
+	return e, nil
+}
+
+// record stores e as the entry at the current position and advances it.
+func (a *Activation) record(e *store.Entry) {
+	if a.pos < len(a.entries) {
+		a.entries[a.pos] = e
+	} else {
+		a.entries = append(a.entries, e)
+	}
+	a.pos++
+	a.clock = e.UpdatedAt
+}
+
+func (a *Activation) replaying() bool { return a.step == nil && a.pos < len(a.entries) }
+
+func (a *Activation) stepName() string {
+	if a.step != nil {
+		return a.step.entry.Name
+	}
+	return ""
+}
+
+// now is the guest's clock: real inside a step, the workflow clock outside.
+func (a *Activation) now() time.Time {
+	if a.step != nil || a.describe != nil {
+		return time.Now()
+	}
+	return a.clock
+}
+
+// random fills b: fresh inside a step, deterministic per journal position
+// outside.
+func (a *Activation) random(b []byte) {
+	if a.step != nil || a.describe != nil {
+		cryptoRead(b)
+		return
+	}
+	if a.rng == nil || a.rngPos != a.pos {
+		seed := sha256.Sum256(fmt.Appendf(nil, "%s/%d", a.run.ID, a.pos))
+		a.rng = rand.New(rand.NewChaCha8(seed))
+		a.rngPos = a.pos
+	}
+	for i := 0; i < len(b); i += 8 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], a.rng.Uint64())
+		copy(b[i:], w[:])
+	}
+}
+
+type randomReader struct{ a *Activation }
+
+func (r randomReader) Read(b []byte) (int, error) {
+	r.a.random(b)
+	return len(b), nil
+}
+
+func (a *Activation) logger() *slog.Logger {
+	l := a.e.log.With("run_id", a.run.ID, "activation", a.run.Activations)
+	if a.step != nil {
+		l = l.With("step", a.step.entry.Name)
+	}
+	return l
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// now is the host's clock, at the store's precision.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+func ptrTime(t time.Time) *time.Time { return &t }
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

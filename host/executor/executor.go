@@ -1,0 +1,214 @@
+// Package executor runs activations: one activation instantiates a run's
+// module, replays the run's journal, and executes the guest until the run
+// completes, fails or suspends. It implements the host side of the ABI
+// (abi/ABI.md) and writes everything that must survive through the store,
+// fenced by the lease the run was claimed with.
+//
+// The executor does not claim runs, heartbeat leases or wake timers: that is
+// the scheduler's work. It is handed a claimed run and reports how the
+// activation ended.
+package executor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// Limits bound what one guest may do. Zero fields take the defaults shown.
+type Limits struct {
+	// ModuleSize bounds uploaded modules, in bytes. Default 32 MiB.
+	ModuleSize int
+	// ActivationTimeout bounds one activation. A guest still running then is
+	// stopped and its run fails; at a checkpoint after half of it the run is
+	// suspended and continues in a new activation. Default 5m.
+	ActivationTimeout time.Duration
+	// Payload bounds every payload that crosses the ABI: input, output,
+	// step output, cursor, effect result, signal payload, progress. Error
+	// messages longer than this are truncated. Default 1 MiB.
+	Payload int
+	// EventsPerRun bounds a run's timeline. Default 100000.
+	EventsPerRun int64
+	// LogLine bounds one guest log line; longer lines are truncated.
+	// Default 8 KiB.
+	LogLine int
+	// MemoryPages is the engine's memory limit, in 64 KiB pages; the
+	// executor only uses it to explain out-of-memory failures. Default 4096.
+	MemoryPages uint32
+}
+
+// WithDefaults returns l with zero fields set to their defaults.
+func (l Limits) WithDefaults() Limits {
+	if l.ModuleSize == 0 {
+		l.ModuleSize = 32 << 20
+	}
+	if l.ActivationTimeout == 0 {
+		l.ActivationTimeout = 5 * time.Minute
+	}
+	if l.Payload == 0 {
+		l.Payload = 1 << 20
+	}
+	if l.EventsPerRun == 0 {
+		l.EventsPerRun = 100000
+	}
+	if l.LogLine == 0 {
+		l.LogLine = 8 << 10
+	}
+	if l.MemoryPages == 0 {
+		l.MemoryPages = 4096
+	}
+	return l
+}
+
+func (l Limits) validate() error {
+	switch {
+	case l.ModuleSize < 0:
+		return errors.New("Limits.ModuleSize must not be negative")
+	case l.ActivationTimeout < 0:
+		return errors.New("Limits.ActivationTimeout must not be negative")
+	case l.Payload < 0:
+		return errors.New("Limits.Payload must not be negative")
+	case l.EventsPerRun < 0:
+		return errors.New("Limits.EventsPerRun must not be negative")
+	}
+	return nil
+}
+
+// Config configures an Executor.
+type Config struct {
+	// Store persists runs. Required.
+	Store store.Store
+	// Engine compiles and runs modules; it must have been created with
+	// HostFuncs(). Required.
+	Engine engine.Engine
+	// Limits bound guests; zero fields take their defaults.
+	Limits Limits
+	// Owner names this process in activation events and logs.
+	Owner string
+	// Logger receives the executor's and the guests' log lines. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// Hooks let tests interrupt or crash activations at chosen points.
+	Hooks Hooks
+	// Observer, when set, is told of outcomes worth counting (metrics).
+	Observer Observer
+}
+
+// Observer is told of outcomes worth counting. Its methods must be fast and
+// safe for concurrent use.
+type Observer interface {
+	EffectUncertain(run *store.Run, step, effect string)
+	Nondeterminism(run *store.Run)
+	ActivationDone(run *store.Run, engine string, d time.Duration, r *Result)
+}
+
+// Hooks let tests stop activations at chosen points (see host/flowtest).
+// Nil functions never fire.
+type Hooks struct {
+	// Interrupt is asked at each checkpoint of a step, after each step
+	// completes, and before each step begins; true suspends the run there
+	// as a graceful stop would (reason "interrupt").
+	Interrupt func(p *Point) bool
+	// Crash is asked at the same points and before an effect's outcome is
+	// recorded; true ends the activation as if the process had died:
+	// nothing more is written and the lease is left to expire.
+	Crash func(p *Point) bool
+}
+
+// PointKind says where a Point is.
+type PointKind string
+
+const (
+	PointBeforeStep      PointKind = "before_step"
+	PointDuringStep      PointKind = "during_step"
+	PointAfterStep       PointKind = "after_step"
+	PointBeforeEffectEnd PointKind = "before_effect_end"
+)
+
+// Point is a place in an activation where Hooks are asked.
+type Point struct {
+	Kind   PointKind
+	Run    *store.Run
+	Step   string
+	Cursor []byte // PointDuringStep: the cursor just saved, if any
+	Effect string // PointBeforeEffectEnd
+}
+
+// Executor runs activations. It is safe for concurrent use.
+type Executor struct {
+	store   store.Store
+	engine  engine.Engine
+	limits  Limits
+	owner   string
+	log     *slog.Logger
+	hooks   Hooks
+	obs     Observer
+	modules *Modules
+}
+
+// New returns an Executor.
+func New(cfg *Config) (*Executor, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("executor: Config.Store is required")
+	}
+	if cfg.Engine == nil {
+		return nil, errors.New("executor: Config.Engine is required")
+	}
+	limits := cfg.Limits.WithDefaults()
+	if err := limits.validate(); err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Executor{
+		store:  cfg.Store,
+		engine: cfg.Engine,
+		limits: limits,
+		owner:  cfg.Owner,
+		log:    log,
+		hooks:  cfg.Hooks,
+		obs:    cfg.Observer,
+	}
+	e.modules = newModules(e)
+	return e, nil
+}
+
+// Modules returns the executor's module registry.
+func (e *Executor) Modules() *Modules { return e.modules }
+
+// Limits returns the limits in force.
+func (e *Executor) Limits() Limits { return e.limits }
+
+// Result says how an activation ended.
+type Result struct {
+	// Status is the run's status after the activation: pending, sleeping or
+	// waiting when it suspended, a terminal status when it finished, or
+	// running when the activation lost its lease or crashed (a test hook)
+	// and wrote nothing more.
+	Status store.RunStatus
+	// Reason is the suspension reason (interrupt, sleep, signal, retry) or
+	// the failure message.
+	Reason string
+	// WakeAt is when a suspended run becomes runnable again (nil: only a
+	// signal wakes it).
+	WakeAt *time.Time
+}
+
+// StopReason is why the scheduler asks a running activation to stop.
+type StopReason int32
+
+const (
+	stopNone StopReason = iota
+	// StopShutdown: the process is shutting down; the run suspends at its
+	// next checkpoint and resumes elsewhere.
+	StopShutdown
+	// StopCancel: the run was cancelled; it ends cancelled at its next host
+	// call.
+	StopCancel
+)

@@ -1,0 +1,259 @@
+package executor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/wasmflow/wasmflow/abi"
+	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// ModuleError says why module bytes cannot be used. The host's API answers it
+// with 400.
+type ModuleError struct {
+	Reason string
+}
+
+func (e *ModuleError) Error() string { return e.Reason }
+
+func moduleErrorf(format string, args ...any) error {
+	return &ModuleError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Modules compiles modules once per process and keeps them, keyed by digest,
+// for every activation that needs them.
+type Modules struct {
+	e  *Executor
+	mu sync.Mutex
+	// compiled holds one entry per digest; its once makes concurrent
+	// activations of a new module wait for a single compilation.
+	compiled map[string]*compiledEntry
+}
+
+type compiledEntry struct {
+	once sync.Once
+	mod  engine.Module
+	err  error
+}
+
+func newModules(e *Executor) *Modules {
+	return &Modules{e: e, compiled: make(map[string]*compiledEntry)}
+}
+
+// Digest returns the content address of module bytes.
+func Digest(wasm []byte) string {
+	sum := sha256.Sum256(wasm)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Load returns the compiled module for a digest, compiling the stored bytes
+// on first use.
+func (m *Modules) Load(ctx context.Context, digest string) (engine.Module, error) {
+	m.mu.Lock()
+	ce, ok := m.compiled[digest]
+	if !ok {
+		ce = &compiledEntry{}
+		m.compiled[digest] = ce
+	}
+	m.mu.Unlock()
+	ce.once.Do(func() {
+		wasm, err := m.e.store.ModuleGetBytes(ctx, &store.ModuleGetBytesParams{Digest: digest})
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				ce.err = moduleErrorf("no module with digest %s is stored", digest)
+			} else {
+				ce.err = fmt.Errorf("load module %s: %w", digest, err)
+			}
+			return
+		}
+		if got := Digest(wasm); got != digest {
+			ce.err = moduleErrorf("stored bytes of module %s hash to %s", digest, got)
+			return
+		}
+		ce.mod, ce.err = m.compile(ctx, wasm)
+	})
+	if ce.err != nil {
+		var me *ModuleError
+		if !errors.As(ce.err, &me) {
+			// A passing store failure: let the next activation try again.
+			m.mu.Lock()
+			delete(m.compiled, digest)
+			m.mu.Unlock()
+		}
+		return nil, ce.err
+	}
+	return ce.mod, nil
+}
+
+func (m *Modules) compile(ctx context.Context, wasm []byte) (engine.Module, error) {
+	mod, err := m.e.engine.Compile(ctx, wasm)
+	if err != nil {
+		if errors.Is(err, engine.ErrInvalidModule) {
+			return nil, moduleErrorf("%v", err)
+		}
+		return nil, err
+	}
+	return mod, nil
+}
+
+// Inspection is what Inspect learned of a module.
+type Inspection struct {
+	Digest    string
+	Workflows []string
+}
+
+// Inspect validates module bytes the way ABI.md's upload checks say, and
+// returns the workflows the module declares. A *ModuleError says which check
+// failed. A module that passes is kept compiled for its runs.
+func (m *Modules) Inspect(ctx context.Context, wasm []byte) (*Inspection, error) {
+	if limit := m.e.limits.ModuleSize; len(wasm) > limit {
+		return nil, moduleErrorf("module is %d bytes, over the %d-byte limit (--max-module-size)", len(wasm), limit)
+	}
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+		return nil, moduleErrorf("not a WebAssembly module: the bytes do not start with the wasm magic number \\0asm")
+	}
+	mod, err := m.compile(ctx, wasm)
+	if err != nil {
+		return nil, err
+	}
+	workflows, err := m.describe(ctx, mod)
+	if err != nil {
+		mod.Close(ctx)
+		return nil, err
+	}
+	digest := Digest(wasm)
+	m.mu.Lock()
+	if _, ok := m.compiled[digest]; ok {
+		mod.Close(ctx)
+	} else {
+		ce := &compiledEntry{mod: mod}
+		ce.once.Do(func() {})
+		m.compiled[digest] = ce
+	}
+	m.mu.Unlock()
+	return &Inspection{Digest: digest, Workflows: workflows}, nil
+}
+
+var requiredExports = []engine.Func{
+	{Name: abi.ExportABIVersion, Results: []engine.ValueType{engine.I32}},
+	{Name: abi.ExportDescribe},
+	{Name: abi.ExportRun},
+}
+
+// checkShape checks imports and exports against the ABI.
+func checkShape(mod engine.Module, host []engine.HostFunc) error {
+	want := make(map[string]engine.Func, len(host))
+	for _, hf := range host {
+		want[hf.Name] = hf.Func
+	}
+	for _, imp := range mod.Imports() {
+		switch imp.Module {
+		case abi.ImportModule:
+			hf, ok := want[imp.Name]
+			if !ok {
+				return moduleErrorf("module imports %s.%s, which ABI version %d does not provide", imp.Module, imp.Name, abi.Version)
+			}
+			if !slices.Equal(hf.Params, imp.Params) || !slices.Equal(hf.Results, imp.Results) {
+				return moduleErrorf("module imports %s.%s with type %s; ABI version %d defines it as %s", imp.Module, imp.Name, imp.Signature(), abi.Version, hf.Signature())
+			}
+		case "wasi_snapshot_preview1":
+		default:
+			return moduleErrorf("module imports %s.%s: only %q and \"wasi_snapshot_preview1\" imports are provided", imp.Module, imp.Name, abi.ImportModule)
+		}
+	}
+	exports := make(map[string]engine.Func)
+	for _, ex := range mod.Exports() {
+		exports[ex.Name] = ex
+	}
+	var missing []string
+	for _, req := range requiredExports {
+		ex, ok := exports[req.Name]
+		if !ok {
+			missing = append(missing, req.Name)
+			continue
+		}
+		if !slices.Equal(ex.Params, req.Params) || !slices.Equal(ex.Results, req.Results) {
+			return moduleErrorf("export %s has type %s; the ABI requires %s", req.Name, ex.Signature(), req.Signature())
+		}
+	}
+	if !mod.ExportsMemory(abi.ExportMemory) {
+		missing = append(missing, abi.ExportMemory+" (memory)")
+	}
+	if len(missing) > 0 {
+		return moduleErrorf("module is not a wasmflow module: it does not export %s (see abi/ABI.md, section 2)", strings.Join(missing, ", "))
+	}
+	if _, ok := exports["_start"]; ok {
+		return moduleErrorf("module exports _start: it is a WASI command, not a reactor; build Go guests with -buildmode=c-shared")
+	}
+	if ex, ok := exports[abi.ExportInitialize]; ok && (len(ex.Params) > 0 || len(ex.Results) > 0) {
+		return moduleErrorf("export %s has type %s; the ABI requires () -> ()", abi.ExportInitialize, ex.Signature())
+	}
+	return nil
+}
+
+type describeState struct {
+	workflows []string
+}
+
+// describe instantiates the module without a run and asks it for its ABI
+// version and workflows.
+func (m *Modules) describe(ctx context.Context, mod engine.Module) ([]string, error) {
+	if err := checkShape(mod, HostFuncs()); err != nil {
+		return nil, err
+	}
+	a := &Activation{e: m.e, run: &store.Run{ID: "describe"}, describe: &describeState{}}
+	a.dbctx = ctx
+	a.stderr = &tailWriter{max: 4096}
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, ctxKey{}, a), min(m.e.limits.ActivationTimeout, describeTimeout))
+	defer cancel()
+	inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{Stderr: a.stderr, Random: randomReader{a}, Walltime: a.now})
+	if err != nil {
+		return nil, moduleErrorf("module cannot be instantiated: %v", err)
+	}
+	defer inst.Close(ctx)
+	explain := func(what string, err error) error {
+		if a.end != nil && a.end.kind == endFault {
+			return moduleErrorf("%s: %s", what, a.end.result.Reason)
+		}
+		msg := fmt.Sprintf("%s failed: %v", what, err)
+		if tail := a.stderr.tail(); tail != "" {
+			msg += "; stderr: " + tail
+		}
+		return moduleErrorf("%s", msg)
+	}
+	if hasFunc(mod, abi.ExportInitialize) {
+		if _, err := inst.Call(ctx, abi.ExportInitialize); err != nil {
+			return nil, explain(abi.ExportInitialize, err)
+		}
+	}
+	res, err := inst.Call(ctx, abi.ExportABIVersion)
+	if err != nil {
+		return nil, explain(abi.ExportABIVersion, err)
+	}
+	if v := uint32(res[0]); v != abi.Version {
+		return nil, moduleErrorf("module declares ABI version %d; this host supports version %d", v, abi.Version)
+	}
+	if _, err := inst.Call(ctx, abi.ExportDescribe); err != nil {
+		return nil, explain(abi.ExportDescribe, err)
+	}
+	if len(a.describe.workflows) == 0 {
+		return nil, moduleErrorf("module declares no workflows (%s called %s no times)", abi.ExportDescribe, abi.FuncDeclareWorkflow)
+	}
+	return a.describe.workflows, nil
+}
+
+func hasFunc(mod engine.Module, name string) bool {
+	for _, ex := range mod.Exports() {
+		if ex.Name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,344 @@
+// Package host is wasmflow's host as a Go API: modules, runs, signals, and
+// the workers that carry runs to completion. The HTTP API and the CLI are
+// thin layers over it.
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/wasmflow/wasmflow/abi"
+	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/host/engine/wazero"
+	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/host/scheduler"
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// Config configures a Host. Zero fields take the defaults shown.
+type Config struct {
+	// Store persists everything. Required. The Host does not close it.
+	Store store.Store
+	// Engine names the WebAssembly engine: "wazero" (default).
+	Engine string
+	// CacheDir keeps compiled modules on disk between processes. Default:
+	// none (compiled in memory, once per process).
+	CacheDir string
+	// Limits bound guests.
+	Limits executor.Limits
+	// Owner names this process in leases and timelines. Default
+	// hostname-pid-random.
+	Owner string
+	// Workers is how many activations this process runs at once; 0 means
+	// the default (16), negative means none (an API-only process).
+	Workers int
+	// LeaseDuration, PollInterval: see scheduler.Config.
+	LeaseDuration time.Duration
+	PollInterval  time.Duration
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// Hooks let tests interrupt or crash activations (see host/flowtest).
+	Hooks executor.Hooks
+}
+
+// Host is a wasmflow host process.
+type Host struct {
+	cfg    Config
+	store  store.Store
+	engine engine.Engine
+	exec   *executor.Executor
+	sched  *scheduler.Scheduler // nil without workers
+	log    *slog.Logger
+}
+
+// New builds a Host. Call Start to run workers, and Close when done.
+func New(ctx context.Context, cfg *Config) (*Host, error) {
+	c := *cfg
+	if c.Store == nil {
+		return nil, errors.New("host: Config.Store is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Owner == "" {
+		hn, _ := os.Hostname()
+		c.Owner = fmt.Sprintf("%s-%d-%s", hn, os.Getpid(), uuid.NewString()[:8])
+	}
+	c.Limits = c.Limits.WithDefaults()
+	var eng engine.Engine
+	var err error
+	switch c.Engine {
+	case "", "wazero":
+		c.Engine = "wazero"
+		eng, err = wazero.New(ctx, &wazero.Config{
+			CacheDir:         c.CacheDir,
+			MemoryLimitPages: c.Limits.MemoryPages,
+			HostModule:       abi.ImportModule,
+			HostFuncs:        executor.HostFuncs(),
+		})
+	default:
+		return nil, fmt.Errorf("host: Config.Engine %q is not available; use wazero", c.Engine)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	exec, err := executor.New(&executor.Config{
+		Store: c.Store, Engine: eng, Limits: c.Limits, Owner: c.Owner, Logger: c.Logger, Hooks: c.Hooks,
+	})
+	if err != nil {
+		eng.Close(ctx)
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	h := &Host{cfg: c, store: c.Store, engine: eng, exec: exec, log: c.Logger}
+	if c.Workers >= 0 {
+		h.sched, err = scheduler.New(&scheduler.Config{
+			Store: c.Store, Executor: exec, Owner: c.Owner, Concurrency: c.Workers,
+			LeaseDuration: c.LeaseDuration, PollInterval: c.PollInterval, Logger: c.Logger,
+		})
+		if err != nil {
+			eng.Close(ctx)
+			return nil, fmt.Errorf("host: %w", err)
+		}
+	}
+	return h, nil
+}
+
+// Owner is the name of this process in leases.
+func (h *Host) Owner() string { return h.cfg.Owner }
+
+// Store is the host's store.
+func (h *Host) Store() store.Store { return h.store }
+
+// Limits are the limits in force.
+func (h *Host) Limits() executor.Limits { return h.cfg.Limits }
+
+// Start starts the workers, if the host has any.
+func (h *Host) Start() {
+	if h.sched != nil {
+		h.sched.Start()
+	}
+}
+
+// Shutdown stops the workers gracefully: running guests stop at their next
+// checkpoint and their runs are handed back; when ctx ends first, the rest
+// are stopped where they are and resume from their last checkpoint.
+func (h *Host) Shutdown(ctx context.Context) error {
+	if h.sched != nil {
+		return h.sched.Stop(ctx)
+	}
+	return nil
+}
+
+// Close releases the engine. Call it after Shutdown.
+func (h *Host) Close(ctx context.Context) error {
+	return h.engine.Close(ctx)
+}
+
+// Errors of the host API, matched with errors.Is. The HTTP layer maps them to
+// statuses.
+var (
+	// ErrNotFound: no such module, workflow or run.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the request is malformed (bad names, bad JSON).
+	ErrInvalid = errors.New("invalid request")
+	// ErrTooLarge: a payload is over its limit.
+	ErrTooLarge = errors.New("payload too large")
+	// ErrConflict: the request conflicts with the current state.
+	ErrConflict = errors.New("conflict")
+)
+
+// PushModuleParams are the arguments of PushModule.
+type PushModuleParams struct {
+	Name    string
+	Version string // optional: the next integer
+	Wasm    []byte
+}
+
+// PushModule validates and stores a module. Pushing the same bytes under the
+// same name again returns the existing record and created false. An invalid
+// module is an error wrapping ErrInvalid whose message says what is wrong.
+func (h *Host) PushModule(ctx context.Context, p *PushModuleParams) (*store.Module, bool, error) {
+	if err := checkName("module name", p.Name); err != nil {
+		return nil, false, err
+	}
+	if len(p.Wasm) > h.cfg.Limits.ModuleSize {
+		return nil, false, fmt.Errorf("%w: module is %d bytes, over the %d-byte limit (--max-module-size)", ErrTooLarge, len(p.Wasm), h.cfg.Limits.ModuleSize)
+	}
+	insp, err := h.exec.Modules().Inspect(ctx, p.Wasm)
+	if err != nil {
+		var me *executor.ModuleError
+		if errors.As(err, &me) {
+			return nil, false, fmt.Errorf("%w: %s", ErrInvalid, me.Reason)
+		}
+		return nil, false, err
+	}
+	m, created, err := h.store.ModuleInsert(ctx, &store.ModuleInsertParams{
+		Name: p.Name, Version: p.Version, Digest: insp.Digest, Bytes: p.Wasm, Workflows: insp.Workflows, Now: now(),
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, false, fmt.Errorf("%w: module %s version %s exists with other bytes", ErrConflict, p.Name, p.Version)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if created {
+		h.log.Info("module pushed", "module", m.Name, "version", m.Version, "digest", m.Digest, "workflows", m.Workflows)
+	}
+	return m, created, nil
+}
+
+// StartRunParams are the arguments of StartRun.
+type StartRunParams struct {
+	Module         string
+	Version        string // optional: the latest
+	Workflow       string
+	Input          json.RawMessage // optional: null
+	IdempotencyKey string          // optional
+}
+
+// StartRun creates a run, runnable at once. A reused idempotency key returns
+// the existing run and created false.
+func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, bool, error) {
+	if err := checkName("module", p.Module); err != nil {
+		return nil, false, err
+	}
+	if err := checkName("workflow", p.Workflow); err != nil {
+		return nil, false, err
+	}
+	input := p.Input
+	if len(input) == 0 {
+		input = json.RawMessage("null")
+	}
+	if len(input) > h.cfg.Limits.Payload {
+		return nil, false, fmt.Errorf("%w: input is %d bytes, over the %d-byte payload limit (--max-payload)", ErrTooLarge, len(input), h.cfg.Limits.Payload)
+	}
+	if !json.Valid(input) {
+		return nil, false, fmt.Errorf("%w: input is not valid JSON", ErrInvalid)
+	}
+	if len(p.IdempotencyKey) > 256 {
+		return nil, false, fmt.Errorf("%w: idempotency key is longer than 256 bytes", ErrInvalid)
+	}
+	m, err := h.store.ModuleGetByName(ctx, &store.ModuleGetByNameParams{Name: p.Module, Version: p.Version})
+	if errors.Is(err, store.ErrNotFound) {
+		if p.Version != "" {
+			return nil, false, fmt.Errorf("%w: module %s version %s", ErrNotFound, p.Module, p.Version)
+		}
+		return nil, false, fmt.Errorf("%w: module %s", ErrNotFound, p.Module)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if !slices.Contains(m.Workflows, p.Workflow) {
+		return nil, false, fmt.Errorf("%w: module %s version %s has no workflow %q (it has %v)", ErrNotFound, m.Name, m.Version, p.Workflow, m.Workflows)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, false, err
+	}
+	run, created, err := h.store.RunInsert(ctx, &store.RunInsertParams{
+		ID: id.String(), ModuleName: m.Name, ModuleVersion: m.Version, ModuleDigest: m.Digest,
+		Workflow: p.Workflow, Input: input, IdempotencyKey: p.IdempotencyKey, Now: now(),
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if created && h.sched != nil {
+		h.sched.Wake()
+	}
+	return run, created, nil
+}
+
+// Run returns a run.
+func (h *Host) Run(ctx context.Context, id string) (*store.Run, error) {
+	run, err := h.store.RunGetByID(ctx, &store.RunGetByIDParams{ID: id})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: run %s", ErrNotFound, id)
+	}
+	return run, err
+}
+
+// Steps returns a run's journal.
+func (h *Host) Steps(ctx context.Context, id string) ([]*store.Entry, error) {
+	return h.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: id})
+}
+
+// Events returns a run's events after seq.
+func (h *Host) Events(ctx context.Context, id string, afterSeq int64) ([]*store.Event, error) {
+	if _, err := h.Run(ctx, id); err != nil {
+		return nil, err
+	}
+	return h.store.EventList(ctx, &store.EventListParams{RunID: id, AfterSeq: afterSeq})
+}
+
+// Signal sends a signal to a run.
+func (h *Host) Signal(ctx context.Context, id, name string, payload json.RawMessage) (*store.Signal, error) {
+	if err := checkName("signal name", name); err != nil {
+		return nil, err
+	}
+	if len(payload) == 0 {
+		payload = json.RawMessage("null")
+	}
+	if len(payload) > h.cfg.Limits.Payload {
+		return nil, fmt.Errorf("%w: signal payload is %d bytes, over the %d-byte payload limit (--max-payload)", ErrTooLarge, len(payload), h.cfg.Limits.Payload)
+	}
+	if !json.Valid(payload) {
+		return nil, fmt.Errorf("%w: signal payload is not valid JSON", ErrInvalid)
+	}
+	sig, err := h.store.SignalInsert(ctx, &store.SignalInsertParams{RunID: id, Name: name, Payload: payload, Now: now()})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("%w: run %s", ErrNotFound, id)
+	case errors.Is(err, store.ErrInvalidTransition):
+		return nil, fmt.Errorf("%w: run %s has finished", ErrConflict, id)
+	case err != nil:
+		return nil, err
+	}
+	if h.sched != nil {
+		h.sched.Wake()
+	}
+	return sig, nil
+}
+
+// Cancel cancels a run: at once if it is not running, at its next host call
+// if it is.
+func (h *Host) Cancel(ctx context.Context, id string) (*store.Run, error) {
+	run, err := h.store.RunCancel(ctx, &store.RunCancelParams{ID: id, Now: now()})
+	return run, h.stateError(id, err)
+}
+
+// Retry makes a failed run run again from its failed step, keeping the
+// steps it completed.
+func (h *Host) Retry(ctx context.Context, id string) (*store.Run, error) {
+	run, err := h.store.RunRetry(ctx, &store.RunRetryParams{ID: id, Now: now()})
+	if err == nil && h.sched != nil {
+		h.sched.Wake()
+	}
+	return run, h.stateError(id, err)
+}
+
+func (h *Host) stateError(id string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: run %s", ErrNotFound, id)
+	case errors.Is(err, store.ErrInvalidTransition):
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	}
+	return err
+}
+
+func checkName(what, s string) error {
+	if s == "" || len(s) > 256 {
+		return fmt.Errorf("%w: %s must be 1 to 256 bytes", ErrInvalid, what)
+	}
+	return nil
+}
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,301 @@
+// Package scheduler claims runnable runs from the store and runs their
+// activations, holding each run's lease with heartbeats. Many schedulers, in
+// many processes, share one database: a claim takes a run under a lease with
+// a fresh fence token, so a process that lost a lease can never write to that
+// run again (the store refuses it), and a process that dies loses nothing but
+// time: its leases expire and another scheduler claims the runs.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// Config configures a Scheduler. Zero fields take the defaults shown.
+type Config struct {
+	// Store holds the runs. Required.
+	Store store.Store
+	// Executor runs activations. Required.
+	Executor *executor.Executor
+	// Owner names this process in leases. Required.
+	Owner string
+	// Concurrency is how many activations run at once. Default 16.
+	Concurrency int
+	// LeaseDuration is how long a claim lasts without a heartbeat; a process
+	// that dies holds its runs this long. Default 30s.
+	LeaseDuration time.Duration
+	// PollInterval is how often the store is polled for runnable runs when
+	// nothing wakes the scheduler sooner. Default 1s.
+	PollInterval time.Duration
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() *Config {
+	cc := *c
+	if cc.Concurrency == 0 {
+		cc.Concurrency = 16
+	}
+	if cc.LeaseDuration == 0 {
+		cc.LeaseDuration = 30 * time.Second
+	}
+	if cc.PollInterval == 0 {
+		cc.PollInterval = time.Second
+	}
+	if cc.Logger == nil {
+		cc.Logger = slog.Default()
+	}
+	return &cc
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("scheduler: Config.Store is required")
+	case c.Executor == nil:
+		return errors.New("scheduler: Config.Executor is required")
+	case c.Owner == "":
+		return errors.New("scheduler: Config.Owner is required")
+	case c.Concurrency < 0:
+		return errors.New("scheduler: Config.Concurrency must not be negative")
+	case c.LeaseDuration < 0 || (c.LeaseDuration > 0 && c.LeaseDuration < 100*time.Millisecond):
+		return errors.New("scheduler: Config.LeaseDuration must be at least 100ms")
+	case c.PollInterval < 0:
+		return errors.New("scheduler: Config.PollInterval must not be negative")
+	}
+	return nil
+}
+
+// Scheduler claims and runs runs. Start it once; Stop it once.
+type Scheduler struct {
+	cfg  *Config
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu      sync.Mutex
+	active  map[string]*running
+	nextDue time.Time // earliest known wake-up of a run this process suspended
+
+	stopping chan struct{} // closed by Stop: claim no more
+	killCtx  context.Context
+	kill     context.CancelFunc // ends every activation at once
+	loopDone chan struct{}
+	wg       sync.WaitGroup
+}
+
+type running struct {
+	act    *executor.Activation
+	lease  store.Lease
+	cancel context.CancelFunc
+}
+
+// New returns a Scheduler.
+func New(cfg *Config) (*Scheduler, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	killCtx, kill := context.WithCancel(context.Background())
+	return &Scheduler{
+		cfg:      cfg,
+		log:      cfg.Logger.With("owner", cfg.Owner),
+		wake:     make(chan struct{}, 1),
+		active:   make(map[string]*running),
+		stopping: make(chan struct{}),
+		killCtx:  killCtx,
+		kill:     kill,
+		loopDone: make(chan struct{}),
+	}, nil
+}
+
+// Start begins claiming runs in the background.
+func (s *Scheduler) Start() {
+	go s.loop()
+	go s.heartbeats()
+}
+
+// Wake makes the scheduler look for runnable runs now (a run was created or
+// signalled in this process, or a database notification arrived).
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Active returns how many activations are running.
+func (s *Scheduler) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.active)
+}
+
+// Stop stops claiming, asks every running activation to stop at its next
+// checkpoint (its run suspends and another process resumes it at once), and
+// waits for them. When ctx is done first, the remaining guests are ended
+// wherever they are; their runs resume from their last checkpoint.
+func (s *Scheduler) Stop(ctx context.Context) error {
+	close(s.stopping)
+	<-s.loopDone
+	s.mu.Lock()
+	for _, r := range s.active {
+		r.act.Stop(executor.StopShutdown)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.kill()
+		return nil
+	case <-ctx.Done():
+		s.log.Warn("grace period over: stopping guests that did not reach a checkpoint", "active", s.Active())
+		s.kill()
+		<-done
+		return nil
+	}
+}
+
+func (s *Scheduler) loop() {
+	defer close(s.loopDone)
+	var backoff time.Duration
+	for {
+		claimed, err := s.claim()
+		if err != nil {
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			s.log.Error("claiming runs failed; retrying", "err", err, "retry_in", backoff)
+		} else {
+			backoff = 0
+		}
+		wait := s.cfg.PollInterval
+		if backoff > 0 {
+			wait = backoff
+		} else if claimed > 0 {
+			wait = 0 // there may be more
+		}
+		s.mu.Lock()
+		if !s.nextDue.IsZero() {
+			wait = min(wait, max(time.Until(s.nextDue), 0))
+		}
+		s.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-s.stopping:
+			t.Stop()
+			return
+		case <-s.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// claim claims as many runs as there are free slots and starts them.
+func (s *Scheduler) claim() (int, error) {
+	s.mu.Lock()
+	free := s.cfg.Concurrency - len(s.active)
+	if !s.nextDue.IsZero() && !time.Now().Before(s.nextDue) {
+		s.nextDue = time.Time{}
+	}
+	s.mu.Unlock()
+	if free <= 0 {
+		return 0, nil
+	}
+	ctx, cancel := context.WithTimeout(s.killCtx, 10*time.Second)
+	defer cancel()
+	runs, err := s.cfg.Store.RunClaim(ctx, &store.RunClaimParams{
+		Owner:         s.cfg.Owner,
+		Now:           time.Now().UTC().Truncate(time.Microsecond),
+		LeaseDuration: s.cfg.LeaseDuration,
+		Limit:         free,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim: %w", err)
+	}
+	for _, run := range runs {
+		s.start(run)
+	}
+	return len(runs), nil
+}
+
+func (s *Scheduler) start(run *store.Run) {
+	ctx, cancel := context.WithCancel(s.killCtx)
+	r := &running{act: s.cfg.Executor.NewActivation(run), lease: store.Lease{RunID: run.ID, Fence: run.Fence}, cancel: cancel}
+	s.mu.Lock()
+	s.active[run.ID] = r
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		res, err := r.act.Run(ctx)
+		s.mu.Lock()
+		delete(s.active, run.ID)
+		if err == nil && res.WakeAt != nil && res.Status != store.StatusRunning {
+			if s.nextDue.IsZero() || res.WakeAt.Before(s.nextDue) {
+				s.nextDue = *res.WakeAt
+			}
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.log.Error("activation failed; the run resumes when its lease expires", "run_id", run.ID, "err", err)
+		}
+		s.Wake() // a slot is free
+	}()
+}
+
+// heartbeats extends the leases of running activations, stops those whose
+// lease was lost, and passes on cancellations.
+func (s *Scheduler) heartbeats() {
+	interval := s.cfg.LeaseDuration / 3
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.killCtx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		leases := make([]store.Lease, 0, len(s.active))
+		for _, r := range s.active {
+			leases = append(leases, r.lease)
+		}
+		s.mu.Unlock()
+		if len(leases) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(s.killCtx, interval)
+		states, err := s.cfg.Store.RunHeartbeat(ctx, &store.RunHeartbeatParams{
+			Owner: s.cfg.Owner, Leases: leases, Now: time.Now().UTC().Truncate(time.Microsecond), LeaseDuration: s.cfg.LeaseDuration,
+		})
+		cancel()
+		if err != nil {
+			s.log.Error("heartbeat failed", "err", err, "leases", len(leases))
+			continue
+		}
+		s.mu.Lock()
+		for _, st := range states {
+			r := s.active[st.RunID]
+			switch {
+			case r == nil:
+			case !st.Held:
+				s.log.Warn("lease lost; stopping the activation", "run_id", st.RunID)
+				r.cancel()
+			case st.CancelRequested:
+				r.act.Stop(executor.StopCancel)
+			}
+		}
+		s.mu.Unlock()
+	}
+}

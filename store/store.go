@@ -1,0 +1,449 @@
+// Package store persists modules, runs and their journals and timelines
+// behind one interface, Store. It knows runs and events; it knows nothing of
+// engines, guests or HTTP. Two implementations exist: store/sqlite (the
+// embedded default) and store/postgres. Both pass the same conformance suite,
+// store/storetest.
+//
+// Every write to a run made on behalf of an activation is fenced: it carries
+// the fence token the run was claimed with, and the store refuses it with
+// ErrFenced once another claim has taken the run. A process that lost its lease
+// can therefore never write to that run again.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors returned by every Store. Implementations translate their drivers'
+// errors into these at the boundary; callers match them with errors.Is.
+var (
+	// ErrNotFound: the module, run or event asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrFenced: the write carried a fence token that is no longer current,
+	// or the run is no longer running: the writer lost its lease.
+	ErrFenced = errors.New("lease lost: run was claimed by another activation")
+	// ErrConflict: a unique name is already taken (a module name and version
+	// with different bytes).
+	ErrConflict = errors.New("conflict")
+	// ErrInvalidTransition: the run's status does not allow the change asked
+	// for (cancelling a completed run, retrying a running one).
+	ErrInvalidTransition = errors.New("invalid run status transition")
+)
+
+// Store is the persistence interface of wasmflow. Methods are listed in
+// alphabetical order; each takes a params struct so that adding a field never
+// breaks a caller. All times are stored with microsecond precision.
+type Store interface {
+	// Close releases the store's connections.
+	Close() error
+
+	// EffectListByRun returns the run's effects, ordered by step seq, then seq.
+	EffectListByRun(ctx context.Context, params *EffectListByRunParams) ([]*Effect, error)
+
+	// EntryListByRun returns the run's journal, ordered by seq.
+	EntryListByRun(ctx context.Context, params *EntryListByRunParams) ([]*Entry, error)
+
+	// EventList returns the run's events with seq > AfterSeq, in seq order,
+	// at most Limit of them (all when Limit is 0).
+	EventList(ctx context.Context, params *EventListParams) ([]*Event, error)
+
+	// ModuleGetBytes returns the module bytes stored for a digest.
+	ModuleGetBytes(ctx context.Context, params *ModuleGetBytesParams) ([]byte, error)
+
+	// ModuleGetByName returns the module with that name and version, or the
+	// latest version (highest created_at) when Version is empty.
+	ModuleGetByName(ctx context.Context, params *ModuleGetByNameParams) (*Module, error)
+
+	// ModuleInsert stores a module. If a module with the same name and the
+	// same digest exists, it returns that one and created false. If Version is
+	// empty, the next free integer version for the name ("1", "2", ...) is
+	// used. A taken name and version with another digest is ErrConflict.
+	ModuleInsert(ctx context.Context, params *ModuleInsertParams) (module *Module, created bool, err error)
+
+	// ModuleList returns the latest version of every module, ordered by name.
+	ModuleList(ctx context.Context, params *ModuleListParams) ([]*Module, error)
+
+	// ModuleListVersions returns every version of a module, newest first.
+	ModuleListVersions(ctx context.Context, params *ModuleListVersionsParams) ([]*Module, error)
+
+	// RunApply writes, in one transaction, what one step of an activation
+	// changes: the run's status and fields, journal entries, effects, a
+	// consumed signal, and events. It is fenced: if the run's fence is not
+	// params.Fence or its status is not running, nothing is written and the
+	// error is ErrFenced.
+	RunApply(ctx context.Context, params *RunApplyParams) (*RunApplyResult, error)
+
+	// RunCancel cancels a run. A pending, sleeping or waiting run becomes
+	// cancelled at once (event run_cancelled). A running run gets
+	// CancelRequested set; its activation stops it. A finished run is
+	// ErrInvalidTransition.
+	RunCancel(ctx context.Context, params *RunCancelParams) (*Run, error)
+
+	// RunClaim claims up to Limit runnable runs (wake_at <= Now, which
+	// includes running runs whose lease expired), oldest wake_at first,
+	// skipping runs another claimer holds. Each claimed run becomes running
+	// under a lease for Owner until Now+LeaseDuration, its fence is
+	// incremented, its activation count incremented, and an
+	// activation_started event {owner, activation} is appended. If RunID is
+	// set only that run is considered.
+	RunClaim(ctx context.Context, params *RunClaimParams) ([]*Run, error)
+
+	// RunGetByID returns one run.
+	RunGetByID(ctx context.Context, params *RunGetByIDParams) (*Run, error)
+
+	// RunHeartbeat extends the leases that are still held (matching run id
+	// and fence, status running) to Now+LeaseDuration and reports, for each
+	// lease asked about, whether it is still held and whether cancellation
+	// was requested.
+	RunHeartbeat(ctx context.Context, params *RunHeartbeatParams) ([]*LeaseState, error)
+
+	// RunInsert creates a pending run, runnable at once, with a run_created
+	// event. If IdempotencyKey is set and a run with that key exists, it
+	// returns that run and created false.
+	RunInsert(ctx context.Context, params *RunInsertParams) (run *Run, created bool, err error)
+
+	// RunList returns runs newest first (by id, which sorts by creation),
+	// filtered by the non-empty fields, with id < After when After is set.
+	RunList(ctx context.Context, params *RunListParams) ([]*Run, error)
+
+	// RunRelease gives up a lease without changing anything else: the run
+	// becomes pending and runnable at once (used when a process hands a run
+	// back without having started it).
+	RunRelease(ctx context.Context, params *RunReleaseParams) error
+
+	// RunRetry makes a failed run pending again with Attempt+1, keeping the
+	// journal entries before the first failed one and deleting that entry,
+	// every entry after it, and their effects. Any other status is
+	// ErrInvalidTransition. Appends a run_retried event.
+	RunRetry(ctx context.Context, params *RunRetryParams) (*Run, error)
+
+	// SignalInsert records a signal for a run that has not finished (a
+	// finished run is ErrInvalidTransition), increments the run's
+	// SignalsReceived, makes a waiting run runnable at once, and appends a
+	// signal_received event {name, id}.
+	SignalInsert(ctx context.Context, params *SignalInsertParams) (*Signal, error)
+
+	// SignalListPending returns the run's unconsumed signals, oldest first,
+	// optionally only those with Name.
+	SignalListPending(ctx context.Context, params *SignalListPendingParams) ([]*Signal, error)
+}
+
+// Module is an uploaded module version. Bytes are fetched separately with
+// ModuleGetBytes.
+type Module struct {
+	Name      string
+	Version   string
+	Digest    string // "sha256:" + hex
+	Size      int64
+	Workflows []string
+	CreatedAt time.Time
+}
+
+// Run is the current state of a run: the projection of its events.
+type Run struct {
+	ID              string
+	ModuleName      string
+	ModuleVersion   string
+	ModuleDigest    string
+	Workflow        string
+	Status          RunStatus
+	Input           json.RawMessage
+	Output          json.RawMessage // nil until completed
+	Error           string
+	Attempt         int // 1, +1 per RunRetry
+	IdempotencyKey  string
+	Progress        json.RawMessage // nil until the guest publishes one
+	Activations     int             // claims so far
+	CancelRequested bool
+	SignalsReceived int64
+	EventCount      int64
+	WakeAt          *time.Time // when a non-running run becomes runnable; lease expiry while running; nil when waiting forever or finished
+	LeaseOwner      string
+	Fence           int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	CompletedAt     *time.Time
+}
+
+// EntryKind is the kind of a journal entry.
+type EntryKind string
+
+const (
+	EntryStep   EntryKind = "step"
+	EntryTimer  EntryKind = "timer"
+	EntrySignal EntryKind = "signal"
+)
+
+// EntryStatus is the status of a journal entry. Steps go running →
+// (retrying → running)* → completed | failed; timers scheduled → fired;
+// signals waiting → received | timed_out.
+type EntryStatus string
+
+const (
+	EntryRunning   EntryStatus = "running"
+	EntryRetrying  EntryStatus = "retrying"
+	EntryCompleted EntryStatus = "completed"
+	EntryFailed    EntryStatus = "failed"
+	EntryScheduled EntryStatus = "scheduled"
+	EntryFired     EntryStatus = "fired"
+	EntryWaiting   EntryStatus = "waiting"
+	EntryReceived  EntryStatus = "received"
+	EntryTimedOut  EntryStatus = "timed_out"
+)
+
+// Entry is one position of a run's journal: a step, a timer or a signal
+// wait. It is written with RunApply as an upsert keyed by (RunID, Seq).
+type Entry struct {
+	RunID     string
+	Seq       int
+	Kind      EntryKind
+	Name      string
+	Status    EntryStatus
+	Attempts  int
+	Cursor    []byte // steps: last saved cursor
+	Output    []byte // steps: output; signals: payload
+	Error     string
+	EffectSeq int        // steps: effects begun up to the saved cursor
+	WakeAt    *time.Time // steps: next attempt; timers: fire time; signals: timeout
+	StartedAt time.Time
+	UpdatedAt time.Time
+}
+
+// EffectStatus is the status of an effect: started → completed | failed;
+// failed and started (after a lost activation) → started again.
+type EffectStatus string
+
+const (
+	EffectStarted   EffectStatus = "started"
+	EffectCompleted EffectStatus = "completed"
+	EffectFailed    EffectStatus = "failed"
+)
+
+// Effect is a recorded side effect, keyed by (RunID, StepSeq, Seq).
+type Effect struct {
+	RunID      string
+	StepSeq    int
+	Seq        int
+	Name       string
+	Status     EffectStatus
+	Key        string // idempotency key
+	Result     []byte
+	Error      string
+	Executions int // times the effect was begun
+	StartedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Signal is a message sent to a run. ConsumedBy is the journal seq of the
+// signal entry that received it, nil while unconsumed.
+type Signal struct {
+	ID         int64
+	RunID      string
+	Name       string
+	Payload    json.RawMessage
+	CreatedAt  time.Time
+	ConsumedBy *int
+}
+
+// EventType names an event of a run's timeline.
+type EventType string
+
+const (
+	EventRunCreated        EventType = "run_created"
+	EventActivationStarted EventType = "activation_started"
+	EventStepStarted       EventType = "step_started"
+	EventStepCompleted     EventType = "step_completed"
+	EventStepFailed        EventType = "step_failed"
+	EventRetryScheduled    EventType = "retry_scheduled"
+	EventCheckpoint        EventType = "checkpoint"
+	EventEffectStarted     EventType = "effect_started"
+	EventEffectCompleted   EventType = "effect_completed"
+	EventEffectFailed      EventType = "effect_failed"
+	EventEffectUncertain   EventType = "effect_uncertain"
+	EventTimerScheduled    EventType = "timer_scheduled"
+	EventTimerFired        EventType = "timer_fired"
+	EventSignalReceived    EventType = "signal_received"
+	EventSignalConsumed    EventType = "signal_consumed"
+	EventRunSuspended      EventType = "run_suspended"
+	EventRunCompleted      EventType = "run_completed"
+	EventRunFailed         EventType = "run_failed"
+	EventRunCancelled      EventType = "run_cancelled"
+	EventRunRetried        EventType = "run_retried"
+	EventNondeterminism    EventType = "nondeterminism"
+)
+
+// Event is one event of a run's timeline. Seq counts from 1 per run without
+// gaps.
+type Event struct {
+	RunID string
+	Seq   int64
+	Type  EventType
+	Step  string // empty when the event is not about a step
+	At    time.Time
+	Data  json.RawMessage // a JSON object, "{}" when empty
+}
+
+// NewEvent is an event to append with RunApply.
+type NewEvent struct {
+	Type EventType
+	Step string
+	At   time.Time
+	Data json.RawMessage // nil means {}
+}
+
+// ConsumedSignal marks a signal consumed by a journal entry.
+type ConsumedSignal struct {
+	SignalID int64
+	EntrySeq int
+}
+
+// LeaseState reports one lease after a heartbeat.
+type LeaseState struct {
+	RunID           string
+	Held            bool
+	CancelRequested bool
+}
+
+type EffectListByRunParams struct{ RunID string }
+
+type EntryListByRunParams struct{ RunID string }
+
+type EventListParams struct {
+	RunID    string
+	AfterSeq int64
+	Limit    int
+}
+
+type ModuleGetBytesParams struct{ Digest string }
+
+type ModuleGetByNameParams struct {
+	Name    string
+	Version string // empty: latest
+}
+
+type ModuleInsertParams struct {
+	Name      string
+	Version   string // empty: next integer
+	Digest    string
+	Bytes     []byte
+	Workflows []string
+	Now       time.Time
+}
+
+type ModuleListParams struct{}
+
+type ModuleListVersionsParams struct{ Name string }
+
+// RunApplyParams is everything one fenced write changes. Zero values mean
+// "unchanged" unless documented otherwise.
+type RunApplyParams struct {
+	RunID string
+	Fence int64
+	Now   time.Time // becomes updated_at
+
+	// Status, when set, is the run's new status. Any status other than
+	// running releases the lease. Terminal statuses set completed_at and
+	// clear wake_at.
+	Status RunStatus
+	// WakeAt is when a pending, sleeping or waiting run becomes runnable
+	// again; nil with a waiting status means never (only a signal wakes it).
+	WakeAt *time.Time
+	// WakeIfSignalsBeyond applies to a waiting status: if the run's
+	// SignalsReceived is greater than this value (a signal arrived after the
+	// activation looked), wake_at becomes Now instead of WakeAt.
+	WakeIfSignalsBeyond int64
+	Output              json.RawMessage // with StatusCompleted
+	Error               string          // with StatusFailed
+	Progress            json.RawMessage // nil: unchanged
+
+	Entries []*Entry  // upserted by (RunID, Seq)
+	Effects []*Effect // upserted by (RunID, StepSeq, Seq)
+	Consume *ConsumedSignal
+
+	// ReplaceEventSeq, when > 0, is the seq of an existing event whose At and
+	// Data are overwritten by ReplaceEvent instead of appending (coalesced
+	// checkpoints).
+	ReplaceEventSeq int64
+	ReplaceEvent    *NewEvent
+	Events          []*NewEvent // appended in order
+}
+
+// RunApplyResult reports the run after a RunApply.
+type RunApplyResult struct {
+	CancelRequested bool
+	EventCount      int64 // seq of the last event
+	SignalsReceived int64
+}
+
+type RunCancelParams struct {
+	ID  string
+	Now time.Time
+}
+
+type RunClaimParams struct {
+	Owner         string
+	Now           time.Time
+	LeaseDuration time.Duration
+	Limit         int
+	RunID         string // optional: claim only this run
+}
+
+type RunGetByIDParams struct{ ID string }
+
+type RunHeartbeatParams struct {
+	Owner         string
+	Leases        []Lease
+	Now           time.Time
+	LeaseDuration time.Duration
+}
+
+// Lease identifies one claim of a run.
+type Lease struct {
+	RunID string
+	Fence int64
+}
+
+type RunInsertParams struct {
+	ID             string
+	ModuleName     string
+	ModuleVersion  string
+	ModuleDigest   string
+	Workflow       string
+	Input          json.RawMessage
+	IdempotencyKey string // optional
+	Now            time.Time
+}
+
+type RunListParams struct {
+	Status   RunStatus
+	Module   string
+	Workflow string
+	After    string // run id: return runs with a smaller id
+	Limit    int    // default 50
+}
+
+type RunReleaseParams struct {
+	ID    string
+	Fence int64
+	Now   time.Time
+}
+
+type RunRetryParams struct {
+	ID  string
+	Now time.Time
+}
+
+type SignalInsertParams struct {
+	RunID   string
+	Name    string
+	Payload json.RawMessage
+	Now     time.Time
+}
+
+type SignalListPendingParams struct {
+	RunID string
+	Name  string // optional
+}
