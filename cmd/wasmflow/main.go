@@ -1,0 +1,59 @@
+// Command wasmflow runs durable workflows compiled to WebAssembly.
+//
+//	wasmflow dev [--listen 127.0.0.1:8080]   the host on the embedded store, with the example workflows
+//	wasmflow version
+//
+// Run "wasmflow COMMAND --help" for a command's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `wasmflow runs durable workflows written in any language that compiles to WebAssembly.
+
+Usage:
+  wasmflow dev [flags]     run the host on the embedded store with the example workflows loaded
+  wasmflow version         print the version
+
+Run "wasmflow COMMAND --help" for the flags of a command.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "wasmflow:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "dev":
+		return devCommand(ctx, args[1:])
+	case "version", "--version":
+		fmt.Println("wasmflow", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

@@ -1,0 +1,423 @@
+// Package api is wasmflow's REST API v1 over HTTP, a thin layer over the
+// host's Go API: it decodes requests, calls package host, and encodes the
+// answers. The routes, fields and error codes are the contract in DESIGN.md.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/wasmflow/wasmflow/host"
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// Config configures the API. Zero fields take the defaults shown.
+type Config struct {
+	// BodyLimit bounds request bodies. Default: the host's module size limit
+	// plus 1 MiB.
+	BodyLimit int
+	// MaxWait bounds ?wait= on POST /v1/runs. Default 60s.
+	MaxWait time.Duration
+}
+
+// New returns the API's fiber app for h.
+func New(h *host.Host, cfg *Config) *fiber.App {
+	c := Config{}
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.BodyLimit == 0 {
+		c.BodyLimit = h.Limits().ModuleSize + 1<<20
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = 60 * time.Second
+	}
+	app := fiber.New(fiber.Config{
+		AppName:               "wasmflow",
+		BodyLimit:             c.BodyLimit,
+		DisableStartupMessage: true,
+		ErrorHandler:          errorHandler,
+	})
+	s := &server{h: h, cfg: c}
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	v1 := app.Group("/v1")
+	v1.Post("/modules", s.pushModule)
+	v1.Get("/modules", s.listModules)
+	v1.Get("/modules/:name", s.getModule)
+	v1.Post("/runs", s.startRun)
+	v1.Get("/runs", s.listRuns)
+	v1.Get("/runs/:id", s.getRun)
+	v1.Get("/runs/:id/events", s.listEvents)
+	v1.Post("/runs/:id/signals/:name", s.signal)
+	v1.Post("/runs/:id/cancel", s.cancel)
+	v1.Post("/runs/:id/retry", s.retry)
+	app.Use(func(c *fiber.Ctx) error {
+		return apiError(fiber.StatusNotFound, "not_found", "no route "+c.Method()+" "+c.Path())
+	})
+	return app
+}
+
+type server struct {
+	h   *host.Host
+	cfg Config
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Error ErrorBody `json:"error"`
+}
+
+// ErrorBody is a stable code and a message for people.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type httpError struct {
+	status int
+	body   ErrorBody
+}
+
+func (e *httpError) Error() string { return e.body.Message }
+
+func apiError(status int, code, msg string) error {
+	return &httpError{status: status, body: ErrorBody{Code: code, Message: msg}}
+}
+
+// hostError maps the host's errors to HTTP answers.
+func hostError(err error) error {
+	switch {
+	case errors.Is(err, host.ErrInvalid):
+		return apiError(fiber.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, host.ErrNotFound):
+		return apiError(fiber.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, host.ErrConflict):
+		return apiError(fiber.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, host.ErrTooLarge):
+		return apiError(fiber.StatusRequestEntityTooLarge, "too_large", err.Error())
+	}
+	return err
+}
+
+func errorHandler(c *fiber.Ctx, err error) error {
+	var he *httpError
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &he):
+	case errors.As(err, &fe):
+		code := "http_error"
+		switch fe.Code {
+		case fiber.StatusRequestEntityTooLarge:
+			code = "too_large"
+		case fiber.StatusNotFound:
+			code = "not_found"
+		case fiber.StatusMethodNotAllowed:
+			code = "method_not_allowed"
+		}
+		he = &httpError{status: fe.Code, body: ErrorBody{Code: code, Message: fe.Message}}
+	default:
+		he = &httpError{status: fiber.StatusInternalServerError, body: ErrorBody{Code: "internal", Message: err.Error()}}
+	}
+	return c.Status(he.status).JSON(Error{Error: he.body})
+}
+
+// Module is a module version as the API shows it.
+type Module struct {
+	Name      string     `json:"name"`
+	Version   string     `json:"version"`
+	Digest    string     `json:"digest"`
+	Size      int64      `json:"size"`
+	Workflows []Workflow `json:"workflows"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// Workflow is a workflow a module exports.
+type Workflow struct {
+	Name string `json:"name"`
+}
+
+func toModule(m *store.Module) Module {
+	wfs := make([]Workflow, len(m.Workflows))
+	for i, w := range m.Workflows {
+		wfs[i] = Workflow{Name: w}
+	}
+	return Module{Name: m.Name, Version: m.Version, Digest: m.Digest, Size: m.Size, Workflows: wfs, CreatedAt: m.CreatedAt}
+}
+
+func (s *server) pushModule(c *fiber.Ctx) error {
+	m, created, err := s.h.PushModule(c.UserContext(), &host.PushModuleParams{
+		Name: c.Query("name"), Version: c.Query("version"), Wasm: c.Body(),
+	})
+	if err != nil {
+		if errors.Is(err, host.ErrInvalid) {
+			return apiError(fiber.StatusBadRequest, "invalid_module", err.Error())
+		}
+		return hostError(err)
+	}
+	status := fiber.StatusOK
+	if created {
+		status = fiber.StatusCreated
+	}
+	return c.Status(status).JSON(toModule(m))
+}
+
+func (s *server) listModules(c *fiber.Ctx) error {
+	mods, err := s.h.Store().ModuleList(c.UserContext(), &store.ModuleListParams{})
+	if err != nil {
+		return err
+	}
+	out := make([]Module, len(mods))
+	for i, m := range mods {
+		out[i] = toModule(m)
+	}
+	return c.JSON(fiber.Map{"modules": out})
+}
+
+func (s *server) getModule(c *fiber.Ctx) error {
+	mods, err := s.h.Store().ModuleListVersions(c.UserContext(), &store.ModuleListVersionsParams{Name: c.Params("name")})
+	if err != nil {
+		return err
+	}
+	if len(mods) == 0 {
+		return apiError(fiber.StatusNotFound, "not_found", "no module named "+c.Params("name"))
+	}
+	out := make([]Module, len(mods))
+	for i, m := range mods {
+		out[i] = toModule(m)
+	}
+	return c.JSON(fiber.Map{"name": c.Params("name"), "versions": out})
+}
+
+// StartRunRequest is the body of POST /v1/runs.
+type StartRunRequest struct {
+	Module         string          `json:"module"`
+	Workflow       string          `json:"workflow"`
+	Input          json.RawMessage `json:"input"`
+	Version        string          `json:"version"`
+	IdempotencyKey string          `json:"idempotency_key"`
+}
+
+func (s *server) startRun(c *fiber.Ctx) error {
+	var req StartRunRequest
+	if err := json.Unmarshal(c.Body(), &req); err != nil {
+		return apiError(fiber.StatusBadRequest, "invalid_json", "request body is not a valid run request: "+err.Error())
+	}
+	if key := c.Get("Idempotency-Key"); key != "" && req.IdempotencyKey == "" {
+		req.IdempotencyKey = key
+	}
+	var wait time.Duration
+	if w := c.Query("wait"); w != "" {
+		d, err := time.ParseDuration(w)
+		if err != nil || d < 0 {
+			return apiError(fiber.StatusBadRequest, "invalid_request", "wait must be a duration such as 5s")
+		}
+		wait = min(d, s.cfg.MaxWait)
+	}
+	run, created, err := s.h.StartRun(c.UserContext(), &host.StartRunParams{
+		Module: req.Module, Version: req.Version, Workflow: req.Workflow, Input: req.Input, IdempotencyKey: req.IdempotencyKey,
+	})
+	if err != nil {
+		return hostError(err)
+	}
+	if wait > 0 {
+		if run, err = s.waitRun(c.UserContext(), run, wait); err != nil {
+			return hostError(err)
+		}
+	}
+	status := fiber.StatusOK
+	if created {
+		status = fiber.StatusCreated
+	}
+	return s.writeRun(c, status, run)
+}
+
+// waitRun waits until a run is finished or waiting for a signal, or until
+// wait elapses, and returns it as it is then.
+func (s *server) waitRun(ctx context.Context, run *store.Run, wait time.Duration) (*store.Run, error) {
+	deadline := time.Now().Add(wait)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		if run.Status.Terminal() || run.Status == store.StatusWaiting || !time.Now().Before(deadline) {
+			return run, nil
+		}
+		select {
+		case <-ctx.Done():
+			return run, nil
+		case <-time.After(min(delay, time.Until(deadline))):
+		}
+		var err error
+		if run, err = s.h.Run(ctx, run.ID); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Run is a run as the API shows it.
+type Run struct {
+	ID             string          `json:"id"`
+	Module         string          `json:"module"`
+	ModuleVersion  string          `json:"module_version"`
+	ModuleDigest   string          `json:"module_digest"`
+	Workflow       string          `json:"workflow"`
+	Status         string          `json:"status"`
+	Input          json.RawMessage `json:"input"`
+	Output         json.RawMessage `json:"output"`
+	Error          *string         `json:"error"`
+	Attempt        int             `json:"attempt"`
+	IdempotencyKey *string         `json:"idempotency_key"`
+	Progress       json.RawMessage `json:"progress"`
+	Steps          []Step          `json:"steps"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	CompletedAt    *time.Time      `json:"completed_at"`
+}
+
+// Step is a step of a run's journal.
+type Step struct {
+	Name     string          `json:"name"`
+	Status   string          `json:"status"`
+	Attempts int             `json:"attempts"`
+	Cursor   json.RawMessage `json:"cursor"`
+	Error    *string         `json:"error,omitempty"`
+}
+
+func (s *server) writeRun(c *fiber.Ctx, status int, run *store.Run) error {
+	entries, err := s.h.Steps(c.UserContext(), run.ID)
+	if err != nil {
+		return err
+	}
+	out := toRun(run)
+	out.Steps = []Step{}
+	for _, e := range entries {
+		if e.Kind != store.EntryStep {
+			continue
+		}
+		st := Step{Name: e.Name, Status: string(e.Status), Attempts: e.Attempts, Cursor: rawOrString(e.Cursor), Error: optional(e.Error)}
+		out.Steps = append(out.Steps, st)
+	}
+	return c.Status(status).JSON(out)
+}
+
+func toRun(run *store.Run) Run {
+	return Run{
+		ID: run.ID, Module: run.ModuleName, ModuleVersion: run.ModuleVersion, ModuleDigest: run.ModuleDigest,
+		Workflow: run.Workflow, Status: string(run.Status), Input: rawOrNull(run.Input), Output: rawOrNull(run.Output),
+		Error: optional(run.Error), Attempt: run.Attempt, IdempotencyKey: optional(run.IdempotencyKey),
+		Progress: rawOrNull(run.Progress), CreatedAt: run.CreatedAt, UpdatedAt: run.UpdatedAt, CompletedAt: run.CompletedAt,
+	}
+}
+
+func (s *server) getRun(c *fiber.Ctx) error {
+	run, err := s.h.Run(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return hostError(err)
+	}
+	return s.writeRun(c, fiber.StatusOK, run)
+}
+
+func (s *server) listRuns(c *fiber.Ctx) error {
+	limit := 50
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			return apiError(fiber.StatusBadRequest, "invalid_request", "limit must be an integer from 1 to 500")
+		}
+		limit = n
+	}
+	status := store.RunStatus(c.Query("status"))
+	if status != "" && !status.Valid() {
+		return apiError(fiber.StatusBadRequest, "invalid_request", "unknown status "+string(status))
+	}
+	runs, err := s.h.Store().RunList(c.UserContext(), &store.RunListParams{
+		Status: status, Module: c.Query("module"), Workflow: c.Query("workflow"), After: c.Query("after"), Limit: limit + 1,
+	})
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(runs) > limit {
+		runs = runs[:limit]
+		next = runs[limit-1].ID
+	}
+	out := make([]Run, len(runs))
+	for i, r := range runs {
+		out[i] = toRun(r)
+	}
+	return c.JSON(fiber.Map{"runs": out, "next": optional(next)})
+}
+
+// Event is an event of a run's timeline.
+type Event struct {
+	Seq  int64           `json:"seq"`
+	Type string          `json:"type"`
+	Step string          `json:"step,omitempty"`
+	At   time.Time       `json:"at"`
+	Data json.RawMessage `json:"data"`
+}
+
+func (s *server) listEvents(c *fiber.Ctx) error {
+	after, _ := strconv.ParseInt(c.Query("after", "0"), 10, 64)
+	evs, err := s.h.Events(c.UserContext(), c.Params("id"), after)
+	if err != nil {
+		return hostError(err)
+	}
+	out := make([]Event, len(evs))
+	for i, e := range evs {
+		out[i] = Event{Seq: e.Seq, Type: string(e.Type), Step: e.Step, At: e.At, Data: rawOrNull(e.Data)}
+	}
+	return c.JSON(fiber.Map{"events": out})
+}
+
+func (s *server) signal(c *fiber.Ctx) error {
+	sig, err := s.h.Signal(c.UserContext(), c.Params("id"), c.Params("name"), c.Body())
+	if err != nil {
+		return hostError(err)
+	}
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": sig.ID, "run_id": sig.RunID, "name": sig.Name})
+}
+
+func (s *server) cancel(c *fiber.Ctx) error {
+	run, err := s.h.Cancel(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return hostError(err)
+	}
+	return c.Status(fiber.StatusAccepted).JSON(toRun(run))
+}
+
+func (s *server) retry(c *fiber.Ctx) error {
+	run, err := s.h.Retry(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return hostError(err)
+	}
+	return c.Status(fiber.StatusAccepted).JSON(toRun(run))
+}
+
+func rawOrNull(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+// rawOrString shows bytes that are JSON as JSON, and other bytes as a string.
+func rawOrString(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	if json.Valid(b) {
+		return b
+	}
+	s, _ := json.Marshal(string(b))
+	return s
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

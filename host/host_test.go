@@ -1,0 +1,155 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wasmflow/wasmflow/host"
+	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/pgtest"
+	"github.com/wasmflow/wasmflow/internal/testmodules"
+	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/postgres"
+	"github.com/wasmflow/wasmflow/store/sqlite"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// stores runs f once per store implementation, each with a fresh database.
+func forEachStore(t *testing.T, f func(t *testing.T, st store.Store)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "wasmflow.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		f(t, st)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		st, err := postgres.Open(context.Background(), pgtest.URL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		f(t, st)
+	})
+}
+
+type bundle struct {
+	host *host.Host
+	st   store.Store
+}
+
+type setupOpts struct {
+	hooks  executor.Hooks
+	limits executor.Limits
+	lease  time.Duration
+	wrap   func(store.Store) store.Store
+}
+
+// setup starts a host with workers on st and pushes the named guests, each
+// as a module of the same name.
+func setup(t *testing.T, st store.Store, o setupOpts, modules ...string) *bundle {
+	t.Helper()
+	ctx := context.Background()
+	if o.wrap != nil {
+		st = o.wrap(st)
+	}
+	if o.lease == 0 {
+		o.lease = 2 * time.Second
+	}
+	h, err := host.New(ctx, &host.Config{
+		Store:         st,
+		Limits:        o.limits,
+		Hooks:         o.hooks,
+		LeaseDuration: o.lease,
+		PollInterval:  50 * time.Millisecond,
+		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		h.Shutdown(sctx)
+		h.Close(ctx)
+	})
+	for _, name := range modules {
+		if _, _, err := h.PushModule(ctx, &host.PushModuleParams{Name: name, Wasm: testmodules.Bytes(t, name)}); err != nil {
+			t.Fatalf("push %s: %v", name, err)
+		}
+	}
+	return &bundle{host: h, st: st}
+}
+
+// start starts a run and returns its id.
+func (b *bundle) start(t *testing.T, module, workflow string, input any) string {
+	t.Helper()
+	in, err := json.Marshal(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, _, err := b.host.StartRun(context.Background(), &host.StartRunParams{Module: module, Workflow: workflow, Input: in})
+	if err != nil {
+		t.Fatalf("start %s/%s: %v", module, workflow, err)
+	}
+	return run.ID
+}
+
+// wait waits for a run to reach one of statuses.
+func (b *bundle) wait(t *testing.T, id string, timeout time.Duration, statuses ...store.RunStatus) *store.Run {
+	t.Helper()
+	run, err := flowtest.Wait(context.Background(), b.host, id, timeout, statuses...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+// events returns a run's events.
+func (b *bundle) events(t *testing.T, id string) []*store.Event {
+	t.Helper()
+	evs, err := b.host.Events(context.Background(), id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// count counts events of a type, optionally for one step.
+func count(evs []*store.Event, typ store.EventType, step string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Type == typ && (step == "" || e.Step == step) {
+			n++
+		}
+	}
+	return n
+}
+
+func data(t *testing.T, e *store.Event) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(e.Data, &m); err != nil {
+		t.Fatalf("event %d data %s: %v", e.Seq, e.Data, err)
+	}
+	return m
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every wasmflow test. It installs what the tests need when it is
+# missing (the PostgreSQL server from Debian's packages), builds the guest
+# modules with the project's own build, and runs the Go tests, which start
+# their own private PostgreSQL servers (or use WASMFLOW_TEST_DATABASE_URL).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if [ -z "${WASMFLOW_TEST_DATABASE_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  log "installing the PostgreSQL server (Debian package postgresql)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
+log "go vet"
+go vet ./...
+
+log "building the guest modules (make modules)"
+make --no-print-directory modules
+
+log "checking that the wazero build needs no cgo"
+CGO_ENABLED=0 go build -o /dev/null ./cmd/wasmflow
+
+log "go test"
+go test -count=1 -timeout 30m "$@" ./...
