@@ -91,6 +91,16 @@ func TestExportResumesFromCursorAfterInterrupts(t *testing.T) {
 				t.Errorf("step %s body ran %d times, want 1", step, n)
 			}
 		}
+		// upload_files is isolated: it is the first thing its activation runs.
+		var prev store.EventType
+		for _, e := range evs {
+			if e.Type == store.EventStepStarted && e.Step == "upload_files" && prev != store.EventActivationStarted {
+				t.Errorf("isolated step upload_files started after %s, want right after activation_started", prev)
+			}
+			if e.Type != store.EventCheckpoint {
+				prev = e.Type
+			}
+		}
 		// Checkpoints are coalesced: far fewer checkpoint events than items.
 		if n := count(evs, store.EventCheckpoint, "write_files"); n > 21 {
 			t.Errorf("%d checkpoint events for %d items: checkpoints were not coalesced", n, items)

@@ -93,7 +93,7 @@ func setup(t *testing.T, st store.Store, o setupOpts, modules ...string) *bundle
 }
 
 // start starts a run and returns its id.
-func (b *bundle) start(t *testing.T, module, workflow string, input any) string {
+func (b *bundle) start(t testing.TB, module, workflow string, input any) string {
 	t.Helper()
 	in, err := json.Marshal(input)
 	if err != nil {

@@ -35,7 +35,12 @@ Flags:
 	data := fs.String("data", envOr("WASMFLOW_DATA", ".wasmflow"), "directory of the embedded store and the compiled-module cache (env WASMFLOW_DATA)")
 	modules := fs.String("modules", envOr("WASMFLOW_MODULES", "modules/build/go"), "directory of .wasm modules to upload at start, each named after its file (env WASMFLOW_MODULES)")
 	logLevel := fs.String("log-level", envOr("WASMFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (env WASMFLOW_LOG_LEVEL)")
+	hostConfig := hostFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := hostConfig()
+	if err != nil {
 		return err
 	}
 	if err := requireLoopback(*listen); err != nil {
@@ -56,7 +61,8 @@ Flags:
 		return err
 	}
 	defer st.Close()
-	h, err := host.New(ctx, &host.Config{Store: st, CacheDir: filepath.Join(*data, "cache"), Logger: log})
+	cfg.Store, cfg.CacheDir, cfg.Logger = st, filepath.Join(*data, "cache"), log
+	h, err := host.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -135,11 +141,4 @@ func requireLoopback(addr string) error {
 		return nil
 	}
 	return errors.New("--listen: dev mode serves without authentication, so it only listens on a loopback address such as 127.0.0.1:8080")
-}
-
-func envOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok {
-		return v
-	}
-	return def
 }

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -59,7 +60,7 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 		line := string(w.partial[:i])
 		w.partial = w.partial[i+1:]
 		if w.a == nil || !w.a.replaying() {
-			w.log.Log(nil, w.level, line, "source", "guest", "stream", w.stream)
+			w.log.Log(context.Background(), w.level, line, "source", "guest", "stream", w.stream)
 		}
 	}
 	return len(p), nil

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/wasmflow/wasmflow/host"
+)
+
+// hostFlags defines the flags that tune a host, each defaulting to a
+// WASMFLOW_* environment variable, and returns a function that builds the
+// host config once fs is parsed. The limit flags are the ones named in the
+// failure messages of runs that hit a limit.
+func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
+	workers := fs.Int("workers", envInt("WASMFLOW_WORKERS", 16), "activations this process runs at once (env WASMFLOW_WORKERS)")
+	lease := fs.Duration("lease", envDuration("WASMFLOW_LEASE", 30*time.Second), "how long a claim lasts without a heartbeat; a process that dies holds its runs this long (env WASMFLOW_LEASE)")
+	activation := fs.Duration("activation-timeout", envDuration("WASMFLOW_ACTIVATION_TIMEOUT", 5*time.Minute), "time limit of one activation; a guest still running then is stopped (env WASMFLOW_ACTIVATION_TIMEOUT)")
+	payload := fs.Int("max-payload", envInt("WASMFLOW_MAX_PAYLOAD", 1<<20), "bytes of any payload that crosses the ABI: input, output, step result, cursor, signal (env WASMFLOW_MAX_PAYLOAD)")
+	moduleSize := fs.Int("max-module-size", envInt("WASMFLOW_MAX_MODULE_SIZE", 32<<20), "bytes of an uploaded module (env WASMFLOW_MAX_MODULE_SIZE)")
+	pages := fs.Int("max-memory-pages", envInt("WASMFLOW_MAX_MEMORY_PAGES", 4096), "64 KiB pages of memory one guest may use (env WASMFLOW_MAX_MEMORY_PAGES)")
+	events := fs.Int("max-events-per-run", envInt("WASMFLOW_MAX_EVENTS_PER_RUN", 100000), "events in one run's timeline (env WASMFLOW_MAX_EVENTS_PER_RUN)")
+	return func() (*host.Config, error) {
+		if err := errors.Join(envErrs...); err != nil {
+			return nil, err
+		}
+		for name, v := range map[string]int{"workers": *workers, "max-payload": *payload, "max-module-size": *moduleSize, "max-memory-pages": *pages, "max-events-per-run": *events} {
+			if v <= 0 {
+				return nil, fmt.Errorf("--%s must be positive, got %d", name, v)
+			}
+		}
+		if *pages > 65536 {
+			return nil, fmt.Errorf("--max-memory-pages is at most 65536 (4 GiB), got %d", *pages)
+		}
+		if *lease < time.Second || *activation < time.Second {
+			return nil, fmt.Errorf("--lease and --activation-timeout must be at least 1s")
+		}
+		c := &host.Config{Workers: *workers, LeaseDuration: *lease}
+		c.Limits.ActivationTimeout = *activation
+		c.Limits.Payload = *payload
+		c.Limits.ModuleSize = *moduleSize
+		c.Limits.MemoryPages = uint32(*pages)
+		c.Limits.EventsPerRun = int64(*events)
+		return c, nil
+	}
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+// envErrs collects environment variables that do not parse; the config
+// function returned by hostFlags reports them.
+var envErrs []error
+
+// envInt and envDuration read a flag's default from the environment.
+func envInt(key string, def int) int {
+	if v, ok := os.LookupEnv(key); ok {
+		n, err := strconv.Atoi(v)
+		if err == nil {
+			return n
+		}
+		envErrs = append(envErrs, fmt.Errorf("%s=%q is not an integer", key, v))
+	}
+	return def
+}
+
+func envDuration(key string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(key); ok {
+		d, err := time.ParseDuration(v)
+		if err == nil {
+			return d
+		}
+		envErrs = append(envErrs, fmt.Errorf("%s=%q is not a duration such as 30s", key, v))
+	}
+	return def
+}

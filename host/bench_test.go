@@ -1,0 +1,144 @@
+package host_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wasmflow/wasmflow/abi"
+	"github.com/wasmflow/wasmflow/host"
+	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/host/engine/wazero"
+	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/pgtest"
+	"github.com/wasmflow/wasmflow/internal/testmodules"
+	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/postgres"
+	"github.com/wasmflow/wasmflow/store/sqlite"
+)
+
+// BenchmarkActivation measures what every activation pays before the guest
+// does any work: instantiating the compiled export example with the host
+// functions and WASI, and running its _initialize (the Go runtime's start).
+func BenchmarkActivation(b *testing.B) {
+	ctx := context.Background()
+	eng, err := wazero.New(ctx, &wazero.Config{
+		MemoryLimitPages: executor.Limits{}.WithDefaults().MemoryPages,
+		HostModule:       abi.ImportModule,
+		HostFuncs:        executor.HostFuncs(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close(ctx)
+	mod, err := eng.Compile(ctx, testmodules.Bytes(b, "export"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := &engine.InstanceConfig{Stdout: io.Discard, Stderr: io.Discard}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		inst, err := mod.Instantiate(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := inst.Call(ctx, abi.ExportInitialize); err != nil {
+			b.Fatal(err)
+		}
+		inst.Close(ctx)
+	}
+}
+
+// BenchmarkRun measures one whole run of a one-line workflow, from StartRun
+// to completed, through the scheduler, the executor and the store: a claim,
+// an activation, and the completion write.
+func BenchmarkRun(b *testing.B) {
+	benchStores(b, func(b *testing.B, st store.Store) {
+		bn := benchHost(b, st, "faults")
+		b.ResetTimer()
+		for b.Loop() {
+			id := bn.start(b, "faults", "ok", nil)
+			benchWait(b, bn, id)
+		}
+	})
+}
+
+// BenchmarkSteps measures steps per second through the executor: runs of
+// 500 trivial steps, each step journaled (one store round trip per completed
+// step), one run at a time.
+func BenchmarkSteps(b *testing.B) {
+	const perRun = 500
+	benchStores(b, func(b *testing.B, st store.Store) {
+		bn := benchHost(b, st, "faults")
+		steps := 0
+		b.ResetTimer()
+		for b.Loop() {
+			id := bn.start(b, "faults", "many", map[string]any{"steps": perRun})
+			benchWait(b, bn, id)
+			steps += perRun
+		}
+		b.ReportMetric(float64(steps)/b.Elapsed().Seconds(), "steps/s")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(steps), "ns/step")
+	})
+}
+
+func benchStores(b *testing.B, f func(b *testing.B, st store.Store)) {
+	b.Run("sqlite", func(b *testing.B) {
+		st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "wasmflow.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		f(b, st)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		st, err := postgres.Open(context.Background(), pgtest.URL(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		f(b, st)
+	})
+}
+
+func benchHost(b *testing.B, st store.Store, modules ...string) *bundle {
+	ctx := context.Background()
+	h, err := host.New(ctx, &host.Config{
+		Store:        st,
+		Workers:      4,
+		PollInterval: 10 * time.Millisecond,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.Start()
+	b.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		h.Shutdown(sctx)
+		h.Close(ctx)
+	})
+	for _, name := range modules {
+		if _, _, err := h.PushModule(ctx, &host.PushModuleParams{Name: name, Wasm: testmodules.Bytes(b, name)}); err != nil {
+			b.Fatalf("push %s: %v", name, err)
+		}
+	}
+	return &bundle{host: h, st: st}
+}
+
+func benchWait(b *testing.B, bn *bundle, id string) {
+	run, err := flowtest.Wait(context.Background(), bn.host, id, time.Minute, store.StatusCompleted, store.StatusFailed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if run.Status != store.StatusCompleted {
+		b.Fatal(fmt.Errorf("run %s %s: %s", id, run.Status, run.Error))
+	}
+}

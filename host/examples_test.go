@@ -1,0 +1,100 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// The signup example: a confirmed email activates the account.
+func TestSignupActivatesAfterConfirmation(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, setupOpts{}, "signup")
+		id := b.start(t, "signup", "signup", map[string]any{"email": "ada@example.com"})
+		b.wait(t, id, 30*time.Second, store.StatusWaiting)
+		if _, err := b.host.Signal(context.Background(), id, "email-confirmed", json.RawMessage(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
+		if run.Status != store.StatusCompleted {
+			t.Fatalf("run %s: %s", run.Status, run.Error)
+		}
+		evs := b.events(t, id)
+		for _, step := range []string{"create_user", "create_account", "send_activation_email", "activate"} {
+			if n := count(evs, store.EventStepCompleted, step); n != 1 {
+				t.Errorf("step %s completed %d times, want 1", step, n)
+			}
+		}
+		if n := count(evs, store.EventSignalConsumed, ""); n != 1 {
+			t.Errorf("%d signals consumed, want 1", n)
+		}
+	})
+}
+
+// The signup example: when the activation email keeps failing, the run
+// undoes what it created, in reverse order, and fails.
+func TestSignupCompensatesWhenTheEmailKeepsFailing(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, setupOpts{}, "signup")
+		id := b.start(t, "signup", "signup", map[string]any{"email": "bob@example.com", "fail_email": true})
+		run := b.wait(t, id, 60*time.Second, store.StatusCompleted, store.StatusFailed)
+		if run.Status != store.StatusFailed {
+			t.Fatalf("run %s, want failed after compensating", run.Status)
+		}
+		var completed []string
+		for _, e := range b.events(t, id) {
+			if e.Type == store.EventStepCompleted {
+				completed = append(completed, e.Step)
+			}
+		}
+		got := strings.Join(completed, ",")
+		if !strings.HasSuffix(got, "create_account,undo:create_account,undo:create_user") &&
+			!strings.HasSuffix(got, "create_account,undo:delete_account,undo:delete_user") {
+			t.Errorf("completed steps %s: want the undos of create_account then create_user at the end", got)
+		}
+		if !strings.Contains(got, "undo:") {
+			t.Errorf("no compensation step ran: %s", got)
+		}
+	})
+}
+
+// The receipt example: the charge and the receipt are effects with
+// idempotency keys, each executed once.
+func TestReceiptChargesAndSendsOnce(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, setupOpts{}, "receipt")
+		id := b.start(t, "receipt", "receipt", map[string]any{"order_id": "A-1", "amount_cents": 4200, "email": "c@example.com"})
+		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
+		if run.Status != store.StatusCompleted {
+			t.Fatalf("run %s: %s", run.Status, run.Error)
+		}
+		effects, err := st.EffectListByRun(context.Background(), &store.EffectListByRunParams{RunID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(effects) != 2 {
+			t.Fatalf("%d effects, want 2 (charge, email)", len(effects))
+		}
+		for _, e := range effects {
+			if e.Status != store.EffectCompleted || e.Executions != 1 || e.Key == "" {
+				t.Errorf("effect %s: %s, %d executions, key %q", e.Name, e.Status, e.Executions, e.Key)
+			}
+			if !strings.HasPrefix(e.Key, id+"/") {
+				t.Errorf("effect %s key %q does not start with the run id", e.Name, e.Key)
+			}
+		}
+		evs := b.events(t, id)
+		for _, step := range []string{"charge_payment", "send_receipt", "mark_sent"} {
+			if n := count(evs, store.EventStepCompleted, step); n != 1 {
+				t.Errorf("step %s completed %d times, want 1", step, n)
+			}
+		}
+	})
+}
