@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -213,23 +214,37 @@ func (a *Activation) conclude(ctx context.Context, callErr error, inst engine.In
 	}
 	var exit *engine.ExitError
 	if errors.As(callErr, &exit) {
-		msg := fmt.Sprintf("guest exited with code %d%s", exit.Code, a.where())
+		return a.failNow(a.crashReason(fmt.Sprintf("guest exited with code %d%s", exit.Code, a.where()), inst))
+	}
+	// A trap's message starts with its kind ("wasm error: unreachable"); the
+	// wasm stack trace after it goes to the log, not into the run's error.
+	msg, stack, _ := strings.Cut(callErr.Error(), "\n")
+	if stack != "" {
+		a.logger().Warn("guest trapped", "error", msg, "wasm_stack", stack)
+	}
+	return a.failNow(a.crashReason(fmt.Sprintf("guest trapped%s: %s", a.where(), msg), inst))
+}
+
+// crashReason explains a guest that died: what the engine saw, the first
+// line of the runtime's own crash report on stderr, whether the memory limit
+// was reached, and the last lines of stderr.
+func (a *Activation) crashReason(what string, inst engine.Instance) string {
+	msg := what
+	if h := a.stderr.crashHeadline(); h != "" {
+		msg += ": " + h
+	}
+	if inst != nil {
+		limit := uint64(a.e.limits.MemoryPages) * 65536
+		if size := uint64(inst.MemorySize()); size+(16<<20) >= limit {
+			msg += fmt.Sprintf(" (out of memory: memory at %d MiB of the %d MiB limit, --max-memory-pages=%d)", size>>20, limit>>20, a.e.limits.MemoryPages)
+		}
+	}
+	if a.stderr.crashHeadline() == "" {
 		if tail := a.stderr.tail(); tail != "" {
-			msg += ": " + tail
+			msg += "; stderr: " + tail
 		}
-		if inst != nil {
-			limit := uint64(a.e.limits.MemoryPages) * 65536
-			if size := uint64(inst.MemorySize()); size+(16<<20) >= limit {
-				msg += fmt.Sprintf(" (memory at %d MiB of the %d MiB limit, --max-memory-pages=%d)", size>>20, limit>>20, a.e.limits.MemoryPages)
-			}
-		}
-		return a.failNow(msg)
 	}
-	msg := callErr.Error()
-	if tail := a.stderr.tail(); tail != "" {
-		msg += "; stderr: " + tail
-	}
-	return a.failNow(fmt.Sprintf("guest trapped%s: %s", a.where(), msg))
+	return msg
 }
 
 // outcome maps a.end to the activation's result.

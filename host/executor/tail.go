@@ -29,7 +29,14 @@ type tailWriter struct {
 	partial []byte
 	total   int
 	dropped bool
+	// headline is the first line that reads like a runtime's crash report
+	// ("fatal error: out of memory", "panic: ...", "... panicked at ..."):
+	// it says more about a failure than the stack dump that follows it.
+	headline string
 }
+
+// crashMarkers mark the lines runtimes print first when they die.
+var crashMarkers = []string{"fatal error: ", "panic: ", " panicked at ", "runtime error: ", "Aborted", "abort("}
 
 func (w *tailWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
@@ -59,11 +66,33 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 		}
 		line := string(w.partial[:i])
 		w.partial = w.partial[i+1:]
+		if w.headline == "" && isCrashLine(line) {
+			w.headline = strings.TrimSpace(strings.ToValidUTF8(line, "?"))
+		}
 		if w.a == nil || !w.a.replaying() {
 			w.log.Log(context.Background(), w.level, line, "source", "guest", "stream", w.stream)
 		}
 	}
 	return len(p), nil
+}
+
+func isCrashLine(line string) bool {
+	for _, m := range crashMarkers {
+		if strings.Contains(line, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// crashHeadline returns the first crash line seen, if any.
+func (w *tailWriter) crashHeadline() string {
+	if w == nil {
+		return ""
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.headline
 }
 
 // tail returns the last lines written, trimmed, on one line.

@@ -60,7 +60,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s := &Store{db: db}
 	ms, err := migrate.Load(migrations, "migrations")
 	if err == nil {
-		err = migrate.Up(ctx, s, ms)
+		err = migrate.Up(ctx, target{s}, ms)
 	}
 	if err != nil {
 		db.Close()
@@ -72,8 +72,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Applied implements migrate.Target.
-func (s *Store) Applied(ctx context.Context) (map[int]bool, error) {
+// target is the migrate.Target of a store.
+type target struct{ s *Store }
+
+func (t target) Applied(ctx context.Context) (map[int]bool, error) {
+	s := t.s
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return nil, err
@@ -94,9 +97,8 @@ func (s *Store) Applied(ctx context.Context) (map[int]bool, error) {
 	return applied, rows.Err()
 }
 
-// Apply implements migrate.Target.
-func (s *Store) Apply(ctx context.Context, m migrate.Migration) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+func (t target) Apply(ctx context.Context, m migrate.Migration) error {
+	return t.s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return err
 		}

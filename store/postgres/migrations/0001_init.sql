@@ -125,3 +125,16 @@ BEGIN
     END IF;
 END;
 $$;
+
+-- wasmflow_consume_signal marks a pending signal of the run consumed by the
+-- journal entry p_entry_seq; WF002 when there is no such pending signal.
+CREATE FUNCTION wasmflow_consume_signal(p_run_id text, p_signal_id bigint, p_entry_seq integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE signals SET consumed_by = p_entry_seq
+    WHERE id = p_signal_id AND run_id = p_run_id AND consumed_by IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'run % has no pending signal %', p_run_id, p_signal_id USING ERRCODE = 'WF002';
+    END IF;
+END;
+$$;

@@ -1,0 +1,50 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/wasmflow/wasmflow/internal/pgtest"
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// TestFencedApplyLeavesConnectionsClean checks that a refused RunApply rolls
+// its batch back and returns the connection to the pool usable, instead of
+// leaving it in a failed transaction (which the pool would have to destroy).
+func TestFencedApplyLeavesConnectionsClean(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.URL(t)+"&pool_max_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if _, _, err := s.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.RunClaim(ctx, &store.RunClaimParams{Owner: "w", Now: now, LeaseDuration: time.Minute, Limit: 1})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("claim: %v, %d runs", err, len(runs))
+	}
+	newConns := s.pool.Stat().NewConnsCount()
+	for range 10 {
+		_, err := s.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: runs[0].Fence + 1, Now: now,
+			Events: []*store.NewEvent{{Type: store.EventCheckpoint}}})
+		if !errors.Is(err, store.ErrFenced) {
+			t.Fatalf("stale apply: err = %v, want ErrFenced", err)
+		}
+	}
+	res, err := s.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: runs[0].Fence, Now: now,
+		Events: []*store.NewEvent{{Type: store.EventCheckpoint}}})
+	if err != nil {
+		t.Fatalf("apply after refused ones: %v", err)
+	}
+	if res.EventCount != 3 {
+		t.Fatalf("event count = %d, want 3", res.EventCount)
+	}
+	if n := s.pool.Stat().NewConnsCount(); n != newConns {
+		t.Fatalf("refused applies made the pool open %d new connections", n-newConns)
+	}
+}

@@ -1,0 +1,114 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// EntryListByRun implements store.Store.
+func (s *Store) EntryListByRun(ctx context.Context, p *store.EntryListByRunParams) ([]*store.Entry, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT run_id, seq, kind, name, status, attempts, cursor, output, error,
+		effect_seq, wake_at, started_at, updated_at FROM entries WHERE run_id = $1 ORDER BY seq`, p.RunID)
+	entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Entry, error) {
+		var e store.Entry
+		var kind, status string
+		err := row.Scan(&e.RunID, &e.Seq, &kind, &e.Name, &status, &e.Attempts, &e.Cursor, &e.Output, &e.Error,
+			&e.EffectSeq, &e.WakeAt, &e.StartedAt, &e.UpdatedAt)
+		e.Kind, e.Status = store.EntryKind(kind), store.EntryStatus(status)
+		e.WakeAt, e.StartedAt, e.UpdatedAt = utcPtr(e.WakeAt), e.StartedAt.UTC(), e.UpdatedAt.UTC()
+		return &e, err
+	})
+	return entries, wrap("list entries of run "+p.RunID, err)
+}
+
+// EffectListByRun implements store.Store.
+func (s *Store) EffectListByRun(ctx context.Context, p *store.EffectListByRunParams) ([]*store.Effect, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT run_id, step_seq, seq, name, status, key, result, error, executions,
+		started_at, updated_at FROM effects WHERE run_id = $1 ORDER BY step_seq, seq`, p.RunID)
+	effects, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Effect, error) {
+		var ef store.Effect
+		var status string
+		err := row.Scan(&ef.RunID, &ef.StepSeq, &ef.Seq, &ef.Name, &status, &ef.Key, &ef.Result, &ef.Error,
+			&ef.Executions, &ef.StartedAt, &ef.UpdatedAt)
+		ef.Status, ef.StartedAt, ef.UpdatedAt = store.EffectStatus(status), ef.StartedAt.UTC(), ef.UpdatedAt.UTC()
+		return &ef, err
+	})
+	return effects, wrap("list effects of run "+p.RunID, err)
+}
+
+// EventList implements store.Store.
+func (s *Store) EventList(ctx context.Context, p *store.EventListParams) ([]*store.Event, error) {
+	var limit *int
+	if p.Limit > 0 {
+		limit = &p.Limit
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT run_id, seq, type, step, at, data FROM events
+		WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, p.RunID, p.AfterSeq, limit)
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Event, error) {
+		var ev store.Event
+		var typ string
+		var data []byte
+		err := row.Scan(&ev.RunID, &ev.Seq, &typ, &ev.Step, &ev.At, &data)
+		ev.Type, ev.At, ev.Data = store.EventType(typ), ev.At.UTC(), data
+		return &ev, err
+	})
+	return events, wrap("list events of run "+p.RunID, err)
+}
+
+// SignalInsert implements store.Store.
+func (s *Store) SignalInsert(ctx context.Context, p *store.SignalInsertParams) (*store.Signal, error) {
+	payload := p.Payload
+	if payload == nil {
+		payload = []byte("null")
+	}
+	sig := &store.Signal{RunID: p.RunID, Name: p.Name, Payload: payload, CreatedAt: p.Now}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var status string
+		if err := tx.QueryRow(ctx, `SELECT status FROM runs WHERE id = $1 FOR UPDATE`, p.RunID).Scan(&status); err != nil {
+			return err
+		}
+		if store.RunStatus(status).Terminal() {
+			return fmt.Errorf("run is %s: %w", status, store.ErrInvalidTransition)
+		}
+		err := tx.QueryRow(ctx, `INSERT INTO signals (run_id, name, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+			p.RunID, p.Name, []byte(payload), p.Now).Scan(&sig.ID)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE runs SET signals_received = signals_received + 1, updated_at = $2,
+			wake_at = CASE WHEN status = 'waiting' AND (wake_at IS NULL OR wake_at > $2) THEN $2 ELSE wake_at END
+			WHERE id = $1`, p.RunID, p.Now)
+		if err != nil {
+			return err
+		}
+		ev := &store.NewEvent{Type: store.EventSignalReceived, At: p.Now, Data: mustJSON(map[string]any{"name": p.Name, "id": sig.ID})}
+		return addEvent(ctx, tx, p.RunID, ev, p.Now)
+	})
+	if err != nil {
+		return nil, wrap("signal run "+p.RunID, err)
+	}
+	return sig, nil
+}
+
+// SignalListPending implements store.Store.
+func (s *Store) SignalListPending(ctx context.Context, p *store.SignalListPendingParams) ([]*store.Signal, error) {
+	q := `SELECT id, run_id, name, payload, created_at, consumed_by FROM signals WHERE run_id = $1 AND consumed_by IS NULL`
+	args := []any{p.RunID}
+	if p.Name != "" {
+		q += ` AND name = $2`
+		args = append(args, p.Name)
+	}
+	rows, _ := s.pool.Query(ctx, q+` ORDER BY id`, args...)
+	sigs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Signal, error) {
+		var sig store.Signal
+		var payload []byte
+		err := row.Scan(&sig.ID, &sig.RunID, &sig.Name, &payload, &sig.CreatedAt, &sig.ConsumedBy)
+		sig.Payload, sig.CreatedAt = payload, sig.CreatedAt.UTC()
+		return &sig, err
+	})
+	return sigs, wrap("list signals of run "+p.RunID, err)
+}

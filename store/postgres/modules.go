@@ -1,0 +1,132 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wasmflow/wasmflow/store"
+)
+
+const moduleColumns = `name, version, digest, size, workflows, created_at`
+
+func scanModule(row pgx.Row) (*store.Module, error) {
+	var m store.Module
+	var workflows []byte
+	if err := row.Scan(&m.Name, &m.Version, &m.Digest, &m.Size, &workflows, &m.CreatedAt); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(workflows, &m.Workflows); err != nil {
+		return nil, fmt.Errorf("workflows of module %s %s: %w", m.Name, m.Version, err)
+	}
+	m.CreatedAt = m.CreatedAt.UTC()
+	return &m, nil
+}
+
+func scanModules(rows pgx.Rows) ([]*store.Module, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Module, error) { return scanModule(row) })
+}
+
+// ModuleInsert implements store.Store. Inserts of one name are serialized
+// with an advisory lock so that two of them never pick the same version.
+func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (*store.Module, bool, error) {
+	var m *store.Module
+	created := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('wasmflow module ' || $1, 0))`, p.Name); err != nil {
+			return err
+		}
+		var err error
+		m, err = scanModule(tx.QueryRow(ctx, `SELECT `+moduleColumns+` FROM modules WHERE name = $1 AND digest = $2
+			ORDER BY created_at DESC, id DESC LIMIT 1`, p.Name, p.Digest))
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		version := p.Version
+		if version == "" {
+			if version, err = nextVersion(ctx, tx, p.Name); err != nil {
+				return err
+			}
+		}
+		var taken bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM modules WHERE name = $1 AND version = $2)`,
+			p.Name, version).Scan(&taken); err != nil {
+			return err
+		}
+		if taken {
+			return fmt.Errorf("module %s version %s has another digest: %w", p.Name, version, store.ErrConflict)
+		}
+		workflows := p.Workflows
+		if workflows == nil {
+			workflows = []string{}
+		}
+		wf, _ := json.Marshal(workflows)
+		if _, err := tx.Exec(ctx, `INSERT INTO module_bytes (digest, bytes) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING`,
+			p.Digest, p.Bytes); err != nil {
+			return err
+		}
+		m, err = scanModule(tx.QueryRow(ctx, `INSERT INTO modules (name, version, digest, size, workflows, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+moduleColumns, p.Name, version, p.Digest, len(p.Bytes), wf, p.Now))
+		created = err == nil
+		return err
+	})
+	if err != nil {
+		return nil, false, wrap("insert module "+p.Name, err)
+	}
+	return m, created, nil
+}
+
+// nextVersion returns one more than the highest integer version of name.
+func nextVersion(ctx context.Context, tx pgx.Tx, name string) (string, error) {
+	rows, _ := tx.Query(ctx, `SELECT version FROM modules WHERE name = $1`, name)
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", err
+	}
+	high := 0
+	for _, v := range versions {
+		if n, err := strconv.Atoi(v); err == nil && n > high {
+			high = n
+		}
+	}
+	return strconv.Itoa(high + 1), nil
+}
+
+// ModuleGetByName implements store.Store.
+func (s *Store) ModuleGetByName(ctx context.Context, p *store.ModuleGetByNameParams) (*store.Module, error) {
+	q := `SELECT ` + moduleColumns + ` FROM modules WHERE name = $1`
+	args := []any{p.Name}
+	if p.Version != "" {
+		q += ` AND version = $2`
+		args = append(args, p.Version)
+	}
+	m, err := scanModule(s.pool.QueryRow(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT 1`, args...))
+	return m, wrap("get module "+p.Name, err)
+}
+
+// ModuleGetBytes implements store.Store.
+func (s *Store) ModuleGetBytes(ctx context.Context, p *store.ModuleGetBytesParams) ([]byte, error) {
+	var b []byte
+	err := s.pool.QueryRow(ctx, `SELECT bytes FROM module_bytes WHERE digest = $1`, p.Digest).Scan(&b)
+	return b, wrap("get module bytes "+p.Digest, err)
+}
+
+// ModuleList implements store.Store.
+func (s *Store) ModuleList(ctx context.Context, p *store.ModuleListParams) ([]*store.Module, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT DISTINCT ON (name) `+moduleColumns+` FROM modules
+		ORDER BY name, created_at DESC, id DESC`)
+	ms, err := scanModules(rows)
+	return ms, wrap("list modules", err)
+}
+
+// ModuleListVersions implements store.Store.
+func (s *Store) ModuleListVersions(ctx context.Context, p *store.ModuleListVersionsParams) ([]*store.Module, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+moduleColumns+` FROM modules WHERE name = $1
+		ORDER BY created_at DESC, id DESC`, p.Name)
+	ms, err := scanModules(rows)
+	return ms, wrap("list versions of module "+p.Name, err)
+}

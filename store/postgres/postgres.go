@@ -1,0 +1,161 @@
+// Package postgres is the store for many host processes sharing one
+// PostgreSQL database. Runs are claimed with FOR UPDATE SKIP LOCKED; the
+// write of one step (RunApply) is one round trip: a pipelined batch whose
+// first statement checks the fence and aborts the transaction when it is
+// stale.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// SQLSTATEs raised by the functions of the schema.
+const (
+	codeFenced   = "WF001"
+	codeNotFound = "WF002"
+	codeUnique   = "23505"
+)
+
+// Store is a store.Store on a PostgreSQL database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at url and applies the migrations it lacks.
+// When url sets search_path, the tables live in its first schema, which is
+// created if missing.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := s.migrate(ctx, cfg.ConnConfig.RuntimeParams["search_path"]); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the store's connections.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// migrate applies the migrations under an advisory lock, so that processes
+// opening the same schema at once apply each migration once.
+func (s *Store) migrate(ctx context.Context, searchPath string) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	defer conn.Release()
+	h := fnv.New64a()
+	h.Write([]byte("wasmflow migrate " + searchPath))
+	key := int64(h.Sum64())
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		return fmt.Errorf("store: migrate: lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key)
+	if schema := firstSchema(searchPath); schema != "" {
+		if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
+			return fmt.Errorf("store: migrate: create schema %s: %w", schema, err)
+		}
+	}
+	ms, err := migrate.Load(migrations, "migrations")
+	if err == nil {
+		err = migrate.Up(ctx, target{conn.Conn()}, ms)
+	}
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// firstSchema returns the schema tables are created in for a search_path
+// ("" when it names none explicitly).
+func firstSchema(searchPath string) string {
+	for _, s := range strings.Split(searchPath, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" || s == "$user" || s == `"$user"` {
+			continue
+		}
+		if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+			s = strings.ReplaceAll(s[1:len(s)-1], `""`, `"`)
+		}
+		return s
+	}
+	return ""
+}
+
+// target is the migrate.Target of one connection.
+type target struct{ conn *pgx.Conn }
+
+func (t target) Applied(ctx context.Context) (map[int]bool, error) {
+	if _, err := t.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return nil, err
+	}
+	rows, _ := t.conn.Query(ctx, `SELECT version FROM schema_migrations`)
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, err
+	}
+	applied := map[int]bool{}
+	for _, v := range versions {
+		applied[v] = true
+	}
+	return applied, nil
+}
+
+func (t target) Apply(ctx context.Context, m migrate.Migration) error {
+	return pgx.BeginFunc(ctx, t.conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
+		return err
+	})
+}
+
+// wrap adds context to err and translates the driver's errors into the
+// store's.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		err = store.ErrNotFound
+	case errors.As(err, &pgErr) && pgErr.Code == codeFenced:
+		err = fmt.Errorf("%s: %w", pgErr.Message, store.ErrFenced)
+	case errors.As(err, &pgErr) && pgErr.Code == codeNotFound:
+		err = fmt.Errorf("%s: %w", pgErr.Message, store.ErrNotFound)
+	case errors.As(err, &pgErr) && pgErr.Code == codeUnique:
+		err = fmt.Errorf("%s: %w", pgErr.Message, store.ErrConflict)
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}

@@ -1,0 +1,341 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/wasmflow/wasmflow/store"
+)
+
+const runColumns = `id, module_name, module_version, module_digest, workflow, status, input, output, error,
+	attempt, idempotency_key, progress, activations, cancel_requested, signals_received, event_count,
+	wake_at, lease_owner, fence, created_at, updated_at, completed_at`
+
+// claimable is the SQL list of statuses a claim may take a run from; it
+// matches the predicate of the runs_claim index.
+var claimable = sqlList(store.StatusesBecoming(store.StatusRunning))
+
+func sqlList(statuses []store.RunStatus) string {
+	q := make([]string, len(statuses))
+	for i, s := range statuses {
+		q[i] = "'" + string(s) + "'"
+	}
+	return "(" + strings.Join(q, ", ") + ")"
+}
+
+func scanRun(row pgx.Row) (*store.Run, error) {
+	var (
+		r                       store.Run
+		status                  string
+		input, output, progress []byte
+		key                     *string
+	)
+	err := row.Scan(&r.ID, &r.ModuleName, &r.ModuleVersion, &r.ModuleDigest, &r.Workflow, &status, &input, &output, &r.Error,
+		&r.Attempt, &key, &progress, &r.Activations, &r.CancelRequested, &r.SignalsReceived, &r.EventCount,
+		&r.WakeAt, &r.LeaseOwner, &r.Fence, &r.CreatedAt, &r.UpdatedAt, &r.CompletedAt)
+	if err != nil {
+		return nil, err
+	}
+	r.Status = store.RunStatus(status)
+	r.Input, r.Output, r.Progress = input, output, progress
+	if key != nil {
+		r.IdempotencyKey = *key
+	}
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	r.WakeAt, r.CompletedAt = utcPtr(r.WakeAt), utcPtr(r.CompletedAt)
+	return &r, nil
+}
+
+func scanRuns(rows pgx.Rows) ([]*store.Run, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Run, error) { return scanRun(row) })
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// querier is a pool, a connection or a transaction.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func getRun(ctx context.Context, q querier, id string, lock bool) (*store.Run, error) {
+	sql := `SELECT ` + runColumns + ` FROM runs WHERE id = $1`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	return scanRun(q.QueryRow(ctx, sql, id))
+}
+
+// addEventSQL counts one more event on run $1 and appends it as the last.
+const addEventSQL = `WITH r AS (UPDATE runs SET event_count = event_count + 1 WHERE id = $1 RETURNING event_count)
+	INSERT INTO events (run_id, seq, type, step, at, data) SELECT $1, r.event_count, $2, $3, $4, $5 FROM r`
+
+func addEvent(ctx context.Context, q querier, runID string, ev *store.NewEvent, now time.Time) error {
+	_, err := q.Exec(ctx, addEventSQL, runID, string(ev.Type), ev.Step, orNow(ev.At, now), eventData(ev.Data))
+	return err
+}
+
+func eventData(d json.RawMessage) []byte {
+	if d == nil {
+		return []byte("{}")
+	}
+	return d
+}
+
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v) // maps of strings and numbers always marshal
+	return b
+}
+
+// nullString stores an empty string as NULL.
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// RunInsert implements store.Store.
+func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store.Run, bool, error) {
+	input := p.Input
+	if input == nil {
+		input = json.RawMessage("null")
+	}
+	data := mustJSON(map[string]any{"module": p.ModuleName, "version": p.ModuleVersion, "workflow": p.Workflow})
+	run, err := scanRun(s.pool.QueryRow(ctx, `WITH r AS (
+			INSERT INTO runs (id, module_name, module_version, module_digest, workflow, status, input, idempotency_key,
+				event_count, wake_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, 1, $8, $8, $8)
+			ON CONFLICT (idempotency_key) DO NOTHING RETURNING `+runColumns+`
+		), e AS (
+			INSERT INTO events (run_id, seq, type, step, at, data) SELECT id, 1, 'run_created', '', created_at, $9 FROM r
+		) SELECT `+runColumns+` FROM r`,
+		p.ID, p.ModuleName, p.ModuleVersion, p.ModuleDigest, p.Workflow, []byte(input), nullString(p.IdempotencyKey), p.Now, data))
+	if err == nil {
+		return run, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) || p.IdempotencyKey == "" {
+		return nil, false, wrap("insert run "+p.ID, err)
+	}
+	run, err = scanRun(s.pool.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE idempotency_key = $1`, p.IdempotencyKey))
+	if err != nil {
+		return nil, false, wrap("insert run "+p.ID+": get run with its idempotency key", err)
+	}
+	return run, false, nil
+}
+
+// RunGetByID implements store.Store.
+func (s *Store) RunGetByID(ctx context.Context, p *store.RunGetByIDParams) (*store.Run, error) {
+	run, err := getRun(ctx, s.pool, p.ID, false)
+	return run, wrap("get run "+p.ID, err)
+}
+
+// RunList implements store.Store.
+func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*store.Run, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, cond+" $"+strconv.Itoa(len(args)))
+	}
+	if p.Status != "" {
+		add("status =", string(p.Status))
+	}
+	if p.Module != "" {
+		add("module_name =", p.Module)
+	}
+	if p.Workflow != "" {
+		add("workflow =", p.Workflow)
+	}
+	if p.After != "" {
+		add("id <", p.After)
+	}
+	q := `SELECT ` + runColumns + ` FROM runs`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	args = append(args, limit)
+	rows, _ := s.pool.Query(ctx, q+" ORDER BY id DESC LIMIT $"+strconv.Itoa(len(args)), args...)
+	runs, err := scanRuns(rows)
+	return runs, wrap("list runs", err)
+}
+
+// RunClaim implements store.Store.
+func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store.Run, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 1
+	}
+	only := ""
+	if p.RunID != "" {
+		only = ` AND id = $5`
+	}
+	// One statement: pick, lock (skipping runs other claimers hold), take
+	// the lease and append the activation_started events.
+	q := `WITH c AS (
+			SELECT id, wake_at AS prev FROM runs WHERE status IN ` + claimable + ` AND wake_at <= $1` + only + `
+			ORDER BY wake_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
+		), u AS (
+			UPDATE runs r SET status = 'running', fence = r.fence + 1, activations = r.activations + 1, lease_owner = $3,
+				wake_at = $4, event_count = r.event_count + 1, updated_at = $1
+			FROM c WHERE r.id = c.id RETURNING r.*, c.prev
+		), e AS (
+			INSERT INTO events (run_id, seq, type, step, at, data)
+			SELECT id, event_count, 'activation_started', '', $1, json_build_object('owner', lease_owner, 'activation', activations)
+			FROM u
+		) SELECT ` + runColumns + ` FROM u ORDER BY prev, id`
+	args := []any{p.Now, limit, p.Owner, p.Now.Add(p.LeaseDuration)}
+	if p.RunID != "" {
+		args = append(args, p.RunID)
+	}
+	rows, _ := s.pool.Query(ctx, q, args...)
+	runs, err := scanRuns(rows)
+	return runs, wrap("claim runs", err)
+}
+
+// RunHeartbeat implements store.Store.
+func (s *Store) RunHeartbeat(ctx context.Context, p *store.RunHeartbeatParams) ([]*store.LeaseState, error) {
+	ids := make([]string, len(p.Leases))
+	fences := make([]int64, len(p.Leases))
+	for i, l := range p.Leases {
+		ids[i], fences[i] = l.RunID, l.Fence
+	}
+	rows, _ := s.pool.Query(ctx, `UPDATE runs r SET wake_at = $1
+		FROM unnest($2::text[], $3::bigint[]) AS l(id, fence)
+		WHERE r.id = l.id AND r.fence = l.fence AND r.status = 'running'
+		RETURNING r.id, r.fence, r.cancel_requested`, p.Now.Add(p.LeaseDuration), ids, fences)
+	held := map[store.Lease]bool{} // the held leases, with their cancel_requested
+	var l store.Lease
+	var cancel bool
+	_, err := pgx.ForEachRow(rows, []any{&l.RunID, &l.Fence, &cancel}, func() error {
+		held[l] = cancel
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("heartbeat", err)
+	}
+	states := make([]*store.LeaseState, len(p.Leases))
+	for i, l := range p.Leases {
+		cancel, ok := held[l]
+		states[i] = &store.LeaseState{RunID: l.RunID, Held: ok, CancelRequested: cancel}
+	}
+	return states, nil
+}
+
+// RunRelease implements store.Store.
+func (s *Store) RunRelease(ctx context.Context, p *store.RunReleaseParams) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT wasmflow_fence($1, $2)`, p.ID, p.Fence); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE runs SET status = 'pending', wake_at = $2, lease_owner = '', updated_at = $2
+			WHERE id = $1`, p.ID, p.Now)
+		return err
+	})
+	return wrap("release run "+p.ID, err)
+}
+
+// RunCancel implements store.Store.
+func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store.Run, error) {
+	var run *store.Run
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := getRun(ctx, tx, p.ID, true)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cur.Status == store.StatusRunning:
+			_, err = tx.Exec(ctx, `UPDATE runs SET cancel_requested = true, updated_at = $2 WHERE id = $1`, p.ID, p.Now)
+		case cur.Status.CanBecome(store.StatusCancelled):
+			_, err = tx.Exec(ctx, `UPDATE runs SET status = 'cancelled', wake_at = NULL, lease_owner = '',
+				completed_at = $2, updated_at = $2 WHERE id = $1`, p.ID, p.Now)
+			if err == nil {
+				err = addEvent(ctx, tx, p.ID, &store.NewEvent{Type: store.EventRunCancelled, At: p.Now}, p.Now)
+			}
+		default:
+			return fmt.Errorf("run is %s: %w", cur.Status, store.ErrInvalidTransition)
+		}
+		if err != nil {
+			return err
+		}
+		run, err = getRun(ctx, tx, p.ID, false)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("cancel run "+p.ID, err)
+	}
+	return run, nil
+}
+
+// RunRetry implements store.Store.
+func (s *Store) RunRetry(ctx context.Context, p *store.RunRetryParams) (*store.Run, error) {
+	var run *store.Run
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := getRun(ctx, tx, p.ID, true)
+		if err != nil {
+			return err
+		}
+		if cur.Status != store.StatusFailed || !cur.Status.CanBecome(store.StatusPending) {
+			return fmt.Errorf("run is %s, only a failed run can be retried: %w", cur.Status, store.ErrInvalidTransition)
+		}
+		if err := pruneJournal(ctx, tx, p.ID); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE runs SET status = 'pending', attempt = attempt + 1, error = '', output = NULL,
+			completed_at = NULL, cancel_requested = false, lease_owner = '', wake_at = $2, updated_at = $2 WHERE id = $1`,
+			p.ID, p.Now)
+		if err != nil {
+			return err
+		}
+		ev := &store.NewEvent{Type: store.EventRunRetried, At: p.Now, Data: mustJSON(map[string]any{"attempt": cur.Attempt + 1})}
+		if err := addEvent(ctx, tx, p.ID, ev, p.Now); err != nil {
+			return err
+		}
+		run, err = getRun(ctx, tx, p.ID, false)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("retry run "+p.ID, err)
+	}
+	return run, nil
+}
+
+// pruneJournal deletes the run's first failed entry, every entry after it,
+// and their effects, and hands the signals those entries consumed back.
+func pruneJournal(ctx context.Context, tx pgx.Tx, runID string) error {
+	_, err := tx.Exec(ctx, `WITH f AS (
+			SELECT min(seq) AS seq FROM entries WHERE run_id = $1 AND status = $2
+		), ef AS (
+			DELETE FROM effects e USING f WHERE e.run_id = $1 AND e.step_seq >= f.seq
+		), en AS (
+			DELETE FROM entries e USING f WHERE e.run_id = $1 AND e.seq >= f.seq
+		) UPDATE signals s SET consumed_by = NULL FROM f WHERE s.run_id = $1 AND s.consumed_by >= f.seq`,
+		runID, string(store.EntryFailed))
+	return err
+}

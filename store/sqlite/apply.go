@@ -1,0 +1,157 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// RunApply implements store.Store.
+func (s *Store) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.RunApplyResult, error) {
+	if p.Status != "" && !store.StatusRunning.CanBecome(p.Status) {
+		return nil, fmt.Errorf("store: apply to run %s: status %q: %w", p.RunID, p.Status, store.ErrInvalidTransition)
+	}
+	var res store.RunApplyResult
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := checkFence(ctx, tx, p.RunID, p.Fence); err != nil {
+			return err
+		}
+		if err := updateApplied(ctx, tx, p, &res); err != nil {
+			return err
+		}
+		for _, e := range p.Entries {
+			if err := upsertEntry(ctx, tx, p.RunID, e, p.Now); err != nil {
+				return err
+			}
+		}
+		for _, ef := range p.Effects {
+			if err := upsertEffect(ctx, tx, p.RunID, ef, p.Now); err != nil {
+				return err
+			}
+		}
+		if err := consume(ctx, tx, p.RunID, p.Consume); err != nil {
+			return err
+		}
+		if err := replaceEvent(ctx, tx, p); err != nil {
+			return err
+		}
+		first := res.EventCount - int64(len(p.Events)) + 1
+		for i, ev := range p.Events {
+			if err := appendEvent(ctx, tx, p.RunID, first+int64(i), ev, p.Now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("apply to run "+p.RunID, err)
+	}
+	return &res, nil
+}
+
+// updateApplied writes the run's own fields and counts the new events.
+func updateApplied(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res *store.RunApplyResult) error {
+	var signals int64
+	if err := tx.QueryRowContext(ctx, `SELECT signals_received FROM runs WHERE id = ?`, p.RunID).Scan(&signals); err != nil {
+		return err
+	}
+	status, wake := appliedWake(p, signals)
+	var completed any
+	if p.Status.Terminal() {
+		completed = micros(p.Now)
+	}
+	return tx.QueryRowContext(ctx, `UPDATE runs SET
+			status = ?,
+			wake_at = CASE WHEN ? THEN wake_at ELSE ? END,
+			lease_owner = CASE WHEN ? = 'running' THEN lease_owner ELSE '' END,
+			completed_at = COALESCE(?, completed_at),
+			output = COALESCE(?, output),
+			error = COALESCE(?, error),
+			progress = COALESCE(?, progress),
+			event_count = event_count + ?,
+			updated_at = ?
+		WHERE id = ? RETURNING cancel_requested, event_count, signals_received`,
+		string(status), status == store.StatusRunning, microsPtr(wake), string(status), completed,
+		nullText(p.Output), nullString(p.Error), nullText(p.Progress), len(p.Events), micros(p.Now), p.RunID,
+	).Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
+}
+
+// appliedWake returns the run's status after p and its wake_at (ignored
+// while running: it is the lease expiry).
+func appliedWake(p *store.RunApplyParams, signals int64) (store.RunStatus, *time.Time) {
+	status := p.Status
+	if status == "" {
+		status = store.StatusRunning
+	}
+	switch {
+	case status.Terminal() || status == store.StatusRunning:
+		return status, nil
+	case status == store.StatusWaiting && signals > p.WakeIfSignalsBeyond:
+		return status, &p.Now
+	case p.WakeAt == nil && status != store.StatusWaiting:
+		return status, &p.Now
+	}
+	return status, p.WakeAt
+}
+
+func upsertEntry(ctx context.Context, tx *sql.Tx, runID string, e *store.Entry, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO entries (run_id, seq, kind, name, status, attempts, cursor, output, error,
+			effect_seq, wake_at, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (run_id, seq) DO UPDATE SET kind = excluded.kind, name = excluded.name, status = excluded.status,
+			attempts = excluded.attempts, cursor = excluded.cursor, output = excluded.output, error = excluded.error,
+			effect_seq = excluded.effect_seq, wake_at = excluded.wake_at, started_at = excluded.started_at,
+			updated_at = excluded.updated_at`,
+		runID, e.Seq, string(e.Kind), e.Name, string(e.Status), e.Attempts, e.Cursor, e.Output, e.Error,
+		e.EffectSeq, microsPtr(e.WakeAt), micros(orNow(e.StartedAt, now)), micros(orNow(e.UpdatedAt, now)))
+	return err
+}
+
+func upsertEffect(ctx context.Context, tx *sql.Tx, runID string, ef *store.Effect, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO effects (run_id, step_seq, seq, name, status, key, result, error,
+			executions, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (run_id, step_seq, seq) DO UPDATE SET name = excluded.name, status = excluded.status,
+			key = excluded.key, result = excluded.result, error = excluded.error, executions = excluded.executions,
+			started_at = excluded.started_at, updated_at = excluded.updated_at`,
+		runID, ef.StepSeq, ef.Seq, ef.Name, string(ef.Status), ef.Key, ef.Result, ef.Error,
+		ef.Executions, micros(orNow(ef.StartedAt, now)), micros(orNow(ef.UpdatedAt, now)))
+	return err
+}
+
+// consume marks a pending signal of the run consumed.
+func consume(ctx context.Context, tx *sql.Tx, runID string, c *store.ConsumedSignal) error {
+	if c == nil {
+		return nil
+	}
+	r, err := tx.ExecContext(ctx, `UPDATE signals SET consumed_by = ? WHERE id = ? AND run_id = ? AND consumed_by IS NULL`,
+		c.EntrySeq, c.SignalID, runID)
+	if err != nil {
+		return err
+	}
+	if n, err := r.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("no pending signal %d: %w", c.SignalID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// replaceEvent overwrites an existing event's time and data.
+func replaceEvent(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams) error {
+	if p.ReplaceEventSeq <= 0 || p.ReplaceEvent == nil {
+		return nil
+	}
+	data := p.ReplaceEvent.Data
+	if data == nil {
+		data = []byte("{}")
+	}
+	r, err := tx.ExecContext(ctx, `UPDATE events SET at = ?, data = ? WHERE run_id = ? AND seq = ?`,
+		micros(orNow(p.ReplaceEvent.At, p.Now)), string(data), p.RunID, p.ReplaceEventSeq)
+	if err != nil {
+		return err
+	}
+	if n, err := r.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("no event %d to replace: %w", p.ReplaceEventSeq, store.ErrNotFound)
+	}
+	return nil
+}

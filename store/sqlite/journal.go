@@ -1,0 +1,160 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// EntryListByRun implements store.Store.
+func (s *Store) EntryListByRun(ctx context.Context, p *store.EntryListByRunParams) ([]*store.Entry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, seq, kind, name, status, attempts, cursor, output, error,
+		effect_seq, wake_at, started_at, updated_at FROM entries WHERE run_id = ? ORDER BY seq`, p.RunID)
+	if err != nil {
+		return nil, wrap("list entries of run "+p.RunID, err)
+	}
+	defer rows.Close()
+	var entries []*store.Entry
+	for rows.Next() {
+		var (
+			e                store.Entry
+			kind, status     string
+			wake             sql.NullInt64
+			started, updated int64
+		)
+		if err := rows.Scan(&e.RunID, &e.Seq, &kind, &e.Name, &status, &e.Attempts, &e.Cursor, &e.Output, &e.Error,
+			&e.EffectSeq, &wake, &started, &updated); err != nil {
+			return nil, wrap("list entries of run "+p.RunID, err)
+		}
+		e.Kind, e.Status = store.EntryKind(kind), store.EntryStatus(status)
+		e.WakeAt, e.StartedAt, e.UpdatedAt = fromNullMicros(wake), fromMicros(started), fromMicros(updated)
+		entries = append(entries, &e)
+	}
+	return entries, wrap("list entries of run "+p.RunID, rows.Err())
+}
+
+// EffectListByRun implements store.Store.
+func (s *Store) EffectListByRun(ctx context.Context, p *store.EffectListByRunParams) ([]*store.Effect, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, step_seq, seq, name, status, key, result, error, executions,
+		started_at, updated_at FROM effects WHERE run_id = ? ORDER BY step_seq, seq`, p.RunID)
+	if err != nil {
+		return nil, wrap("list effects of run "+p.RunID, err)
+	}
+	defer rows.Close()
+	var effects []*store.Effect
+	for rows.Next() {
+		var (
+			ef               store.Effect
+			status           string
+			started, updated int64
+		)
+		if err := rows.Scan(&ef.RunID, &ef.StepSeq, &ef.Seq, &ef.Name, &status, &ef.Key, &ef.Result, &ef.Error,
+			&ef.Executions, &started, &updated); err != nil {
+			return nil, wrap("list effects of run "+p.RunID, err)
+		}
+		ef.Status, ef.StartedAt, ef.UpdatedAt = store.EffectStatus(status), fromMicros(started), fromMicros(updated)
+		effects = append(effects, &ef)
+	}
+	return effects, wrap("list effects of run "+p.RunID, rows.Err())
+}
+
+// EventList implements store.Store.
+func (s *Store) EventList(ctx context.Context, p *store.EventListParams) ([]*store.Event, error) {
+	limit := int64(p.Limit)
+	if limit <= 0 {
+		limit = -1 // no limit
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, seq, type, step, at, data FROM events
+		WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, p.RunID, p.AfterSeq, limit)
+	if err != nil {
+		return nil, wrap("list events of run "+p.RunID, err)
+	}
+	defer rows.Close()
+	var events []*store.Event
+	for rows.Next() {
+		var (
+			ev        store.Event
+			typ, data string
+			at        int64
+		)
+		if err := rows.Scan(&ev.RunID, &ev.Seq, &typ, &ev.Step, &at, &data); err != nil {
+			return nil, wrap("list events of run "+p.RunID, err)
+		}
+		ev.Type, ev.At, ev.Data = store.EventType(typ), fromMicros(at), json.RawMessage(data)
+		events = append(events, &ev)
+	}
+	return events, wrap("list events of run "+p.RunID, rows.Err())
+}
+
+// SignalInsert implements store.Store.
+func (s *Store) SignalInsert(ctx context.Context, p *store.SignalInsertParams) (*store.Signal, error) {
+	payload := p.Payload
+	if payload == nil {
+		payload = json.RawMessage("null")
+	}
+	sig := &store.Signal{RunID: p.RunID, Name: p.Name, Payload: payload, CreatedAt: p.Now}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = ?`, p.RunID).Scan(&status); err != nil {
+			return err
+		}
+		if store.RunStatus(status).Terminal() {
+			return fmt.Errorf("run is %s: %w", status, store.ErrInvalidTransition)
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO signals (run_id, name, payload, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+			p.RunID, p.Name, string(payload), micros(p.Now)).Scan(&sig.ID)
+		if err != nil {
+			return err
+		}
+		now := micros(p.Now)
+		_, err = tx.ExecContext(ctx, `UPDATE runs SET signals_received = signals_received + 1, updated_at = ?,
+			wake_at = CASE WHEN status = 'waiting' AND (wake_at IS NULL OR wake_at > ?) THEN ? ELSE wake_at END
+			WHERE id = ?`, now, now, now, p.RunID)
+		if err != nil {
+			return err
+		}
+		ev := &store.NewEvent{Type: store.EventSignalReceived, At: p.Now, Data: mustJSON(map[string]any{"name": p.Name, "id": sig.ID})}
+		return addEvent(ctx, tx, p.RunID, ev, p.Now)
+	})
+	if err != nil {
+		return nil, wrap("signal run "+p.RunID, err)
+	}
+	return sig, nil
+}
+
+// SignalListPending implements store.Store.
+func (s *Store) SignalListPending(ctx context.Context, p *store.SignalListPendingParams) ([]*store.Signal, error) {
+	q := `SELECT id, run_id, name, payload, created_at, consumed_by FROM signals WHERE run_id = ? AND consumed_by IS NULL`
+	args := []any{p.RunID}
+	if p.Name != "" {
+		q += ` AND name = ?`
+		args = append(args, p.Name)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, wrap("list signals of run "+p.RunID, err)
+	}
+	defer rows.Close()
+	var sigs []*store.Signal
+	for rows.Next() {
+		var (
+			sig      store.Signal
+			payload  string
+			created  int64
+			consumed sql.NullInt64
+		)
+		if err := rows.Scan(&sig.ID, &sig.RunID, &sig.Name, &payload, &created, &consumed); err != nil {
+			return nil, wrap("list signals of run "+p.RunID, err)
+		}
+		sig.Payload, sig.CreatedAt = json.RawMessage(payload), fromMicros(created)
+		if consumed.Valid {
+			n := int(consumed.Int64)
+			sig.ConsumedBy = &n
+		}
+		sigs = append(sigs, &sig)
+	}
+	return sigs, wrap("list signals of run "+p.RunID, rows.Err())
+}

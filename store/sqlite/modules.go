@@ -1,0 +1,147 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/wasmflow/wasmflow/store"
+)
+
+const moduleColumns = `name, version, digest, size, workflows, created_at`
+
+func scanModule(row scanner) (*store.Module, error) {
+	var (
+		m         store.Module
+		workflows string
+		created   int64
+	)
+	if err := row.Scan(&m.Name, &m.Version, &m.Digest, &m.Size, &workflows, &created); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(workflows), &m.Workflows); err != nil {
+		return nil, fmt.Errorf("workflows of module %s %s: %w", m.Name, m.Version, err)
+	}
+	m.CreatedAt = fromMicros(created)
+	return &m, nil
+}
+
+func scanModules(rows *sql.Rows, err error) ([]*store.Module, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ms []*store.Module
+	for rows.Next() {
+		m, err := scanModule(rows)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	return ms, rows.Err()
+}
+
+// ModuleInsert implements store.Store.
+func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (*store.Module, bool, error) {
+	var m *store.Module
+	created := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		m, err = scanModule(tx.QueryRowContext(ctx, `SELECT `+moduleColumns+` FROM modules WHERE name = ? AND digest = ?
+			ORDER BY created_at DESC, id DESC LIMIT 1`, p.Name, p.Digest))
+		if err != sql.ErrNoRows {
+			return err
+		}
+		version := p.Version
+		if version == "" {
+			if version, err = nextVersion(ctx, tx, p.Name); err != nil {
+				return err
+			}
+		}
+		var taken int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM modules WHERE name = ? AND version = ?`, p.Name, version).Scan(&taken); err != nil {
+			return err
+		}
+		if taken > 0 {
+			return fmt.Errorf("module %s version %s has another digest: %w", p.Name, version, store.ErrConflict)
+		}
+		workflows := p.Workflows
+		if workflows == nil {
+			workflows = []string{}
+		}
+		wf, _ := json.Marshal(workflows)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO module_bytes (digest, bytes) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING`,
+			p.Digest, p.Bytes); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO modules (name, version, digest, size, workflows, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, p.Name, version, p.Digest, len(p.Bytes), string(wf), micros(p.Now)); err != nil {
+			return err
+		}
+		created = true
+		m = &store.Module{Name: p.Name, Version: version, Digest: p.Digest, Size: int64(len(p.Bytes)),
+			Workflows: workflows, CreatedAt: fromMicros(micros(p.Now))}
+		return nil
+	})
+	if err != nil {
+		return nil, false, wrap("insert module "+p.Name, err)
+	}
+	return m, created, nil
+}
+
+// nextVersion returns one more than the highest integer version of name.
+func nextVersion(ctx context.Context, tx *sql.Tx, name string) (string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM modules WHERE name = ?`, name)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	high := 0
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return "", err
+		}
+		if n, err := strconv.Atoi(v); err == nil && n > high {
+			high = n
+		}
+	}
+	return strconv.Itoa(high + 1), rows.Err()
+}
+
+// ModuleGetByName implements store.Store.
+func (s *Store) ModuleGetByName(ctx context.Context, p *store.ModuleGetByNameParams) (*store.Module, error) {
+	q := `SELECT ` + moduleColumns + ` FROM modules WHERE name = ?`
+	args := []any{p.Name}
+	if p.Version != "" {
+		q += ` AND version = ?`
+		args = append(args, p.Version)
+	}
+	m, err := scanModule(s.db.QueryRowContext(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT 1`, args...))
+	return m, wrap("get module "+p.Name, err)
+}
+
+// ModuleGetBytes implements store.Store.
+func (s *Store) ModuleGetBytes(ctx context.Context, p *store.ModuleGetBytesParams) ([]byte, error) {
+	var b []byte
+	err := s.db.QueryRowContext(ctx, `SELECT bytes FROM module_bytes WHERE digest = ?`, p.Digest).Scan(&b)
+	return b, wrap("get module bytes "+p.Digest, err)
+}
+
+// ModuleList implements store.Store.
+func (s *Store) ModuleList(ctx context.Context, p *store.ModuleListParams) ([]*store.Module, error) {
+	ms, err := scanModules(s.db.QueryContext(ctx, `SELECT `+moduleColumns+` FROM (
+		SELECT *, ROW_NUMBER() OVER (PARTITION BY name ORDER BY created_at DESC, id DESC) AS n FROM modules
+	) WHERE n = 1 ORDER BY name`))
+	return ms, wrap("list modules", err)
+}
+
+// ModuleListVersions implements store.Store.
+func (s *Store) ModuleListVersions(ctx context.Context, p *store.ModuleListVersionsParams) ([]*store.Module, error) {
+	ms, err := scanModules(s.db.QueryContext(ctx, `SELECT `+moduleColumns+` FROM modules WHERE name = ?
+		ORDER BY created_at DESC, id DESC`, p.Name))
+	return ms, wrap("list versions of module "+p.Name, err)
+}

@@ -1,0 +1,394 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wasmflow/wasmflow/store"
+)
+
+const runColumns = `id, module_name, module_version, module_digest, workflow, status, input, output, error,
+	attempt, idempotency_key, progress, activations, cancel_requested, signals_received, event_count,
+	wake_at, lease_owner, fence, created_at, updated_at, completed_at`
+
+// claimable is the SQL list of statuses a claim may take a run from; it
+// matches the predicate of the runs_claim index.
+var claimable = sqlList(store.StatusesBecoming(store.StatusRunning))
+
+func sqlList(statuses []store.RunStatus) string {
+	q := make([]string, len(statuses))
+	for i, s := range statuses {
+		q[i] = "'" + string(s) + "'"
+	}
+	return "(" + strings.Join(q, ", ") + ")"
+}
+
+func scanRun(row scanner) (*store.Run, error) {
+	var (
+		r                     store.Run
+		output, key, progress sql.NullString
+		wake, completed       sql.NullInt64
+		input                 string
+		created, updated      int64
+		status                string
+	)
+	err := row.Scan(&r.ID, &r.ModuleName, &r.ModuleVersion, &r.ModuleDigest, &r.Workflow, &status, &input, &output, &r.Error,
+		&r.Attempt, &key, &progress, &r.Activations, &r.CancelRequested, &r.SignalsReceived, &r.EventCount,
+		&wake, &r.LeaseOwner, &r.Fence, &created, &updated, &completed)
+	if err != nil {
+		return nil, err
+	}
+	r.Status = store.RunStatus(status)
+	r.Input = json.RawMessage(input)
+	if output.Valid {
+		r.Output = json.RawMessage(output.String)
+	}
+	if progress.Valid {
+		r.Progress = json.RawMessage(progress.String)
+	}
+	r.IdempotencyKey = key.String
+	r.WakeAt, r.CompletedAt = fromNullMicros(wake), fromNullMicros(completed)
+	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &r, nil
+}
+
+func getRun(ctx context.Context, q querier, id string) (*store.Run, error) {
+	return scanRun(q.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+}
+
+// querier is a *sql.DB or *sql.Tx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// appendEvent appends one event at seq; the caller has counted it in the
+// run's event_count.
+func appendEvent(ctx context.Context, tx *sql.Tx, runID string, seq int64, ev *store.NewEvent, now time.Time) error {
+	data := ev.Data
+	if data == nil {
+		data = json.RawMessage("{}")
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (run_id, seq, type, step, at, data) VALUES (?, ?, ?, ?, ?, ?)`,
+		runID, seq, string(ev.Type), ev.Step, micros(orNow(ev.At, now)), string(data))
+	return err
+}
+
+// addEvent counts one more event on the run and appends it.
+func addEvent(ctx context.Context, tx *sql.Tx, runID string, ev *store.NewEvent, now time.Time) error {
+	var seq int64
+	err := tx.QueryRowContext(ctx, `UPDATE runs SET event_count = event_count + 1 WHERE id = ? RETURNING event_count`, runID).Scan(&seq)
+	if err != nil {
+		return err
+	}
+	return appendEvent(ctx, tx, runID, seq, ev, now)
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v) // maps of strings and numbers always marshal
+	return b
+}
+
+// RunInsert implements store.Store.
+func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store.Run, bool, error) {
+	var run *store.Run
+	created := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if p.IdempotencyKey != "" {
+			r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE idempotency_key = ?`, p.IdempotencyKey))
+			if err == nil {
+				run = r
+				return nil
+			}
+			if err != sql.ErrNoRows {
+				return err
+			}
+		}
+		input := p.Input
+		if input == nil {
+			input = json.RawMessage("null")
+		}
+		now := micros(p.Now)
+		_, err := tx.ExecContext(ctx, `INSERT INTO runs (id, module_name, module_version, module_digest, workflow, status, input,
+			idempotency_key, wake_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, p.ModuleName, p.ModuleVersion, p.ModuleDigest, p.Workflow, string(store.StatusPending), string(input),
+			nullString(p.IdempotencyKey), now, now, now)
+		if err != nil {
+			return err
+		}
+		ev := &store.NewEvent{Type: store.EventRunCreated, At: p.Now, Data: mustJSON(map[string]any{
+			"module": p.ModuleName, "version": p.ModuleVersion, "workflow": p.Workflow})}
+		if err := addEvent(ctx, tx, p.ID, ev, p.Now); err != nil {
+			return err
+		}
+		created = true
+		run, err = getRun(ctx, tx, p.ID)
+		return err
+	})
+	if err != nil {
+		return nil, false, wrap("insert run "+p.ID, err)
+	}
+	return run, created, nil
+}
+
+// RunGetByID implements store.Store.
+func (s *Store) RunGetByID(ctx context.Context, p *store.RunGetByIDParams) (*store.Run, error) {
+	run, err := getRun(ctx, s.db, p.ID)
+	return run, wrap("get run "+p.ID, err)
+}
+
+// RunList implements store.Store.
+func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*store.Run, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if p.Status != "" {
+		add("status = ?", string(p.Status))
+	}
+	if p.Module != "" {
+		add("module_name = ?", p.Module)
+	}
+	if p.Workflow != "" {
+		add("workflow = ?", p.Workflow)
+	}
+	if p.After != "" {
+		add("id < ?", p.After)
+	}
+	q := `SELECT ` + runColumns + ` FROM runs`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, q+" ORDER BY id DESC LIMIT ?", args...)
+	if err != nil {
+		return nil, wrap("list runs", err)
+	}
+	runs, err := scanRuns(rows)
+	return runs, wrap("list runs", err)
+}
+
+func scanRuns(rows *sql.Rows) ([]*store.Run, error) {
+	defer rows.Close()
+	var runs []*store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, rows.Err()
+}
+
+// RunClaim implements store.Store.
+func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store.Run, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 1
+	}
+	var runs []*store.Run
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		ids, err := claimCandidates(ctx, tx, p, limit)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			run, err := claimOne(ctx, tx, id, p)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, run)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("claim runs", err)
+	}
+	return runs, nil
+}
+
+func claimCandidates(ctx context.Context, tx *sql.Tx, p *store.RunClaimParams, limit int) ([]string, error) {
+	q := `SELECT id FROM runs WHERE status IN ` + claimable + ` AND wake_at <= ?`
+	args := []any{micros(p.Now)}
+	if p.RunID != "" {
+		q += ` AND id = ?`
+		args = append(args, p.RunID)
+	}
+	args = append(args, limit)
+	rows, err := tx.QueryContext(ctx, q+` ORDER BY wake_at, id LIMIT ?`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func claimOne(ctx context.Context, tx *sql.Tx, id string, p *store.RunClaimParams) (*store.Run, error) {
+	run, err := scanRun(tx.QueryRowContext(ctx, `UPDATE runs SET status = 'running', fence = fence + 1,
+		activations = activations + 1, lease_owner = ?, wake_at = ?,
+		event_count = event_count + 1, updated_at = ? WHERE id = ? RETURNING `+runColumns,
+		p.Owner, micros(p.Now.Add(p.LeaseDuration)), micros(p.Now), id))
+	if err != nil {
+		return nil, err
+	}
+	ev := &store.NewEvent{Type: store.EventActivationStarted, At: p.Now,
+		Data: mustJSON(map[string]any{"owner": p.Owner, "activation": run.Activations})}
+	return run, appendEvent(ctx, tx, id, run.EventCount, ev, p.Now)
+}
+
+// RunHeartbeat implements store.Store.
+func (s *Store) RunHeartbeat(ctx context.Context, p *store.RunHeartbeatParams) ([]*store.LeaseState, error) {
+	states := make([]*store.LeaseState, 0, len(p.Leases))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		states = states[:0]
+		for _, l := range p.Leases {
+			st := &store.LeaseState{RunID: l.RunID}
+			err := tx.QueryRowContext(ctx, `UPDATE runs SET wake_at = ? WHERE id = ? AND fence = ? AND status = 'running'
+				RETURNING cancel_requested`, micros(p.Now.Add(p.LeaseDuration)), l.RunID, l.Fence).Scan(&st.CancelRequested)
+			switch {
+			case err == nil:
+				st.Held = true
+			case err != sql.ErrNoRows:
+				return err
+			}
+			states = append(states, st)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("heartbeat", err)
+	}
+	return states, nil
+}
+
+// RunRelease implements store.Store.
+func (s *Store) RunRelease(ctx context.Context, p *store.RunReleaseParams) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := checkFence(ctx, tx, p.ID, p.Fence); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'pending', wake_at = ?, lease_owner = '', updated_at = ?
+			WHERE id = ?`, micros(p.Now), micros(p.Now), p.ID)
+		return err
+	})
+	return wrap("release run "+p.ID, err)
+}
+
+// checkFence returns store.ErrFenced unless the run is running under fence.
+func checkFence(ctx context.Context, tx *sql.Tx, id string, fence int64) error {
+	var status string
+	var cur int64
+	if err := tx.QueryRowContext(ctx, `SELECT status, fence FROM runs WHERE id = ?`, id).Scan(&status, &cur); err != nil {
+		return err
+	}
+	if cur != fence || store.RunStatus(status) != store.StatusRunning {
+		return fmt.Errorf("run is %s under fence %d, not running under fence %d: %w", status, cur, fence, store.ErrFenced)
+	}
+	return nil
+}
+
+// RunCancel implements store.Store.
+func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store.Run, error) {
+	var run *store.Run
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		cur, err := getRun(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cur.Status == store.StatusRunning:
+			_, err = tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1, updated_at = ? WHERE id = ?`, micros(p.Now), p.ID)
+		case cur.Status.CanBecome(store.StatusCancelled):
+			_, err = tx.ExecContext(ctx, `UPDATE runs SET status = 'cancelled', wake_at = NULL, lease_owner = '',
+				completed_at = ?, updated_at = ? WHERE id = ?`, micros(p.Now), micros(p.Now), p.ID)
+			if err == nil {
+				err = addEvent(ctx, tx, p.ID, &store.NewEvent{Type: store.EventRunCancelled, At: p.Now}, p.Now)
+			}
+		default:
+			return fmt.Errorf("run is %s: %w", cur.Status, store.ErrInvalidTransition)
+		}
+		if err != nil {
+			return err
+		}
+		run, err = getRun(ctx, tx, p.ID)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("cancel run "+p.ID, err)
+	}
+	return run, nil
+}
+
+// RunRetry implements store.Store.
+func (s *Store) RunRetry(ctx context.Context, p *store.RunRetryParams) (*store.Run, error) {
+	var run *store.Run
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		cur, err := getRun(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != store.StatusFailed || !cur.Status.CanBecome(store.StatusPending) {
+			return fmt.Errorf("run is %s, only a failed run can be retried: %w", cur.Status, store.ErrInvalidTransition)
+		}
+		if err := pruneJournal(ctx, tx, p.ID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE runs SET status = 'pending', attempt = attempt + 1, error = '', output = NULL,
+			completed_at = NULL, cancel_requested = 0, lease_owner = '', wake_at = ?, updated_at = ? WHERE id = ?`,
+			micros(p.Now), micros(p.Now), p.ID)
+		if err != nil {
+			return err
+		}
+		ev := &store.NewEvent{Type: store.EventRunRetried, At: p.Now, Data: mustJSON(map[string]any{"attempt": cur.Attempt + 1})}
+		if err := addEvent(ctx, tx, p.ID, ev, p.Now); err != nil {
+			return err
+		}
+		run, err = getRun(ctx, tx, p.ID)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("retry run "+p.ID, err)
+	}
+	return run, nil
+}
+
+// pruneJournal deletes the run's first failed entry, every entry after it,
+// and their effects, and hands the signals those entries consumed back.
+func pruneJournal(ctx context.Context, tx *sql.Tx, runID string) error {
+	var from sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM entries WHERE run_id = ? AND status = ?`,
+		runID, string(store.EntryFailed)).Scan(&from)
+	if err != nil || !from.Valid {
+		return err
+	}
+	for _, q := range []string{
+		`DELETE FROM effects WHERE run_id = ? AND step_seq >= ?`,
+		`DELETE FROM entries WHERE run_id = ? AND seq >= ?`,
+		`UPDATE signals SET consumed_by = NULL WHERE run_id = ? AND consumed_by >= ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, runID, from.Int64); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package storetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/wasmflow/wasmflow/store"
+)
+
+func ids(runs []*store.Run) []string {
+	s := make([]string, len(runs))
+	for i, r := range runs {
+		s[i] = r.ID
+	}
+	return s
+}
+
+var runScenarios = []scenario{
+	{"run insert creates a pending run, runnable at once, with a run_created event", func(t *testing.T, st store.Store) {
+		run := insertRun(t, st, "r1", t0)
+		got := getRun(t, st, "r1")
+		for _, r := range []*store.Run{run, got} {
+			equal(t, "status", r.Status, store.StatusPending)
+			equal(t, "module", r.ModuleName+"@"+r.ModuleVersion+"/"+r.ModuleDigest, "shop@1/sha256:aa")
+			equal(t, "workflow", r.Workflow, "order")
+			sameJSON(t, "input", r.Input, `{"order":7}`)
+			equal(t, "attempt", r.Attempt, 1)
+			equal(t, "fence", r.Fence, int64(0))
+			equal(t, "activations", r.Activations, 0)
+			equal(t, "event count", r.EventCount, int64(1))
+			equal(t, "output", r.Output, json.RawMessage(nil))
+			equal(t, "progress", r.Progress, json.RawMessage(nil))
+			equal(t, "lease owner", r.LeaseOwner, "")
+			sameTimePtr(t, "wake_at", r.WakeAt, &t0)
+			sameTime(t, "created_at", r.CreatedAt, t0)
+			sameTime(t, "updated_at", r.UpdatedAt, t0)
+			sameTimePtr(t, "completed_at", r.CompletedAt, nil)
+		}
+		evs := events(t, st, "r1")
+		equal(t, "events", eventTypes(evs), []store.EventType{store.EventRunCreated})
+		sameTime(t, "event at", evs[0].At, t0)
+		_, err := st.RunGetByID(ctx, &store.RunGetByIDParams{ID: "nope"})
+		wantErr(t, err, store.ErrNotFound)
+	}},
+	{"run insert with a reused idempotency key returns the existing run", func(t *testing.T, st store.Store) {
+		p := &store.RunInsertParams{ID: "r1", ModuleName: "shop", ModuleVersion: "1", ModuleDigest: "sha256:aa",
+			Workflow: "order", Input: json.RawMessage(`1`), IdempotencyKey: "k", Now: t0}
+		first, created, err := st.RunInsert(ctx, p)
+		ok(t, err)
+		equal(t, "created", created, true)
+		equal(t, "key", first.IdempotencyKey, "k")
+		p2 := *p
+		p2.ID, p2.Input = "r2", json.RawMessage(`2`)
+		again, created, err := st.RunInsert(ctx, &p2)
+		ok(t, err)
+		equal(t, "created", created, false)
+		equal(t, "id", again.ID, "r1")
+		sameJSON(t, "input", again.Input, `1`)
+		_, err = st.RunGetByID(ctx, &store.RunGetByIDParams{ID: "r2"})
+		wantErr(t, err, store.ErrNotFound)
+		equal(t, "events of r1", len(events(t, st, "r1")), 1)
+		// Runs without a key never collide; another key is another run.
+		p3 := p2
+		p3.ID, p3.IdempotencyKey = "r3", "other"
+		_, created, err = st.RunInsert(ctx, &p3)
+		ok(t, err)
+		equal(t, "created with another key", created, true)
+		insertRun(t, st, "r4", t0)
+		insertRun(t, st, "r5", t0)
+		runs, err := st.RunList(ctx, &store.RunListParams{})
+		ok(t, err)
+		equal(t, "runs", ids(runs), []string{"r5", "r4", "r3", "r1"})
+	}},
+	{"run list pages newest first and filters", func(t *testing.T, st store.Store) {
+		for i := 1; i <= 55; i++ {
+			wf := "order"
+			if i%2 == 0 {
+				wf = "refund"
+			}
+			_, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: fmt.Sprintf("r%02d", i), ModuleName: fmt.Sprintf("m%d", i%3),
+				ModuleVersion: "1", ModuleDigest: "sha256:aa", Workflow: wf, Input: json.RawMessage(`null`), Now: at(time.Duration(i) * time.Second)})
+			ok(t, err)
+		}
+		all, err := st.RunList(ctx, &store.RunListParams{})
+		ok(t, err)
+		equal(t, "default page size", len(all), 50)
+		equal(t, "first", all[0].ID, "r55")
+		page, err := st.RunList(ctx, &store.RunListParams{Limit: 3, After: "r50"})
+		ok(t, err)
+		equal(t, "page after r50", ids(page), []string{"r49", "r48", "r47"})
+		page, err = st.RunList(ctx, &store.RunListParams{Limit: 3, Workflow: "refund", Module: "m1", After: "r40"})
+		ok(t, err)
+		equal(t, "refunds of m1 after r40", ids(page), []string{"r34", "r28", "r22"})
+		_, err = st.RunCancel(ctx, &store.RunCancelParams{ID: "r07", Now: at(time.Minute)})
+		ok(t, err)
+		page, err = st.RunList(ctx, &store.RunListParams{Status: store.StatusCancelled})
+		ok(t, err)
+		equal(t, "cancelled", ids(page), []string{"r07"})
+	}},
+}
