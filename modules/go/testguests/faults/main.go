@@ -1,0 +1,132 @@
+// Command faults is a test guest with one workflow per behaviour the host's
+// tests need: guests that misbehave (loop, oom, badptr, panic), and small
+// workflows for retries, sleeps, signals, effects and limits.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	wasmflow "github.com/wasmflow/wasmflow/sdk/go"
+)
+
+// hoard keeps what oom allocates reachable, so the collector cannot free it.
+var hoard [][]byte
+
+type none struct{}
+
+func init() {
+	// loop never returns and never reaches a checkpoint: the host must stop
+	// it at the activation time limit.
+	wasmflow.Workflow("loop", func(ctx *wasmflow.Context, _ none) (none, error) {
+		n := uint64(0)
+		for {
+			n = n*6364136223846793005 + 1442695040888963407
+		}
+	})
+
+	// oom allocates until the Go runtime cannot grow memory and dies with
+	// "fatal error: out of memory". Chunks double so that it gets there in
+	// a few large allocations: at 1 MiB a time, reaching a 64 MiB limit
+	// takes nearly two seconds under wazero.
+	wasmflow.Workflow("oom", func(ctx *wasmflow.Context, _ none) (none, error) {
+		for n := 1 << 20; ; n *= 2 {
+			hoard = append(hoard, make([]byte, n))
+		}
+	})
+
+	// badptr passes the host a pointer far outside its memory.
+	wasmflow.Workflow("badptr", func(ctx *wasmflow.Context, _ none) (none, error) {
+		rawLog(1, 0xFFFFFF00, 1024)
+		return none{}, errors.New("badptr: the host accepted an out-of-bounds pointer")
+	})
+
+	wasmflow.Workflow("panic", func(ctx *wasmflow.Context, _ none) (none, error) {
+		panic("boom")
+	})
+
+	wasmflow.Workflow("ok", func(ctx *wasmflow.Context, _ none) (map[string]bool, error) {
+		return map[string]bool{"ok": true}, nil
+	})
+
+	// flaky's step fails on attempts 1 and 2 and succeeds on 3.
+	wasmflow.Workflow("flaky", func(ctx *wasmflow.Context, _ none) (map[string]int, error) {
+		attempt, err := wasmflow.Step(ctx, "flaky", func(s *wasmflow.StepContext) (int, error) {
+			if s.Attempt() < 3 {
+				return 0, fmt.Errorf("flaky: attempt %d fails", s.Attempt())
+			}
+			return s.Attempt(), nil
+		}, wasmflow.MaxAttempts(5), wasmflow.Backoff(50*time.Millisecond, 50*time.Millisecond))
+		if err != nil {
+			return nil, err
+		}
+		return map[string]int{"attempt": attempt}, nil
+	})
+
+	wasmflow.Workflow("sleepy", func(ctx *wasmflow.Context, _ none) (map[string]bool, error) {
+		wasmflow.Sleep(ctx, "nap", 200*time.Millisecond)
+		return map[string]bool{"slept": true}, nil
+	})
+
+	// effects runs two effects in one step; each returns its idempotency
+	// key, so the output shows the keys they ran with.
+	wasmflow.Workflow("effects", func(ctx *wasmflow.Context, _ none) (map[string]string, error) {
+		return wasmflow.Step(ctx, "effects", func(s *wasmflow.StepContext) (map[string]string, error) {
+			first, err := wasmflow.Effect(s, "first", func(key string) (string, error) { return key, nil })
+			if err != nil {
+				return nil, err
+			}
+			second, err := wasmflow.Effect(s, "second", func(key string) (string, error) { return key, nil })
+			if err != nil {
+				return nil, err
+			}
+			return map[string]string{"first": first, "second": second}, nil
+		})
+	})
+
+	// await waits for signal "go" and returns its payload; without
+	// timeout_ms it waits for ever.
+	wasmflow.Workflow("await", func(ctx *wasmflow.Context, in struct {
+		TimeoutMS *int64 `json:"timeout_ms"`
+	}) (json.RawMessage, error) {
+		timeout := wasmflow.NoTimeout
+		if in.TimeoutMS != nil {
+			timeout = time.Duration(*in.TimeoutMS) * time.Millisecond
+		}
+		payload, ok, err := wasmflow.AwaitSignal[json.RawMessage](ctx, "go", timeout)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return json.RawMessage(`{"timed_out":true}`), nil
+		}
+		return payload, nil
+	})
+
+	// big returns a JSON string of the given length, to hit the payload
+	// limit.
+	wasmflow.Workflow("big", func(ctx *wasmflow.Context, in struct {
+		Bytes int `json:"bytes"`
+	}) (string, error) {
+		return strings.Repeat("x", in.Bytes), nil
+	})
+
+	// many runs n trivial steps: the benchmarks' unit of work.
+	wasmflow.Workflow("many", func(ctx *wasmflow.Context, in struct {
+		Steps int `json:"steps"`
+	}) (map[string]int, error) {
+		for i := 0; i < in.Steps; i++ {
+			if _, err := wasmflow.Step(ctx, fmt.Sprintf("s%d", i), func(s *wasmflow.StepContext) (int, error) {
+				return i, nil
+			}); err != nil {
+				return nil, err
+			}
+		}
+		return map[string]int{"count": in.Steps}, nil
+	})
+}
+
+func main() {}

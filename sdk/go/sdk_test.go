@@ -1,0 +1,65 @@
+package wasmflow
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/wasmflow/wasmflow/abi"
+)
+
+func TestEncodeOptions(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		opts []StepOption
+		want string
+	}{
+		{"sends nothing without options", nil, ""},
+		{"encodes every option in the ABI's names", []StepOption{
+			MaxAttempts(5), Backoff(50*time.Millisecond, 2*time.Second), NonRetryable("bad:", "gone:"), Timeout(time.Minute), Isolated(),
+		}, `{"max_attempts":5,"backoff_ms":50,"max_backoff_ms":2000,"non_retryable":["bad:","gone:"],"timeout_ms":60000,"isolated":true}`},
+		{"rounds a sub-millisecond duration up, never to the default 0", []StepOption{Timeout(time.Microsecond)}, `{"timeout_ms":1}`},
+		{"leaves defaults out", []StepOption{MaxAttempts(1)}, `{"max_attempts":1}`},
+	}
+	for _, c := range cases {
+		if got := string(encodeOptions(c.opts)); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	t.Parallel()
+	base := errors.New("card declined")
+	err := fmt.Errorf("charge: %w", Permanent(base))
+	if !isPermanent(err) || !errors.Is(err, base) || err.Error() != "charge: card declined" {
+		t.Errorf("wrapped permanent error: permanent=%v is=%v msg=%q", isPermanent(err), errors.Is(err, base), err)
+	}
+	if isPermanent(base) || Permanent(nil) != nil {
+		t.Error("a plain error is permanent, or Permanent(nil) is not nil")
+	}
+}
+
+func TestStepErrorNamesTheStep(t *testing.T) {
+	t.Parallel()
+	err := error(&StepError{Step: "send", Message: "smtp down"})
+	var se *StepError
+	if !errors.As(err, &se) || err.Error() != `step "send" failed: smtp down` {
+		t.Errorf("got %q", err)
+	}
+}
+
+func TestLogLevels(t *testing.T) {
+	t.Parallel()
+	for l, want := range map[slog.Level]uint32{
+		slog.LevelDebug - 4: abi.LogDebug, slog.LevelDebug: abi.LogDebug, slog.LevelInfo: abi.LogInfo,
+		slog.LevelWarn: abi.LogWarn, slog.LevelError: abi.LogError, slog.LevelError + 4: abi.LogError,
+	} {
+		if got := logLevel(l); got != want {
+			t.Errorf("level %v: got %d, want %d", l, got, want)
+		}
+	}
+}

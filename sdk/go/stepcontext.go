@@ -1,0 +1,89 @@
+package wasmflow
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// StepContext is the handle a step body receives, modelled on Active Job
+// Continuations' step object: the attempt number, the step's cursor, and
+// checkpoints. It is valid only while the body runs.
+//
+// A step that works through many items saves a cursor after each one (Set,
+// Advance). Saving persists the cursor and is a checkpoint: a safe point
+// where the host may stop the run (shutdown, cancellation, an activation
+// that used half its time) to resume it later, in this process or another,
+// by running the body again from the last saved cursor. Code between two
+// saves may therefore run more than once; save after finishing each unit of
+// work, never before.
+type StepContext struct {
+	ctx     *Context
+	name    string
+	cursor  []byte
+	attempt int
+}
+
+// Context returns the workflow's Context. Inside a step body its clock and
+// random source are real, not replayed.
+func (s *StepContext) Context() *Context { return s.ctx }
+
+// Name returns the step's name.
+func (s *StepContext) Name() string { return s.name }
+
+// Attempt returns the step's attempt number: 1 for the first attempt, one
+// more for each retry after an error. Resuming from a checkpoint is not a
+// new attempt.
+func (s *StepContext) Attempt() int {
+	if s.attempt == 0 {
+		s.attempt = int(sysStepAttempt())
+	}
+	return s.attempt
+}
+
+// Cursor decodes the step's saved cursor into v, a pointer, and reports
+// whether there was one. Without a saved cursor v is left as it is, so set
+// it to the starting position first. It panics, failing the attempt, if the
+// cursor does not decode into v (the code changed the cursor's type).
+func (s *StepContext) Cursor(v any) bool {
+	if len(s.cursor) == 0 {
+		return false
+	}
+	if err := json.Unmarshal(s.cursor, v); err != nil {
+		panic(fmt.Sprintf("wasmflow: the saved cursor of step %q does not decode into %T: %v", s.name, v, err))
+	}
+	return true
+}
+
+// Set saves v, encoded as JSON, as the step's cursor, and checkpoints. When
+// Set returns, the cursor is persisted. If the host must stop the run here,
+// Set does not return: the run suspends, and the body runs again later with
+// this cursor. It panics, failing the attempt, if v does not encode.
+func (s *StepContext) Set(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("wasmflow: the cursor of step %q does not encode as JSON: %v", s.name, err))
+	}
+	hostCursorSet(b)
+	s.cursor = b
+}
+
+// Advance increments an integer cursor (none saved counts as 0), saves it as
+// Set does, and returns the new value. A loop over items 0..n-1 reads:
+//
+//	var i int64
+//	s.Cursor(&i)
+//	for ; i < n; i = s.Advance() {
+//		process(i)
+//	}
+func (s *StepContext) Advance() int64 {
+	var n int64
+	s.Cursor(&n)
+	n++
+	s.Set(n)
+	return n
+}
+
+// Checkpoint marks a safe point to stop without saving a cursor: if the
+// host must stop the run here, Checkpoint does not return, and the body runs
+// again later from the last saved cursor.
+func (s *StepContext) Checkpoint() { sysCheckpoint() }
