@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 )
 
 // applyRunSQL writes the run's own fields and counts the new events. A
@@ -85,7 +86,7 @@ func applyBatch(p *store.RunApplyParams) *pgx.Batch {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(`SELECT wasmflow_fence($1, $2)`, p.RunID, p.Fence)
-	status, wake := appliedWake(p)
+	status, wake := sqlstore.AppliedWake(p, false) // applyRunSQL wakes a wait that a signal beat
 	var completed *time.Time
 	if status.Terminal() {
 		completed = &p.Now
@@ -94,22 +95,22 @@ func applyBatch(p *store.RunApplyParams) *pgx.Batch {
 		nullJSON(p.Output), nullString(p.Error), nullJSON(p.Progress), int64(len(p.Events)))
 	for _, e := range p.Entries {
 		b.Queue(upsertEntrySQL, p.RunID, e.Seq, string(e.Kind), e.Name, string(e.Status), e.Attempts, e.Cursor, e.Output,
-			e.Error, e.EffectSeq, e.WakeAt, orNow(e.StartedAt, p.Now), orNow(e.UpdatedAt, p.Now))
+			e.Error, e.EffectSeq, e.WakeAt, sqlstore.OrNow(e.StartedAt, p.Now), sqlstore.OrNow(e.UpdatedAt, p.Now))
 	}
 	for _, ef := range p.Effects {
 		b.Queue(upsertEffectSQL, p.RunID, ef.StepSeq, ef.Seq, ef.Name, string(ef.Status), ef.Key, ef.Result, ef.Error,
-			ef.Executions, orNow(ef.StartedAt, p.Now), orNow(ef.UpdatedAt, p.Now))
+			ef.Executions, sqlstore.OrNow(ef.StartedAt, p.Now), sqlstore.OrNow(ef.UpdatedAt, p.Now))
 	}
 	if c := p.Consume; c != nil {
 		b.Queue(`SELECT wasmflow_consume_signal($1, $2, $3)`, p.RunID, c.SignalID, c.EntrySeq)
 	}
 	if ev := p.ReplaceEvent; p.ReplaceEventSeq > 0 && ev != nil {
-		b.Queue(`SELECT wasmflow_replace_event($1, $2, $3, $4)`, p.RunID, p.ReplaceEventSeq, orNow(ev.At, p.Now), eventData(ev.Data))
+		b.Queue(`SELECT wasmflow_replace_event($1, $2, $3, $4)`, p.RunID, p.ReplaceEventSeq, sqlstore.OrNow(ev.At, p.Now), eventData(ev.Data))
 	}
 	if n := len(p.Events); n > 0 {
 		types, steps, ats, datas := make([]string, n), make([]string, n), make([]time.Time, n), make([]string, n)
 		for i, ev := range p.Events {
-			types[i], steps[i], ats[i], datas[i] = string(ev.Type), ev.Step, orNow(ev.At, p.Now), string(eventData(ev.Data))
+			types[i], steps[i], ats[i], datas[i] = string(ev.Type), ev.Step, sqlstore.OrNow(ev.At, p.Now), string(eventData(ev.Data))
 		}
 		b.Queue(appendEventsSQL, p.RunID, int64(n), types, steps, ats, datas)
 	}
@@ -147,23 +148,6 @@ func readApply(br pgx.BatchResults, p *store.RunApplyParams, res *store.RunApply
 		}
 	}
 	return nil
-}
-
-// appliedWake returns the run's status after p and its wake_at, leaving to
-// SQL the waiting run woken by a signal (and the lease expiry of a run that
-// stays running).
-func appliedWake(p *store.RunApplyParams) (store.RunStatus, *time.Time) {
-	status := p.Status
-	if status == "" {
-		status = store.StatusRunning
-	}
-	switch {
-	case status.Terminal() || status == store.StatusRunning:
-		return status, nil
-	case p.WakeAt == nil && status != store.StatusWaiting:
-		return status, &p.Now
-	}
-	return status, p.WakeAt
 }
 
 // nullJSON stores an optional JSON document; nil is NULL.

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 )
 
 // EntryListByRun implements store.Store.
@@ -85,7 +86,7 @@ func (s *Store) SignalInsert(ctx context.Context, p *store.SignalInsertParams) (
 		if err != nil {
 			return err
 		}
-		ev := &store.NewEvent{Type: store.EventSignalReceived, At: p.Now, Data: mustJSON(map[string]any{"name": p.Name, "id": sig.ID})}
+		ev := &store.NewEvent{Type: store.EventSignalReceived, At: p.Now, Data: sqlstore.MustJSON(map[string]any{"name": p.Name, "id": sig.ID})}
 		return addEvent(ctx, tx, p.RunID, ev, p.Now)
 	})
 	if err != nil {

@@ -10,9 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 )
-
-const moduleColumns = `name, version, digest, size, workflows, created_at`
 
 func scanModule(row pgx.Row) (*store.Module, error) {
 	var m store.Module
@@ -41,7 +40,7 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 			return err
 		}
 		var err error
-		m, err = scanModule(tx.QueryRow(ctx, `SELECT `+moduleColumns+` FROM modules WHERE name = $1 AND digest = $2
+		m, err = scanModule(tx.QueryRow(ctx, `SELECT `+sqlstore.ModuleColumns+` FROM modules WHERE name = $1 AND digest = $2
 			ORDER BY created_at DESC, id DESC LIMIT 1`, p.Name, p.Digest))
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
@@ -70,7 +69,7 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 			return err
 		}
 		m, err = scanModule(tx.QueryRow(ctx, `INSERT INTO modules (name, version, digest, size, workflows, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+moduleColumns, p.Name, version, p.Digest, len(p.Bytes), wf, p.Now))
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+sqlstore.ModuleColumns, p.Name, version, p.Digest, len(p.Bytes), wf, p.Now))
 		created = err == nil
 		return err
 	})
@@ -98,7 +97,7 @@ func nextVersion(ctx context.Context, tx pgx.Tx, name string) (string, error) {
 
 // ModuleGetByName implements store.Store.
 func (s *Store) ModuleGetByName(ctx context.Context, p *store.ModuleGetByNameParams) (*store.Module, error) {
-	q := `SELECT ` + moduleColumns + ` FROM modules WHERE name = $1`
+	q := `SELECT ` + sqlstore.ModuleColumns + ` FROM modules WHERE name = $1`
 	args := []any{p.Name}
 	if p.Version != "" {
 		q += ` AND version = $2`
@@ -117,7 +116,7 @@ func (s *Store) ModuleGetBytes(ctx context.Context, p *store.ModuleGetBytesParam
 
 // ModuleList implements store.Store.
 func (s *Store) ModuleList(ctx context.Context, p *store.ModuleListParams) ([]*store.Module, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT DISTINCT ON (name) `+moduleColumns+` FROM modules
+	rows, _ := s.pool.Query(ctx, `SELECT DISTINCT ON (name) `+sqlstore.ModuleColumns+` FROM modules
 		ORDER BY name, created_at DESC, id DESC`)
 	ms, err := scanModules(rows)
 	return ms, wrap("list modules", err)
@@ -125,7 +124,7 @@ func (s *Store) ModuleList(ctx context.Context, p *store.ModuleListParams) ([]*s
 
 // ModuleListVersions implements store.Store.
 func (s *Store) ModuleListVersions(ctx context.Context, p *store.ModuleListVersionsParams) ([]*store.Module, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+moduleColumns+` FROM modules WHERE name = $1
+	rows, _ := s.pool.Query(ctx, `SELECT `+sqlstore.ModuleColumns+` FROM modules WHERE name = $1
 		ORDER BY created_at DESC, id DESC`, p.Name)
 	ms, err := scanModules(rows)
 	return ms, wrap("list versions of module "+p.Name, err)

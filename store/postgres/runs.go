@@ -13,23 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 )
-
-const runColumns = `id, module_name, module_version, module_digest, workflow, status, input, output, error,
-	attempt, idempotency_key, progress, activations, cancel_requested, signals_received, event_count,
-	wake_at, lease_owner, fence, created_at, updated_at, completed_at`
-
-// claimable is the SQL list of statuses a claim may take a run from; it
-// matches the predicate of the runs_claim index.
-var claimable = sqlList(store.StatusesBecoming(store.StatusRunning))
-
-func sqlList(statuses []store.RunStatus) string {
-	q := make([]string, len(statuses))
-	for i, s := range statuses {
-		q[i] = "'" + string(s) + "'"
-	}
-	return "(" + strings.Join(q, ", ") + ")"
-}
 
 func scanRun(row pgx.Row) (*store.Run, error) {
 	var (
@@ -74,7 +59,7 @@ type querier interface {
 }
 
 func getRun(ctx context.Context, q querier, id string, lock bool) (*store.Run, error) {
-	sql := `SELECT ` + runColumns + ` FROM runs WHERE id = $1`
+	sql := `SELECT ` + sqlstore.RunColumns + ` FROM runs WHERE id = $1`
 	if lock {
 		sql += ` FOR UPDATE`
 	}
@@ -86,7 +71,7 @@ const addEventSQL = `WITH r AS (UPDATE runs SET event_count = event_count + 1 WH
 	INSERT INTO events (run_id, seq, type, step, at, data) SELECT $1, r.event_count, $2, $3, $4, $5 FROM r`
 
 func addEvent(ctx context.Context, q querier, runID string, ev *store.NewEvent, now time.Time) error {
-	_, err := q.Exec(ctx, addEventSQL, runID, string(ev.Type), ev.Step, orNow(ev.At, now), eventData(ev.Data))
+	_, err := q.Exec(ctx, addEventSQL, runID, string(ev.Type), ev.Step, sqlstore.OrNow(ev.At, now), eventData(ev.Data))
 	return err
 }
 
@@ -95,18 +80,6 @@ func eventData(d json.RawMessage) []byte {
 		return []byte("{}")
 	}
 	return d
-}
-
-func orNow(t, now time.Time) time.Time {
-	if t.IsZero() {
-		return now
-	}
-	return t
-}
-
-func mustJSON(v any) []byte {
-	b, _ := json.Marshal(v) // maps of strings and numbers always marshal
-	return b
 }
 
 // nullString stores an empty string as NULL.
@@ -123,15 +96,15 @@ func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store
 	if input == nil {
 		input = json.RawMessage("null")
 	}
-	data := mustJSON(map[string]any{"module": p.ModuleName, "version": p.ModuleVersion, "workflow": p.Workflow})
+	data := sqlstore.MustJSON(map[string]any{"module": p.ModuleName, "version": p.ModuleVersion, "workflow": p.Workflow})
 	run, err := scanRun(s.pool.QueryRow(ctx, `WITH r AS (
 			INSERT INTO runs (id, module_name, module_version, module_digest, workflow, status, input, idempotency_key,
 				event_count, wake_at, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, 1, $8, $8, $8)
-			ON CONFLICT (idempotency_key) DO NOTHING RETURNING `+runColumns+`
+			ON CONFLICT (idempotency_key) DO NOTHING RETURNING `+sqlstore.RunColumns+`
 		), e AS (
 			INSERT INTO events (run_id, seq, type, step, at, data) SELECT id, 1, 'run_created', '', created_at, $9 FROM r
-		) SELECT `+runColumns+` FROM r`,
+		) SELECT `+sqlstore.RunColumns+` FROM r`,
 		p.ID, p.ModuleName, p.ModuleVersion, p.ModuleDigest, p.Workflow, []byte(input), nullString(p.IdempotencyKey), p.Now, data))
 	if err == nil {
 		return run, true, nil
@@ -139,7 +112,7 @@ func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store
 	if !errors.Is(err, pgx.ErrNoRows) || p.IdempotencyKey == "" {
 		return nil, false, wrap("insert run "+p.ID, err)
 	}
-	run, err = scanRun(s.pool.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE idempotency_key = $1`, p.IdempotencyKey))
+	run, err = scanRun(s.pool.QueryRow(ctx, `SELECT `+sqlstore.RunColumns+` FROM runs WHERE idempotency_key = $1`, p.IdempotencyKey))
 	if err != nil {
 		return nil, false, wrap("insert run "+p.ID+": get run with its idempotency key", err)
 	}
@@ -172,7 +145,7 @@ func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*store.R
 	if p.After != "" {
 		add("id <", p.After)
 	}
-	q := `SELECT ` + runColumns + ` FROM runs`
+	q := `SELECT ` + sqlstore.RunColumns + ` FROM runs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -199,7 +172,7 @@ func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store
 	// One statement: pick, lock (skipping runs other claimers hold), take
 	// the lease and append the activation_started events.
 	q := `WITH c AS (
-			SELECT id, wake_at AS prev FROM runs WHERE status IN ` + claimable + ` AND wake_at <= $1` + only + `
+			SELECT id, wake_at AS prev FROM runs WHERE status IN ` + sqlstore.Claimable + ` AND wake_at <= $1` + only + `
 			ORDER BY wake_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
 		), u AS (
 			UPDATE runs r SET status = 'running', fence = r.fence + 1, activations = r.activations + 1, lease_owner = $3,
@@ -209,7 +182,7 @@ func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store
 			INSERT INTO events (run_id, seq, type, step, at, data)
 			SELECT id, event_count, 'activation_started', '', $1, json_build_object('owner', lease_owner, 'activation', activations)
 			FROM u
-		) SELECT ` + runColumns + ` FROM u ORDER BY prev, id`
+		) SELECT ` + sqlstore.RunColumns + ` FROM u ORDER BY prev, id`
 	args := []any{p.Now, limit, p.Owner, p.Now.Add(p.LeaseDuration)}
 	if p.RunID != "" {
 		args = append(args, p.RunID)
@@ -313,7 +286,7 @@ func (s *Store) RunRetry(ctx context.Context, p *store.RunRetryParams) (*store.R
 		if err != nil {
 			return err
 		}
-		ev := &store.NewEvent{Type: store.EventRunRetried, At: p.Now, Data: mustJSON(map[string]any{"attempt": cur.Attempt + 1})}
+		ev := &store.NewEvent{Type: store.EventRunRetried, At: p.Now, Data: sqlstore.MustJSON(map[string]any{"attempt": cur.Attempt + 1})}
 		if err := addEvent(ctx, tx, p.ID, ev, p.Now); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 )
 
 // RunApply implements store.Store.
@@ -58,7 +59,7 @@ func updateApplied(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res
 	if err := tx.QueryRowContext(ctx, `SELECT signals_received FROM runs WHERE id = ?`, p.RunID).Scan(&signals); err != nil {
 		return err
 	}
-	status, wake := appliedWake(p, signals)
+	status, wake := sqlstore.AppliedWake(p, signals > p.WakeIfSignalsBeyond)
 	var completed any
 	if p.Status.Terminal() {
 		completed = micros(p.Now)
@@ -79,24 +80,6 @@ func updateApplied(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res
 	).Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
 }
 
-// appliedWake returns the run's status after p and its wake_at (ignored
-// while running: it is the lease expiry).
-func appliedWake(p *store.RunApplyParams, signals int64) (store.RunStatus, *time.Time) {
-	status := p.Status
-	if status == "" {
-		status = store.StatusRunning
-	}
-	switch {
-	case status.Terminal() || status == store.StatusRunning:
-		return status, nil
-	case status == store.StatusWaiting && signals > p.WakeIfSignalsBeyond:
-		return status, &p.Now
-	case p.WakeAt == nil && status != store.StatusWaiting:
-		return status, &p.Now
-	}
-	return status, p.WakeAt
-}
-
 func upsertEntry(ctx context.Context, tx *sql.Tx, runID string, e *store.Entry, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO entries (run_id, seq, kind, name, status, attempts, cursor, output, error,
 			effect_seq, wake_at, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -105,7 +88,7 @@ func upsertEntry(ctx context.Context, tx *sql.Tx, runID string, e *store.Entry, 
 			effect_seq = excluded.effect_seq, wake_at = excluded.wake_at, started_at = excluded.started_at,
 			updated_at = excluded.updated_at`,
 		runID, e.Seq, string(e.Kind), e.Name, string(e.Status), e.Attempts, e.Cursor, e.Output, e.Error,
-		e.EffectSeq, microsPtr(e.WakeAt), micros(orNow(e.StartedAt, now)), micros(orNow(e.UpdatedAt, now)))
+		e.EffectSeq, microsPtr(e.WakeAt), micros(sqlstore.OrNow(e.StartedAt, now)), micros(sqlstore.OrNow(e.UpdatedAt, now)))
 	return err
 }
 
@@ -116,7 +99,7 @@ func upsertEffect(ctx context.Context, tx *sql.Tx, runID string, ef *store.Effec
 			key = excluded.key, result = excluded.result, error = excluded.error, executions = excluded.executions,
 			started_at = excluded.started_at, updated_at = excluded.updated_at`,
 		runID, ef.StepSeq, ef.Seq, ef.Name, string(ef.Status), ef.Key, ef.Result, ef.Error,
-		ef.Executions, micros(orNow(ef.StartedAt, now)), micros(orNow(ef.UpdatedAt, now)))
+		ef.Executions, micros(sqlstore.OrNow(ef.StartedAt, now)), micros(sqlstore.OrNow(ef.UpdatedAt, now)))
 	return err
 }
 
@@ -146,7 +129,7 @@ func replaceEvent(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams) erro
 		data = []byte("{}")
 	}
 	r, err := tx.ExecContext(ctx, `UPDATE events SET at = ?, data = ? WHERE run_id = ? AND seq = ?`,
-		micros(orNow(p.ReplaceEvent.At, p.Now)), string(data), p.RunID, p.ReplaceEventSeq)
+		micros(sqlstore.OrNow(p.ReplaceEvent.At, p.Now)), string(data), p.RunID, p.ReplaceEventSeq)
 	if err != nil {
 		return err
 	}

@@ -8,9 +8,8 @@ import (
 	"strconv"
 
 	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 )
-
-const moduleColumns = `name, version, digest, size, workflows, created_at`
 
 func scanModule(row scanner) (*store.Module, error) {
 	var (
@@ -50,7 +49,7 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 	created := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		m, err = scanModule(tx.QueryRowContext(ctx, `SELECT `+moduleColumns+` FROM modules WHERE name = ? AND digest = ?
+		m, err = scanModule(tx.QueryRowContext(ctx, `SELECT `+sqlstore.ModuleColumns+` FROM modules WHERE name = ? AND digest = ?
 			ORDER BY created_at DESC, id DESC LIMIT 1`, p.Name, p.Digest))
 		if err != sql.ErrNoRows {
 			return err
@@ -114,7 +113,7 @@ func nextVersion(ctx context.Context, tx *sql.Tx, name string) (string, error) {
 
 // ModuleGetByName implements store.Store.
 func (s *Store) ModuleGetByName(ctx context.Context, p *store.ModuleGetByNameParams) (*store.Module, error) {
-	q := `SELECT ` + moduleColumns + ` FROM modules WHERE name = ?`
+	q := `SELECT ` + sqlstore.ModuleColumns + ` FROM modules WHERE name = ?`
 	args := []any{p.Name}
 	if p.Version != "" {
 		q += ` AND version = ?`
@@ -133,7 +132,7 @@ func (s *Store) ModuleGetBytes(ctx context.Context, p *store.ModuleGetBytesParam
 
 // ModuleList implements store.Store.
 func (s *Store) ModuleList(ctx context.Context, p *store.ModuleListParams) ([]*store.Module, error) {
-	ms, err := scanModules(s.db.QueryContext(ctx, `SELECT `+moduleColumns+` FROM (
+	ms, err := scanModules(s.db.QueryContext(ctx, `SELECT `+sqlstore.ModuleColumns+` FROM (
 		SELECT *, ROW_NUMBER() OVER (PARTITION BY name ORDER BY created_at DESC, id DESC) AS n FROM modules
 	) WHERE n = 1 ORDER BY name`))
 	return ms, wrap("list modules", err)
@@ -141,7 +140,7 @@ func (s *Store) ModuleList(ctx context.Context, p *store.ModuleListParams) ([]*s
 
 // ModuleListVersions implements store.Store.
 func (s *Store) ModuleListVersions(ctx context.Context, p *store.ModuleListVersionsParams) ([]*store.Module, error) {
-	ms, err := scanModules(s.db.QueryContext(ctx, `SELECT `+moduleColumns+` FROM modules WHERE name = ?
+	ms, err := scanModules(s.db.QueryContext(ctx, `SELECT `+sqlstore.ModuleColumns+` FROM modules WHERE name = ?
 		ORDER BY created_at DESC, id DESC`, p.Name))
 	return ms, wrap("list versions of module "+p.Name, err)
 }

@@ -9,23 +9,8 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 )
-
-const runColumns = `id, module_name, module_version, module_digest, workflow, status, input, output, error,
-	attempt, idempotency_key, progress, activations, cancel_requested, signals_received, event_count,
-	wake_at, lease_owner, fence, created_at, updated_at, completed_at`
-
-// claimable is the SQL list of statuses a claim may take a run from; it
-// matches the predicate of the runs_claim index.
-var claimable = sqlList(store.StatusesBecoming(store.StatusRunning))
-
-func sqlList(statuses []store.RunStatus) string {
-	q := make([]string, len(statuses))
-	for i, s := range statuses {
-		q[i] = "'" + string(s) + "'"
-	}
-	return "(" + strings.Join(q, ", ") + ")"
-}
 
 func scanRun(row scanner) (*store.Run, error) {
 	var (
@@ -57,7 +42,7 @@ func scanRun(row scanner) (*store.Run, error) {
 }
 
 func getRun(ctx context.Context, q querier, id string) (*store.Run, error) {
-	return scanRun(q.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+	return scanRun(q.QueryRowContext(ctx, `SELECT `+sqlstore.RunColumns+` FROM runs WHERE id = ?`, id))
 }
 
 // querier is a *sql.DB or *sql.Tx.
@@ -75,7 +60,7 @@ func appendEvent(ctx context.Context, tx *sql.Tx, runID string, seq int64, ev *s
 		data = json.RawMessage("{}")
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO events (run_id, seq, type, step, at, data) VALUES (?, ?, ?, ?, ?, ?)`,
-		runID, seq, string(ev.Type), ev.Step, micros(orNow(ev.At, now)), string(data))
+		runID, seq, string(ev.Type), ev.Step, micros(sqlstore.OrNow(ev.At, now)), string(data))
 	return err
 }
 
@@ -89,18 +74,13 @@ func addEvent(ctx context.Context, tx *sql.Tx, runID string, ev *store.NewEvent,
 	return appendEvent(ctx, tx, runID, seq, ev, now)
 }
 
-func mustJSON(v any) json.RawMessage {
-	b, _ := json.Marshal(v) // maps of strings and numbers always marshal
-	return b
-}
-
 // RunInsert implements store.Store.
 func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store.Run, bool, error) {
 	var run *store.Run
 	created := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if p.IdempotencyKey != "" {
-			r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE idempotency_key = ?`, p.IdempotencyKey))
+			r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+sqlstore.RunColumns+` FROM runs WHERE idempotency_key = ?`, p.IdempotencyKey))
 			if err == nil {
 				run = r
 				return nil
@@ -121,7 +101,7 @@ func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store
 		if err != nil {
 			return err
 		}
-		ev := &store.NewEvent{Type: store.EventRunCreated, At: p.Now, Data: mustJSON(map[string]any{
+		ev := &store.NewEvent{Type: store.EventRunCreated, At: p.Now, Data: sqlstore.MustJSON(map[string]any{
 			"module": p.ModuleName, "version": p.ModuleVersion, "workflow": p.Workflow})}
 		if err := addEvent(ctx, tx, p.ID, ev, p.Now); err != nil {
 			return err
@@ -162,7 +142,7 @@ func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*store.R
 	if p.After != "" {
 		add("id < ?", p.After)
 	}
-	q := `SELECT ` + runColumns + ` FROM runs`
+	q := `SELECT ` + sqlstore.RunColumns + ` FROM runs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -220,7 +200,7 @@ func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store
 }
 
 func claimCandidates(ctx context.Context, tx *sql.Tx, p *store.RunClaimParams, limit int) ([]string, error) {
-	q := `SELECT id FROM runs WHERE status IN ` + claimable + ` AND wake_at <= ?`
+	q := `SELECT id FROM runs WHERE status IN ` + sqlstore.Claimable + ` AND wake_at <= ?`
 	args := []any{micros(p.Now)}
 	if p.RunID != "" {
 		q += ` AND id = ?`
@@ -246,13 +226,13 @@ func claimCandidates(ctx context.Context, tx *sql.Tx, p *store.RunClaimParams, l
 func claimOne(ctx context.Context, tx *sql.Tx, id string, p *store.RunClaimParams) (*store.Run, error) {
 	run, err := scanRun(tx.QueryRowContext(ctx, `UPDATE runs SET status = 'running', fence = fence + 1,
 		activations = activations + 1, lease_owner = ?, wake_at = ?,
-		event_count = event_count + 1, updated_at = ? WHERE id = ? RETURNING `+runColumns,
+		event_count = event_count + 1, updated_at = ? WHERE id = ? RETURNING `+sqlstore.RunColumns,
 		p.Owner, micros(p.Now.Add(p.LeaseDuration)), micros(p.Now), id))
 	if err != nil {
 		return nil, err
 	}
 	ev := &store.NewEvent{Type: store.EventActivationStarted, At: p.Now,
-		Data: mustJSON(map[string]any{"owner": p.Owner, "activation": run.Activations})}
+		Data: sqlstore.MustJSON(map[string]any{"owner": p.Owner, "activation": run.Activations})}
 	return run, appendEvent(ctx, tx, id, run.EventCount, ev, p.Now)
 }
 
@@ -359,7 +339,7 @@ func (s *Store) RunRetry(ctx context.Context, p *store.RunRetryParams) (*store.R
 		if err != nil {
 			return err
 		}
-		ev := &store.NewEvent{Type: store.EventRunRetried, At: p.Now, Data: mustJSON(map[string]any{"attempt": cur.Attempt + 1})}
+		ev := &store.NewEvent{Type: store.EventRunRetried, At: p.Now, Data: sqlstore.MustJSON(map[string]any{"attempt": cur.Attempt + 1})}
 		if err := addEvent(ctx, tx, p.ID, ev, p.Now); err != nil {
 			return err
 		}

@@ -1,0 +1,73 @@
+// Package sqlstore holds what the SQL stores (store/sqlite and
+// store/postgres) share beyond their SQL dialects: column lists, the status
+// sets their statements use, and how a RunApply sets the run's status and
+// wake time.
+package sqlstore
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// RunColumns lists the runs table's columns in the order the stores scan
+// them.
+const RunColumns = `id, module_name, module_version, module_digest, workflow, status, input, output, error,
+	attempt, idempotency_key, progress, activations, cancel_requested, signals_received, event_count,
+	wake_at, lease_owner, fence, created_at, updated_at, completed_at`
+
+// ModuleColumns lists the modules table's columns in the order the stores
+// scan them.
+const ModuleColumns = `name, version, digest, size, workflows, created_at`
+
+// Claimable is the SQL list of statuses a claim may take a run from; it
+// matches the predicate of the runs_claim index of both schemas.
+var Claimable = List(store.StatusesBecoming(store.StatusRunning))
+
+// List renders statuses as an SQL list: ('pending', 'sleeping').
+func List(statuses []store.RunStatus) string {
+	q := make([]string, len(statuses))
+	for i, s := range statuses {
+		q[i] = "'" + string(s) + "'"
+	}
+	return "(" + strings.Join(q, ", ") + ")"
+}
+
+// AppliedWake returns the status and wake_at a RunApply leaves the run in:
+// running and terminal runs have no wake time (a running run's lease expiry
+// is kept by the statement); a suspension without WakeAt is runnable at
+// once, except a wait, which only a signal ends. signalsArrived reports
+// whether a signal came after the activation last looked, which wakes a
+// wait at once.
+func AppliedWake(p *store.RunApplyParams, signalsArrived bool) (store.RunStatus, *time.Time) {
+	status := p.Status
+	if status == "" {
+		status = store.StatusRunning
+	}
+	switch {
+	case status.Terminal() || status == store.StatusRunning:
+		return status, nil
+	case status == store.StatusWaiting && signalsArrived:
+		return status, &p.Now
+	case p.WakeAt == nil && status != store.StatusWaiting:
+		return status, &p.Now
+	}
+	return status, p.WakeAt
+}
+
+// OrNow returns t, or now when t is zero.
+func OrNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+// MustJSON encodes event data: maps of strings and numbers, which always
+// encode.
+func MustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
