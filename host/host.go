@@ -47,6 +47,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Hooks let tests interrupt or crash activations (see host/flowtest).
 	Hooks executor.Hooks
+	// TokenCacheTTL is how long Authenticate trusts a token it has checked
+	// without asking the store again, so also how long a token revoked by
+	// another process keeps working here. Default 30s; negative: no cache.
+	TokenCacheTTL time.Duration
 }
 
 // Host is a wasmflow host process.
@@ -57,6 +61,9 @@ type Host struct {
 	exec   *executor.Executor
 	sched  *scheduler.Scheduler // nil without workers
 	log    *slog.Logger
+
+	watchers watchers   // callers of WaitRun
+	tokens   tokenCache // see Authenticate
 }
 
 // New builds a Host. Call Start to run workers, and Close when done.
@@ -102,6 +109,7 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 		h.sched, err = scheduler.New(&scheduler.Config{
 			Store: c.Store, Executor: exec, Owner: c.Owner, Concurrency: c.Workers,
 			LeaseDuration: c.LeaseDuration, PollInterval: c.PollInterval, Logger: c.Logger,
+			OnDone: func(run *store.Run, _ *executor.Result) { h.watchers.changed(run.ID) },
 		})
 		if err != nil {
 			eng.Close(ctx)
@@ -147,12 +155,17 @@ func (h *Host) Close(ctx context.Context) error {
 var (
 	// ErrNotFound: no such module, workflow or run.
 	ErrNotFound = errors.New("not found")
+	// ErrUnknownWorkflow: the module exists but does not export the workflow
+	// asked for. It matches ErrNotFound too.
+	ErrUnknownWorkflow = fmt.Errorf("%w: unknown workflow", ErrNotFound)
 	// ErrInvalid: the request is malformed (bad names, bad JSON).
 	ErrInvalid = errors.New("invalid request")
 	// ErrTooLarge: a payload is over its limit.
 	ErrTooLarge = errors.New("payload too large")
 	// ErrConflict: the request conflicts with the current state.
 	ErrConflict = errors.New("conflict")
+	// ErrUnauthorized: the bearer token is unknown or revoked.
+	ErrUnauthorized = errors.New("unauthorized")
 )
 
 // PushModuleParams are the arguments of PushModule.
@@ -202,10 +215,15 @@ type StartRunParams struct {
 	Workflow       string
 	Input          json.RawMessage // optional: null
 	IdempotencyKey string          // optional
+	// Wait, when positive, runs the new run in the foreground: this process
+	// claims it at once (if it has a free worker slot) and StartRun returns
+	// when the run has finished, waits for a signal, or Wait has passed.
+	// Whatever is left goes on in the background, on any process.
+	Wait time.Duration
 }
 
 // StartRun creates a run, runnable at once. A reused idempotency key returns
-// the existing run and created false.
+// the existing run and created false (with Wait, once it has settled).
 func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, bool, error) {
 	if err := checkName("module", p.Module); err != nil {
 		return nil, false, err
@@ -237,7 +255,7 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, boo
 		return nil, false, err
 	}
 	if !slices.Contains(m.Workflows, p.Workflow) {
-		return nil, false, fmt.Errorf("%w: module %s version %s has no workflow %q (it has %v)", ErrNotFound, m.Name, m.Version, p.Workflow, m.Workflows)
+		return nil, false, fmt.Errorf("%w: module %s version %s has no workflow %q (it has %v)", ErrUnknownWorkflow, m.Name, m.Version, p.Workflow, m.Workflows)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -251,7 +269,20 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, boo
 		return nil, false, err
 	}
 	if created && h.sched != nil {
-		h.sched.Wake()
+		if p.Wait > 0 {
+			if _, err := h.sched.ClaimNow(ctx, run.ID); err != nil {
+				h.log.Warn("could not run in the foreground; the run goes on in the background", "run_id", run.ID, "err", err)
+			}
+		} else {
+			h.sched.Wake()
+		}
+	}
+	if p.Wait > 0 {
+		waited, err := h.WaitRun(ctx, run.ID, p.Wait)
+		if err != nil {
+			return nil, created, err
+		}
+		run = waited
 	}
 	return run, created, nil
 }
@@ -304,6 +335,7 @@ func (h *Host) Signal(ctx context.Context, id, name string, payload json.RawMess
 	if h.sched != nil {
 		h.sched.Wake()
 	}
+	h.watchers.changed(id)
 	return sig, nil
 }
 
@@ -311,6 +343,7 @@ func (h *Host) Signal(ctx context.Context, id, name string, payload json.RawMess
 // if it is.
 func (h *Host) Cancel(ctx context.Context, id string) (*store.Run, error) {
 	run, err := h.store.RunCancel(ctx, &store.RunCancelParams{ID: id, Now: now()})
+	h.watchers.changed(id)
 	return run, h.stateError(id, err)
 }
 

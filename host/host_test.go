@@ -52,6 +52,7 @@ type setupOpts struct {
 	hooks  executor.Hooks
 	limits executor.Limits
 	lease  time.Duration
+	poll   time.Duration
 	wrap   func(store.Store) store.Store
 }
 
@@ -66,12 +67,15 @@ func setup(t *testing.T, st store.Store, o setupOpts, modules ...string) *bundle
 	if o.lease == 0 {
 		o.lease = 2 * time.Second
 	}
+	if o.poll == 0 {
+		o.poll = 50 * time.Millisecond
+	}
 	h, err := host.New(ctx, &host.Config{
 		Store:         st,
 		Limits:        o.limits,
 		Hooks:         o.hooks,
 		LeaseDuration: o.lease,
-		PollInterval:  50 * time.Millisecond,
+		PollInterval:  o.poll,
 		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

@@ -129,6 +129,38 @@ type Store interface {
 	// SignalListPending returns the run's unconsumed signals, oldest first,
 	// optionally only those with Name.
 	SignalListPending(ctx context.Context, params *SignalListPendingParams) ([]*Signal, error)
+
+	// TokenGetByHash returns the token whose secret hashes to Hash. An
+	// unknown or revoked token is ErrNotFound. When Now is set, it becomes
+	// the token's LastUsedAt.
+	TokenGetByHash(ctx context.Context, params *TokenGetByHashParams) (*Token, error)
+
+	// TokenInsert stores a token. A taken ID or Hash is ErrConflict.
+	TokenInsert(ctx context.Context, params *TokenInsertParams) (*Token, error)
+
+	// TokenList returns every token, revoked ones included, oldest first.
+	TokenList(ctx context.Context, params *TokenListParams) ([]*Token, error)
+
+	// TokenRevoke revokes a token at Now and returns it. Revoking a revoked
+	// token keeps its first RevokedAt. An unknown ID is ErrNotFound.
+	TokenRevoke(ctx context.Context, params *TokenRevokeParams) (*Token, error)
+}
+
+// Notifier is implemented by stores that can tell a process, across
+// processes, that a run may have become runnable now (store/postgres, with
+// LISTEN/NOTIFY). It only cuts latency: schedulers poll as well.
+type Notifier interface {
+	// Listen calls params.Wake whenever a run may have become runnable, and
+	// once after each (re)connection, since notifications may have been
+	// missed meanwhile. It reconnects after failures, reporting each to
+	// params.Error, and returns when ctx ends.
+	Listen(ctx context.Context, params *ListenParams)
+}
+
+// ListenParams are the callbacks of Notifier.Listen. They must be quick.
+type ListenParams struct {
+	Wake  func()
+	Error func(error) // optional
 }
 
 // Module is an uploaded module version. Bytes are fetched separately with

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/api"
@@ -34,25 +32,21 @@ Flags:
 	listen := fs.String("listen", envOr("WASMFLOW_LISTEN", "127.0.0.1:8080"), "address to serve the API on; must be a loopback address (env WASMFLOW_LISTEN)")
 	data := fs.String("data", envOr("WASMFLOW_DATA", ".wasmflow"), "directory of the embedded store and the compiled-module cache (env WASMFLOW_DATA)")
 	modules := fs.String("modules", envOr("WASMFLOW_MODULES", "modules/build/go"), "directory of .wasm modules to upload at start, each named after its file (env WASMFLOW_MODULES)")
-	logLevel := fs.String("log-level", envOr("WASMFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (env WASMFLOW_LOG_LEVEL)")
-	hostConfig := hostFlags(fs)
+	pf := defineProcessFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := hostConfig()
-	if err != nil {
 		return err
 	}
 	if err := requireLoopback(*listen); err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	log, err := pf.logger()
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log)
-
+	cfg, err := pf.host()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(*data, 0o755); err != nil {
 		return err
 	}
@@ -61,46 +55,30 @@ Flags:
 		return err
 	}
 	defer st.Close()
-	cfg.Store, cfg.CacheDir, cfg.Logger = st, filepath.Join(*data, "cache"), log
+	cfg.Store, cfg.Engine, cfg.CacheDir, cfg.Logger = st, *pf.engine, filepath.Join(*data, "cache"), log
 	h, err := host.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer h.Close(context.WithoutCancel(ctx))
-	h.Start()
 
 	names, err := pushDir(ctx, h, *modules)
 	if err != nil {
 		return err
 	}
-
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
-	app := api.New(h, nil)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- app.Listener(ln) }()
+	p := &process{host: h, app: api.New(h, devAPIConfig(ctx)), ln: ln, grace: *pf.grace, log: log}
 
 	url := "http://" + ln.Addr().String()
-	fmt.Printf("wasmflow dev: serving %s (embedded store in %s)\n", url, *data)
+	fmt.Printf("wasmflow dev: serving %s (embedded store in %s, no token needed on loopback)\n", url, *data)
 	if len(names) > 0 {
 		fmt.Printf("modules: %s\n", strings.Join(names, ", "))
 	}
 	fmt.Printf("\nstart a run:\n  curl -s -X POST '%s/v1/runs?wait=10s' -H 'Content-Type: application/json' \\\n    -d '{\"module\":\"receipt\",\"workflow\":\"receipt\",\"input\":{\"order_id\":\"A-1001\",\"amount_cents\":4200}}'\n\n", url)
-
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		if err != nil {
-			return err
-		}
-	}
-	fmt.Println("wasmflow dev: shutting down")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_ = app.ShutdownWithContext(sctx)
-	return h.Shutdown(sctx)
+	return p.serveUntilDone(ctx)
 }
 
 // pushDir uploads every .wasm file of dir, named after the file.

@@ -22,12 +22,13 @@ func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
 	payload := fs.Int("max-payload", envInt("WASMFLOW_MAX_PAYLOAD", 1<<20), "bytes of any payload that crosses the ABI: input, output, step result, cursor, signal (env WASMFLOW_MAX_PAYLOAD)")
 	moduleSize := fs.Int("max-module-size", envInt("WASMFLOW_MAX_MODULE_SIZE", 32<<20), "bytes of an uploaded module (env WASMFLOW_MAX_MODULE_SIZE)")
 	pages := fs.Int("max-memory-pages", envInt("WASMFLOW_MAX_MEMORY_PAGES", 4096), "64 KiB pages of memory one guest may use (env WASMFLOW_MAX_MEMORY_PAGES)")
+	activations := fs.Int("max-activations", envInt("WASMFLOW_MAX_ACTIVATIONS", 10000), "activations one run may have before it fails, as Rails' max_resumptions (env WASMFLOW_MAX_ACTIVATIONS)")
 	events := fs.Int("max-events-per-run", envInt("WASMFLOW_MAX_EVENTS_PER_RUN", 100000), "events in one run's timeline (env WASMFLOW_MAX_EVENTS_PER_RUN)")
 	return func() (*host.Config, error) {
 		if err := errors.Join(envErrs...); err != nil {
 			return nil, err
 		}
-		for name, v := range map[string]int{"workers": *workers, "max-payload": *payload, "max-module-size": *moduleSize, "max-memory-pages": *pages, "max-events-per-run": *events} {
+		for name, v := range map[string]int{"workers": *workers, "max-payload": *payload, "max-module-size": *moduleSize, "max-memory-pages": *pages, "max-events-per-run": *events, "max-activations": *activations} {
 			if v <= 0 {
 				return nil, fmt.Errorf("--%s must be positive, got %d", name, v)
 			}
@@ -44,6 +45,7 @@ func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
 		c.Limits.ModuleSize = *moduleSize
 		c.Limits.MemoryPages = uint32(*pages)
 		c.Limits.EventsPerRun = int64(*events)
+		c.Limits.Activations = *activations
 		return c, nil
 	}
 }

@@ -1,6 +1,10 @@
 // Command wasmflow runs durable workflows compiled to WebAssembly.
 //
 //	wasmflow dev [--listen 127.0.0.1:8080]   the host on the embedded store, with the example workflows
+//	wasmflow server --database-url URL       the REST API and workers on a shared store
+//	wasmflow worker --database-url URL       workers only
+//	wasmflow migrate --database-url URL      apply the store's schema migrations
+//	wasmflow token create|list|revoke        manage the API's bearer tokens
 //	wasmflow version
 //
 // Run "wasmflow COMMAND --help" for a command's flags.
@@ -20,6 +24,11 @@ const usage = `wasmflow runs durable workflows written in any language that comp
 
 Usage:
   wasmflow dev [flags]     run the host on the embedded store with the example workflows loaded
+  wasmflow server [flags]  run the REST API and workers on a shared store (--database-url)
+  wasmflow worker [flags]  run workers only on a shared store (--database-url)
+  wasmflow migrate [flags] apply the store's schema migrations and print its version (--database-url)
+  wasmflow token create --scope admin|write|read --name N
+                           create an API bearer token (also: token list, token revoke ID)
   wasmflow version         print the version
 
 Run "wasmflow COMMAND --help" for the flags of a command.
@@ -47,6 +56,14 @@ func run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "dev":
 		return devCommand(ctx, args[1:])
+	case "server":
+		return serverCommand(ctx, args[1:])
+	case "worker":
+		return workerCommand(ctx, args[1:])
+	case "migrate":
+		return migrateCommand(ctx, args[1:])
+	case "token":
+		return tokenCommand(ctx, args[1:])
 	case "version", "--version":
 		fmt.Println("wasmflow", version)
 		return nil

@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -23,6 +25,21 @@ type Config struct {
 	BodyLimit int
 	// MaxWait bounds ?wait= on POST /v1/runs. Default 60s.
 	MaxWait time.Duration
+	// Context ends live event streams (GET /v1/runs/{id}/events as
+	// text/event-stream) when it is done, so that a graceful shutdown need
+	// not wait for runs to finish. Default: streams end with their run or
+	// their client.
+	Context context.Context
+	// EventPoll is how often a live event stream looks for new events.
+	// Default 200ms.
+	EventPoll time.Duration
+	// Metrics, when set, writes further Prometheus text after the API's own
+	// metrics at GET /metrics.
+	Metrics func(w io.Writer)
+	// Auth checks the bearer token every route but /healthz needs (see
+	// auth.go for the scope of each). Default: the host's tokens. NoAuth
+	// turns authentication off, for dev mode on loopback.
+	Auth Authenticator
 }
 
 // New returns the API's fiber app for h.
@@ -37,15 +54,25 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 	if c.MaxWait == 0 {
 		c.MaxWait = 60 * time.Second
 	}
+	if c.Context == nil {
+		c.Context = context.Background()
+	}
+	if c.EventPoll == 0 {
+		c.EventPoll = 200 * time.Millisecond
+	}
 	app := fiber.New(fiber.Config{
 		AppName:               "wasmflow",
 		BodyLimit:             c.BodyLimit,
 		DisableStartupMessage: true,
 		ErrorHandler:          errorHandler,
 	})
-	s := &server{h: h, cfg: c}
+	s := &server{h: h, cfg: c, metrics: newHTTPMetrics()}
+	app.Use(s.metrics.observe)
+	app.Use(authenticate(h, c.Auth))
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/metrics", s.writeMetrics)
 	v1 := app.Group("/v1")
+	v1.Get("/openapi.json", openAPI)
 	v1.Post("/modules", s.pushModule)
 	v1.Get("/modules", s.listModules)
 	v1.Get("/modules/:name", s.getModule)
@@ -63,11 +90,25 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 }
 
 type server struct {
-	h   *host.Host
-	cfg Config
+	h       *host.Host
+	cfg     Config
+	metrics *httpMetrics
 }
 
-// Error is the body of every error answer.
+// Error is the body of every error answer. Its code is one of these, stable
+// for clients to match on (openapi.json lists them too):
+//
+//	400 invalid_json        a JSON body (run request, signal payload) does not parse
+//	400 invalid_request     a field, a query parameter or a header has a wrong value or is missing
+//	400 invalid_module      the uploaded bytes are not a valid wasmflow module (the message says why)
+//	404 not_found           no such run, module or route
+//	404 module_not_found    POST /v1/runs names a module (or module version) that does not exist
+//	409 conflict            the module version exists with other bytes
+//	409 run_finished        a signal to a run that has finished
+//	409 invalid_transition  cancel or retry of a run whose status does not allow it
+//	413 too_large           the body, a module or a payload is over its limit (the message names the limit)
+//	422 workflow_not_found  POST /v1/runs names a workflow the module does not export
+//	500 internal            a bug; the message says what failed
 type Error struct {
 	Error ErrorBody `json:"error"`
 }
@@ -92,6 +133,8 @@ func apiError(status int, code, msg string) error {
 // hostError maps the host's errors to HTTP answers.
 func hostError(err error) error {
 	switch {
+	case errors.Is(err, host.ErrUnknownWorkflow):
+		return apiError(fiber.StatusUnprocessableEntity, "workflow_not_found", err.Error())
 	case errors.Is(err, host.ErrInvalid):
 		return apiError(fiber.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, host.ErrNotFound):
@@ -150,6 +193,9 @@ func toModule(m *store.Module) Module {
 }
 
 func (s *server) pushModule(c *fiber.Ctx) error {
+	if c.Query("name") == "" {
+		return apiError(fiber.StatusBadRequest, "invalid_request", "the query parameter name is required: POST /v1/modules?name=N")
+	}
 	m, created, err := s.h.PushModule(c.UserContext(), &host.PushModuleParams{
 		Name: c.Query("name"), Version: c.Query("version"), Wasm: c.Body(),
 	})
@@ -205,7 +251,11 @@ type StartRunRequest struct {
 func (s *server) startRun(c *fiber.Ctx) error {
 	var req StartRunRequest
 	if err := json.Unmarshal(c.Body(), &req); err != nil {
-		return apiError(fiber.StatusBadRequest, "invalid_json", "request body is not a valid run request: "+err.Error())
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return apiError(fiber.StatusBadRequest, "invalid_request", "request body is not a valid run request: "+err.Error())
+		}
+		return apiError(fiber.StatusBadRequest, "invalid_json", "request body is not valid JSON: "+err.Error())
 	}
 	if key := c.Get("Idempotency-Key"); key != "" && req.IdempotencyKey == "" {
 		req.IdempotencyKey = key
@@ -220,40 +270,19 @@ func (s *server) startRun(c *fiber.Ctx) error {
 	}
 	run, created, err := s.h.StartRun(c.UserContext(), &host.StartRunParams{
 		Module: req.Module, Version: req.Version, Workflow: req.Workflow, Input: req.Input, IdempotencyKey: req.IdempotencyKey,
+		Wait: wait,
 	})
 	if err != nil {
-		return hostError(err)
-	}
-	if wait > 0 {
-		if run, err = s.waitRun(c.UserContext(), run, wait); err != nil {
-			return hostError(err)
+		if errors.Is(err, host.ErrNotFound) && !errors.Is(err, host.ErrUnknownWorkflow) {
+			return apiError(fiber.StatusNotFound, "module_not_found", err.Error())
 		}
+		return hostError(err)
 	}
 	status := fiber.StatusOK
 	if created {
 		status = fiber.StatusCreated
 	}
 	return s.writeRun(c, status, run)
-}
-
-// waitRun waits until a run is finished or waiting for a signal, or until
-// wait elapses, and returns it as it is then.
-func (s *server) waitRun(ctx context.Context, run *store.Run, wait time.Duration) (*store.Run, error) {
-	deadline := time.Now().Add(wait)
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		if run.Status.Terminal() || run.Status == store.StatusWaiting || !time.Now().Before(deadline) {
-			return run, nil
-		}
-		select {
-		case <-ctx.Done():
-			return run, nil
-		case <-time.After(min(delay, time.Until(deadline))):
-		}
-		var err error
-		if run, err = s.h.Run(ctx, run.ID); err != nil {
-			return nil, err
-		}
-	}
 }
 
 // Run is a run as the API shows it.
@@ -270,7 +299,7 @@ type Run struct {
 	Attempt        int             `json:"attempt"`
 	IdempotencyKey *string         `json:"idempotency_key"`
 	Progress       json.RawMessage `json:"progress"`
-	Steps          []Step          `json:"steps"`
+	Steps          []Step          `json:"steps,omitzero"` // nil (left out) in lists
 	CreatedAt      time.Time       `json:"created_at"`
 	UpdatedAt      time.Time       `json:"updated_at"`
 	CompletedAt    *time.Time      `json:"completed_at"`
@@ -360,20 +389,36 @@ type Event struct {
 }
 
 func (s *server) listEvents(c *fiber.Ctx) error {
-	after, _ := strconv.ParseInt(c.Query("after", "0"), 10, 64)
+	after, err := afterSeq(c)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream") {
+		return s.streamEvents(c, after)
+	}
 	evs, err := s.h.Events(c.UserContext(), c.Params("id"), after)
 	if err != nil {
 		return hostError(err)
 	}
 	out := make([]Event, len(evs))
 	for i, e := range evs {
-		out[i] = Event{Seq: e.Seq, Type: string(e.Type), Step: e.Step, At: e.At, Data: rawOrNull(e.Data)}
+		out[i] = toEvent(e)
 	}
 	return c.JSON(fiber.Map{"events": out})
 }
 
+func toEvent(e *store.Event) Event {
+	return Event{Seq: e.Seq, Type: string(e.Type), Step: e.Step, At: e.At, Data: rawOrNull(e.Data)}
+}
+
 func (s *server) signal(c *fiber.Ctx) error {
+	if body := c.Body(); len(body) > 0 && !json.Valid(body) {
+		return apiError(fiber.StatusBadRequest, "invalid_json", "the signal payload (the request body) is not valid JSON")
+	}
 	sig, err := s.h.Signal(c.UserContext(), c.Params("id"), c.Params("name"), c.Body())
+	if errors.Is(err, host.ErrConflict) {
+		return apiError(fiber.StatusConflict, "run_finished", err.Error())
+	}
 	if err != nil {
 		return hostError(err)
 	}
@@ -383,17 +428,24 @@ func (s *server) signal(c *fiber.Ctx) error {
 func (s *server) cancel(c *fiber.Ctx) error {
 	run, err := s.h.Cancel(c.UserContext(), c.Params("id"))
 	if err != nil {
-		return hostError(err)
+		return transitionError(err)
 	}
-	return c.Status(fiber.StatusAccepted).JSON(toRun(run))
+	return s.writeRun(c, fiber.StatusAccepted, run)
 }
 
 func (s *server) retry(c *fiber.Ctx) error {
 	run, err := s.h.Retry(c.UserContext(), c.Params("id"))
 	if err != nil {
-		return hostError(err)
+		return transitionError(err)
 	}
-	return c.Status(fiber.StatusAccepted).JSON(toRun(run))
+	return s.writeRun(c, fiber.StatusAccepted, run)
+}
+
+func transitionError(err error) error {
+	if errors.Is(err, host.ErrConflict) {
+		return apiError(fiber.StatusConflict, "invalid_transition", err.Error())
+	}
+	return hostError(err)
 }
 
 func rawOrNull(b []byte) json.RawMessage {

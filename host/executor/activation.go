@@ -126,6 +126,9 @@ func (a *Activation) Run(ctx context.Context) (*Result, error) {
 
 func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	e := a.e
+	if n := e.limits.Activations; a.run.Activations > n {
+		return a.failNow(fmt.Sprintf("the run reached its limit of %d activations (--max-activations): it was interrupted, suspended or lost its lease too often", n))
+	}
 	var err error
 	if a.entries, err = e.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: a.run.ID}); err != nil {
 		return nil, fmt.Errorf("load journal of run %s: %w", a.run.ID, err)

@@ -36,6 +36,12 @@ type Limits struct {
 	// LogLine bounds one guest log line; longer lines are truncated.
 	// Default 8 KiB.
 	LogLine int
+	// Activations bounds how many activations one run may have, as Rails'
+	// max_resumptions does: a run that keeps being interrupted, crashing its
+	// process or losing its lease fails instead of looping for ever. Sleeps,
+	// signals and retries count too, so the default is generous. Default
+	// 10000.
+	Activations int
 	// MemoryPages is the engine's memory limit, in 64 KiB pages; the
 	// executor only uses it to explain out-of-memory failures. Default 4096.
 	MemoryPages uint32
@@ -61,6 +67,9 @@ func (l Limits) WithDefaults() Limits {
 	if l.MemoryPages == 0 {
 		l.MemoryPages = 4096
 	}
+	if l.Activations == 0 {
+		l.Activations = 10000
+	}
 	return l
 }
 
@@ -74,6 +83,8 @@ func (l Limits) validate() error {
 		return errors.New("Limits.Payload must not be negative")
 	case l.EventsPerRun < 0:
 		return errors.New("Limits.EventsPerRun must not be negative")
+	case l.Activations < 0:
+		return errors.New("Limits.Activations must not be negative")
 	}
 	return nil
 }

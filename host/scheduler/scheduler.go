@@ -36,6 +36,10 @@ type Config struct {
 	PollInterval time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// OnDone, when set, is called after each activation this process ran,
+	// with the run as claimed and how the activation ended (nil when the
+	// store failed). It must be quick.
+	OnDone func(run *store.Run, res *executor.Result)
 }
 
 func (c *Config) withDefaults() *Config {
@@ -115,10 +119,59 @@ func New(cfg *Config) (*Scheduler, error) {
 	}, nil
 }
 
-// Start begins claiming runs in the background.
+// Start begins claiming runs in the background. When the store is a
+// store.Notifier, its notifications wake the scheduler as well as its polls.
 func (s *Scheduler) Start() {
 	go s.loop()
 	go s.heartbeats()
+	if n, ok := s.cfg.Store.(store.Notifier); ok {
+		go n.Listen(s.listenCtx(), &store.ListenParams{
+			Wake:  s.Wake,
+			Error: func(err error) { s.log.Warn("database notifications interrupted; polling meanwhile", "err", err) },
+		})
+	}
+}
+
+// listenCtx ends when the scheduler stops claiming.
+func (s *Scheduler) listenCtx() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-s.stopping
+		cancel()
+	}()
+	return ctx
+}
+
+// ClaimNow claims the run with this id and starts it in this process at
+// once, if it is runnable and this process has a free slot; it reports
+// whether it did. It serves foreground runs: a caller that waits for a run
+// it just created gets it executed where it waits, without a poll's delay.
+func (s *Scheduler) ClaimNow(ctx context.Context, id string) (bool, error) {
+	select {
+	case <-s.stopping:
+		return false, nil
+	default:
+	}
+	s.mu.Lock()
+	free := s.cfg.Concurrency - len(s.active)
+	s.mu.Unlock()
+	if free <= 0 {
+		return false, nil
+	}
+	runs, err := s.cfg.Store.RunClaim(ctx, &store.RunClaimParams{
+		Owner:         s.cfg.Owner,
+		Now:           time.Now().UTC().Truncate(time.Microsecond),
+		LeaseDuration: s.cfg.LeaseDuration,
+		Limit:         1,
+		RunID:         id,
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim run %s: %w", id, err)
+	}
+	for _, run := range runs {
+		s.start(run)
+	}
+	return len(runs) > 0, nil
 }
 
 // Wake makes the scheduler look for runnable runs now (a run was created or
@@ -249,6 +302,9 @@ func (s *Scheduler) start(run *store.Run) {
 		s.mu.Unlock()
 		if err != nil {
 			s.log.Error("activation failed; the run resumes when its lease expires", "run_id", run.ID, "err", err)
+		}
+		if s.cfg.OnDone != nil {
+			s.cfg.OnDone(run, res)
 		}
 		s.Wake() // a slot is free
 	}()

@@ -33,7 +33,8 @@ const (
 
 // Store is a store.Store on a PostgreSQL database.
 type Store struct {
-	pool *pgxpool.Pool
+	pool       *pgxpool.Pool
+	connConfig *pgx.ConnConfig // for connections outside the pool (Listen)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -50,7 +51,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, connConfig: cfg.ConnConfig}
 	if err := s.migrate(ctx, cfg.ConnConfig.RuntimeParams["search_path"]); err != nil {
 		pool.Close()
 		return nil, err

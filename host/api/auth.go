@@ -1,0 +1,105 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/wasmflow/wasmflow/host"
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// Authenticator checks the secret of a bearer token and returns the token,
+// or an error wrapping host.ErrUnauthorized when it is unknown or revoked.
+// *host.Host is one.
+type Authenticator interface {
+	Authenticate(ctx context.Context, secret string) (*store.Token, error)
+}
+
+// NoAuth, as Config.Auth, serves every route without a token. Only
+// `wasmflow dev`, which listens on loopback alone, uses it.
+var NoAuth Authenticator = noAuth{}
+
+type noAuth struct{}
+
+func (noAuth) Authenticate(context.Context, string) (*store.Token, error) {
+	return &store.Token{ID: "dev", Name: "dev", Scope: store.ScopeAdmin}, nil
+}
+
+// requiredScope is the scope a request needs, or "" for the route open to
+// all. Paths are compared as fiber routes them, case-insensitively and
+// without trailing slashes, so that POST /V1/Modules/ cannot reach the
+// module upload with a write token.
+func requiredScope(method, path string) store.TokenScope {
+	path = strings.ToLower(path)
+	if len(path) > 1 {
+		path = strings.TrimRight(path, "/")
+	}
+	switch {
+	case path == "/healthz":
+		return ""
+	case method == fiber.MethodGet || method == fiber.MethodHead:
+		return store.ScopeRead // every read, /metrics and /v1/openapi.json included
+	case method == fiber.MethodPost && path == "/v1/modules":
+		return store.ScopeAdmin
+	default:
+		return store.ScopeWrite // starting runs, signals, cancel, retry
+	}
+}
+
+// tokenKey is the fiber.Ctx local holding the request's *store.Token.
+type tokenKey struct{}
+
+// authenticate is the middleware that lets through only requests whose
+// bearer token has the scope requiredScope asks for. auth nil means h.
+func authenticate(h *host.Host, auth Authenticator) fiber.Handler {
+	if auth == NoAuth {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	if auth == nil {
+		auth = h
+	}
+	return func(c *fiber.Ctx) error {
+		required := requiredScope(c.Method(), c.Path())
+		if required == "" {
+			return c.Next()
+		}
+		secret, ok := bearer(c.Get(fiber.HeaderAuthorization))
+		if !ok {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="wasmflow"`)
+			return apiError(fiber.StatusUnauthorized, "unauthorized",
+				"this route needs a token: send Authorization: Bearer <token> (create one with wasmflow token create)")
+		}
+		tok, err := auth.Authenticate(c.UserContext(), secret)
+		switch {
+		case errors.Is(err, host.ErrUnauthorized):
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="wasmflow", error="invalid_token"`)
+			return apiError(fiber.StatusUnauthorized, "unauthorized", "the bearer token is unknown or revoked")
+		case err != nil:
+			// Not the caller's fault, and the caller is not yet trusted
+			// with the cause.
+			return apiError(fiber.StatusServiceUnavailable, "unavailable", "cannot check the bearer token now; try again")
+		}
+		if !tok.Scope.Allows(required) {
+			c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm="wasmflow", error="insufficient_scope", scope="%s"`, required))
+			return apiError(fiber.StatusForbidden, "forbidden", fmt.Sprintf("token %s has scope %s; %s %s needs %s",
+				tok.ID, tok.Scope, c.Method(), c.Path(), required))
+		}
+		c.Locals(tokenKey{}, tok)
+		return c.Next()
+	}
+}
+
+// bearer returns the token of an Authorization header value "Bearer TOKEN"
+// (the scheme is case-insensitive, RFC 7235).
+func bearer(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
