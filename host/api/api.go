@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,6 +102,8 @@ type server struct {
 //	400 invalid_json        a JSON body (run request, signal payload) does not parse
 //	400 invalid_request     a field, a query parameter or a header has a wrong value or is missing
 //	400 invalid_module      the uploaded bytes are not a valid wasmflow module (the message says why)
+//	401 unauthorized        no bearer token, or an unknown or revoked one (auth.go)
+//	403 forbidden           the token's scope does not allow the route (auth.go)
 //	404 not_found           no such run, module or route
 //	404 module_not_found    POST /v1/runs names a module (or module version) that does not exist
 //	409 conflict            the module version exists with other bytes
@@ -109,6 +112,7 @@ type server struct {
 //	413 too_large           the body, a module or a payload is over its limit (the message names the limit)
 //	422 workflow_not_found  POST /v1/runs names a workflow the module does not export
 //	500 internal            a bug; the message says what failed
+//	503 unavailable         the token could not be checked now; try again (auth.go)
 type Error struct {
 	Error ErrorBody `json:"error"`
 }
@@ -197,7 +201,9 @@ func (s *server) pushModule(c *fiber.Ctx) error {
 		return apiError(fiber.StatusBadRequest, "invalid_request", "the query parameter name is required: POST /v1/modules?name=N")
 	}
 	m, created, err := s.h.PushModule(c.UserContext(), &host.PushModuleParams{
-		Name: c.Query("name"), Version: c.Query("version"), Wasm: c.Body(),
+		// The body is a view of fasthttp's buffer, reused after the
+		// handler; the module registry keeps what it is given.
+		Name: c.Query("name"), Version: c.Query("version"), Wasm: bytes.Clone(c.Body()),
 	})
 	if err != nil {
 		if errors.Is(err, host.ErrInvalid) {

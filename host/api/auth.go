@@ -71,7 +71,7 @@ func authenticate(h *host.Host, auth Authenticator) fiber.Handler {
 		if !ok {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="wasmflow"`)
 			return apiError(fiber.StatusUnauthorized, "unauthorized",
-				"this route needs a token: send Authorization: Bearer <token> (create one with wasmflow token create)")
+				"this route needs a token: send the header Authorization: Bearer TOKEN (create one with wasmflow token create)")
 		}
 		tok, err := auth.Authenticate(c.UserContext(), secret)
 		switch {

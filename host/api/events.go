@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -42,7 +43,7 @@ func afterSeq(c *fiber.Ctx) (int64, error) {
 // its last event has been sent, when the client goes away, or when
 // Config.Context is done.
 func (s *server) streamEvents(c *fiber.Ctx, after int64) error {
-	id := c.Params("id")
+	id := strings.Clone(c.Params("id")) // the stream outlives c and its buffers
 	if _, err := s.h.Run(c.UserContext(), id); err != nil {
 		return hostError(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,7 +49,8 @@ func (m *httpMetrics) observe(c *fiber.Ctx) error {
 	if route == "/" { // only the catch-all answers there
 		route = "unmatched"
 	}
-	k := httpKey{method: c.Method(), route: route, status: c.Response().StatusCode()}
+	// c.Method() is a view of the request's buffer, reused by the next one.
+	k := httpKey{method: strings.Clone(c.Method()), route: route, status: c.Response().StatusCode()}
 	d := time.Since(start).Seconds()
 	m.mu.Lock()
 	defer m.mu.Unlock()
