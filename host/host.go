@@ -19,6 +19,7 @@ import (
 	"github.com/wasmflow/wasmflow/host/engine"
 	"github.com/wasmflow/wasmflow/host/engine/wazero"
 	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/host/metrics"
 	"github.com/wasmflow/wasmflow/host/scheduler"
 	"github.com/wasmflow/wasmflow/store"
 )
@@ -55,12 +56,13 @@ type Config struct {
 
 // Host is a wasmflow host process.
 type Host struct {
-	cfg    Config
-	store  store.Store
-	engine engine.Engine
-	exec   *executor.Executor
-	sched  *scheduler.Scheduler // nil without workers
-	log    *slog.Logger
+	cfg     Config
+	store   store.Store
+	engine  engine.Engine
+	exec    *executor.Executor
+	sched   *scheduler.Scheduler // nil without workers
+	metrics *metrics.Metrics
+	log     *slog.Logger
 
 	watchers watchers   // callers of WaitRun
 	tokens   tokenCache // see Authenticate
@@ -97,14 +99,15 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
+	m := metrics.New()
 	exec, err := executor.New(&executor.Config{
-		Store: c.Store, Engine: eng, Limits: c.Limits, Owner: c.Owner, Logger: c.Logger, Hooks: c.Hooks,
+		Store: c.Store, Engine: eng, Limits: c.Limits, Owner: c.Owner, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
 	})
 	if err != nil {
 		eng.Close(ctx)
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	h := &Host{cfg: c, store: c.Store, engine: eng, exec: exec, log: c.Logger}
+	h := &Host{cfg: c, store: c.Store, engine: eng, exec: exec, log: c.Logger, metrics: m}
 	if c.Workers >= 0 {
 		h.sched, err = scheduler.New(&scheduler.Config{
 			Store: c.Store, Executor: exec, Owner: c.Owner, Concurrency: c.Workers,
@@ -118,6 +121,9 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	}
 	return h, nil
 }
+
+// Metrics are the host's Prometheus metrics.
+func (h *Host) Metrics() *metrics.Metrics { return h.metrics }
 
 // Owner is the name of this process in leases.
 func (h *Host) Owner() string { return h.cfg.Owner }

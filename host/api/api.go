@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -34,9 +33,6 @@ type Config struct {
 	// EventPoll is how often a live event stream looks for new events.
 	// Default 200ms.
 	EventPoll time.Duration
-	// Metrics, when set, writes further Prometheus text after the API's own
-	// metrics at GET /metrics.
-	Metrics func(w io.Writer)
 	// Auth checks the bearer token every route but /healthz needs (see
 	// auth.go for the scope of each). Default: the host's tokens. NoAuth
 	// turns authentication off, for dev mode on loopback.
@@ -67,11 +63,11 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 		DisableStartupMessage: true,
 		ErrorHandler:          errorHandler,
 	})
-	s := &server{h: h, cfg: c, metrics: newHTTPMetrics()}
-	app.Use(s.metrics.observe)
+	s := &server{h: h, cfg: c}
+	app.Use(s.observe)
 	app.Use(authenticate(h, c.Auth))
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-	app.Get("/metrics", s.writeMetrics)
+	app.Get("/metrics", s.metricsHandler())
 	v1 := app.Group("/v1")
 	v1.Get("/openapi.json", openAPI)
 	v1.Post("/modules", s.pushModule)
@@ -91,9 +87,8 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 }
 
 type server struct {
-	h       *host.Host
-	cfg     Config
-	metrics *httpMetrics
+	h   *host.Host
+	cfg Config
 }
 
 // Error is the body of every error answer. Its code is one of these, stable

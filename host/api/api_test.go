@@ -206,9 +206,10 @@ func TestHealthMetricsAndUnknownRoutes(t *testing.T) {
 		t.Fatalf("metrics Content-Type %q", ct)
 	}
 	for _, want := range []string{
-		`wasmflow_http_requests_total{method="GET",route="/healthz",status="200"} 1`,
-		`wasmflow_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
-		`wasmflow_http_requests_total{method="DELETE",route="unmatched",status="404"} 1`,
+		`wasmflow_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 1`,
+		`wasmflow_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1`,
+		`wasmflow_http_request_duration_seconds_count{method="DELETE",route="unmatched",status="404"} 1`,
+		"\ngo_goroutines ",
 	} {
 		if !strings.Contains(string(m.body), want) {
 			t.Errorf("metrics lack %s:\n%s", want, m.body)
@@ -216,13 +217,20 @@ func TestHealthMetricsAndUnknownRoutes(t *testing.T) {
 	}
 }
 
-func TestMetricsIncludeTheConfiguredWriter(t *testing.T) {
+// Activations are counted by engine and outcome.
+func TestMetricsCountActivations(t *testing.T) {
 	t.Parallel()
-	b := setup(t, &api.Config{Metrics: func(w io.Writer) { fmt.Fprintln(w, "wasmflow_runs_started_total 7") }})
+	b := setup(t, nil, "receipt")
+	var run map[string]any
+	b.do(t, "POST", "/v1/runs?wait=20s", map[string]any{"module": "receipt", "workflow": "receipt", "input": receiptInput("M-1")}).expect(t, 201, &run)
+	if run["status"] != "completed" {
+		t.Fatalf("run: %v", run)
+	}
 	m := b.do(t, "GET", "/metrics", nil)
 	m.expect(t, 200, nil)
-	if !strings.Contains(string(m.body), "\nwasmflow_runs_started_total 7\n") {
-		t.Fatalf("metrics lack the configured writer's lines:\n%s", m.body)
+	want := `wasmflow_activation_duration_seconds_count{engine="wazero",status="completed"} 1`
+	if !strings.Contains(string(m.body), want) {
+		t.Fatalf("metrics lack %s:\n%s", want, m.body)
 	}
 }
 
