@@ -26,26 +26,35 @@ type cluster struct {
 	token   string
 	servers []*proctest.Process
 	lease   string
+	extra   []string // more server flags
 }
 
-func newCluster(t *testing.T, lease string) *cluster {
-	c := &cluster{t: t, dbURL: pgtest.URL(t), lease: lease}
-	out, err := exec.Command(proctest.Binary(t), "token", "create", "--scope", "admin", "--name", "e2e", "--database-url", c.dbURL).CombinedOutput()
-	if err != nil {
-		t.Fatalf("wasmflow token create: %v\n%s", err, out)
-	}
-	c.token = regexp.MustCompile(`wf_[A-Za-z0-9_-]+`).FindString(string(out))
-	if c.token == "" {
-		t.Fatalf("no token in the output of wasmflow token create:\n%s", out)
-	}
+func newCluster(t *testing.T, lease string, extra ...string) *cluster {
+	c := &cluster{t: t, dbURL: pgtest.URL(t), lease: lease, extra: extra}
+	c.token = c.newToken("admin")
 	return c
+}
+
+// newToken creates a token with the CLI, as an operator would.
+func (c *cluster) newToken(scope string) string {
+	c.t.Helper()
+	out, err := exec.Command(proctest.Binary(c.t), "token", "create", "--scope", scope, "--name", "e2e-"+scope, "--database-url", c.dbURL).Output()
+	if err != nil {
+		c.t.Fatalf("wasmflow token create: %v\n%s", err, out)
+	}
+	token := regexp.MustCompile(`wf_[A-Za-z0-9_-]+`).FindString(string(out))
+	if token == "" {
+		c.t.Fatalf("no token in the output of wasmflow token create:\n%s", out)
+	}
+	return token
 }
 
 // start starts one more server and returns its index.
 func (c *cluster) start() int {
 	addr := proctest.FreeAddr(c.t)
-	p := proctest.Start(c.t, addr, "server", "--listen", addr, "--database-url", c.dbURL,
-		"--lease", c.lease, "--log-level", "warn", "--grace-period", "5s")
+	args := append([]string{"server", "--listen", addr, "--database-url", c.dbURL,
+		"--lease", c.lease, "--log-level", "warn", "--grace-period", "5s"}, c.extra...)
+	p := proctest.Start(c.t, addr, args...)
 	c.servers = append(c.servers, p)
 	return len(c.servers) - 1
 }
