@@ -12,7 +12,7 @@ GO_GUESTS      := $(patsubst modules/go/%/main.go,%,$(wildcard modules/go/*/main
 GO_TESTGUESTS  := $(patsubst modules/go/testguests/%/main.go,%,$(wildcard modules/go/testguests/*/main.go))
 GO_SOURCES     := $(shell find abi sdk/go modules/go -name '*.go' -o -name go.mod)
 
-.PHONY: all build modules dev test bench clean
+.PHONY: all build modules rust-modules rust-toolchain dev test bench clean
 
 all: build modules
 
@@ -34,6 +34,28 @@ $(BUILD)/test/%.wasm: $(GO_SOURCES)
 $(BUILD)/test/steps-reordered.wasm: $(GO_SOURCES)
 	@mkdir -p $(dir $@)
 	cd modules/go && $(GOWASM) -ldflags "-X main.order=reordered" -o ../../$@ ./testguests/steps
+
+# Rust guests: every modules/rust/NAME/src/lib.rs is a cdylib built to
+# modules/build/rust/NAME.wasm against the SDK in sdk/rust, built as an rlib.
+# Plain rustc, no cargo: the SDK has no dependencies. Debian's rustc is the
+# one with the wasm32-wasi standard library (the rustup toolchain has none).
+RUSTC_WASM   ?= /usr/bin/rustc
+RUSTFLAGS_WASM := --edition 2021 --target wasm32-wasi -C opt-level=s -C strip=debuginfo
+RUST_GUESTS  := $(patsubst modules/rust/%/src/lib.rs,%,$(wildcard modules/rust/*/src/lib.rs))
+RUST_SDK     := $(BUILD)/rust/libwasmflow.rlib
+
+rust-modules: $(RUST_GUESTS:%=$(BUILD)/rust/%.wasm)
+
+rust-toolchain:
+	@test -x $(RUSTC_WASM) || { echo "rust-modules: $(RUSTC_WASM) not found; install it with: apt-get update && apt-get install -y rustc libstd-rust-dev-wasm32" >&2; exit 1; }
+	@test -d "$$($(RUSTC_WASM) --print sysroot)/lib/rustlib/wasm32-wasi/lib" || { echo "rust-modules: $(RUSTC_WASM) has no wasm32-wasi standard library; install it with: apt-get update && apt-get install -y libstd-rust-dev-wasm32" >&2; exit 1; }
+
+$(RUST_SDK): $(wildcard sdk/rust/src/*.rs) | rust-toolchain
+	@mkdir -p $(dir $@)
+	$(RUSTC_WASM) $(RUSTFLAGS_WASM) --crate-type rlib --crate-name wasmflow -o $@ sdk/rust/src/lib.rs
+
+$(BUILD)/rust/%.wasm: modules/rust/%/src/*.rs $(RUST_SDK) | rust-toolchain
+	$(RUSTC_WASM) $(RUSTFLAGS_WASM) --crate-type cdylib --crate-name $(subst -,_,$*) --extern wasmflow=$(RUST_SDK) -o $@ modules/rust/$*/src/lib.rs
 
 dev: modules
 	$(GO) run ./cmd/wasmflow dev

@@ -70,16 +70,16 @@ func BenchmarkRun(b *testing.B) {
 }
 
 // BenchmarkSteps measures steps per second through the executor: runs of
-// 500 trivial steps, each step journaled (one store round trip per completed
-// step), one run at a time.
+// 500 trivial steps of the bench example, each step journaled (one store
+// round trip per completed step), one run at a time.
 func BenchmarkSteps(b *testing.B) {
 	const perRun = 500
 	benchStores(b, func(b *testing.B, st store.Store) {
-		bn := benchHost(b, st, "faults")
+		bn := benchHost(b, st, "bench")
 		steps := 0
 		b.ResetTimer()
 		for b.Loop() {
-			id := bn.start(b, "faults", "many", map[string]any{"steps": perRun})
+			id := bn.start(b, "bench", "steps", map[string]any{"steps": perRun})
 			benchWait(b, bn, id)
 			steps += perRun
 		}

@@ -22,6 +22,13 @@ import (
 // cursor loop completes with every item processed exactly once, and each
 // completed step's body ran once.
 func TestExportResumesFromCursorAfterInterrupts(t *testing.T) {
+	testExportResumesFromCursorAfterInterrupts(t, "export")
+}
+
+// testExportResumesFromCursorAfterInterrupts runs the export scenario with
+// an export guest (see testmodules.Path): every language's export example
+// must pass it.
+func testExportResumesFromCursorAfterInterrupts(t *testing.T, guest string) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st store.Store) {
 		const items = 300
@@ -41,7 +48,7 @@ func TestExportResumesFromCursorAfterInterrupts(t *testing.T) {
 		interrupt := flowtest.InterruptDuringStep("write_files", func(cursor []byte) bool {
 			return points[exportCursorNext(t, cursor)]
 		})
-		b := setup(t, st, setupOpts{hooks: flowtest.Combine(observe, interrupt)}, "export")
+		b := setup(t, st, setupOpts{hooks: flowtest.Combine(observe, interrupt)}, guest)
 		id := b.start(t, "export", "export", map[string]any{"items": items})
 		run := b.wait(t, id, 60*time.Second, store.StatusCompleted, store.StatusFailed)
 		if run.Status != store.StatusCompleted {

@@ -10,11 +10,17 @@ import (
 	"github.com/wasmflow/wasmflow/store"
 )
 
-// The signup example: a confirmed email activates the account.
+// The signup example: a confirmed email activates the account. The
+// scenarios of the examples take the guest (see testmodules.Path), so that
+// every language's examples pass the same ones.
 func TestSignupActivatesAfterConfirmation(t *testing.T) {
+	testSignupActivatesAfterConfirmation(t, "signup")
+}
+
+func testSignupActivatesAfterConfirmation(t *testing.T, guest string) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{}, "signup")
+		b := setup(t, st, setupOpts{}, guest)
 		id := b.start(t, "signup", "signup", map[string]any{"email": "ada@example.com"})
 		b.wait(t, id, 30*time.Second, store.StatusWaiting)
 		if _, err := b.host.Signal(context.Background(), id, "email-confirmed", json.RawMessage(`{}`)); err != nil {
@@ -39,9 +45,13 @@ func TestSignupActivatesAfterConfirmation(t *testing.T) {
 // The signup example: when the activation email keeps failing, the run
 // undoes what it created, in reverse order, and fails.
 func TestSignupCompensatesWhenTheEmailKeepsFailing(t *testing.T) {
+	testSignupCompensatesWhenTheEmailKeepsFailing(t, "signup")
+}
+
+func testSignupCompensatesWhenTheEmailKeepsFailing(t *testing.T, guest string) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{}, "signup")
+		b := setup(t, st, setupOpts{}, guest)
 		id := b.start(t, "signup", "signup", map[string]any{"email": "bob@example.com", "fail_email": true})
 		run := b.wait(t, id, 60*time.Second, store.StatusCompleted, store.StatusFailed)
 		if run.Status != store.StatusFailed {
@@ -67,9 +77,13 @@ func TestSignupCompensatesWhenTheEmailKeepsFailing(t *testing.T) {
 // The receipt example: the charge and the receipt are effects with
 // idempotency keys, each executed once.
 func TestReceiptChargesAndSendsOnce(t *testing.T) {
+	testReceiptChargesAndSendsOnce(t, "receipt")
+}
+
+func testReceiptChargesAndSendsOnce(t *testing.T, guest string) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{}, "receipt")
+		b := setup(t, st, setupOpts{}, guest)
 		id := b.start(t, "receipt", "receipt", map[string]any{"order_id": "A-1", "amount_cents": 4200, "email": "c@example.com"})
 		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
 		if run.Status != store.StatusCompleted {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"path"
 	"path/filepath"
 	"testing"
 	"time"
@@ -56,8 +57,9 @@ type setupOpts struct {
 	wrap   func(store.Store) store.Store
 }
 
-// setup starts a host with workers on st and pushes the named guests, each
-// as a module of the same name.
+// setup starts a host with workers on st and pushes the named guests (see
+// testmodules.Path), each as a module named after the guest's base name:
+// "export" and "rust/export" are both pushed as module "export".
 func setup(t *testing.T, st store.Store, o setupOpts, modules ...string) *bundle {
 	t.Helper()
 	ctx := context.Background()
@@ -89,7 +91,7 @@ func setup(t *testing.T, st store.Store, o setupOpts, modules ...string) *bundle
 		h.Close(ctx)
 	})
 	for _, name := range modules {
-		if _, _, err := h.PushModule(ctx, &host.PushModuleParams{Name: name, Wasm: testmodules.Bytes(t, name)}); err != nil {
+		if _, _, err := h.PushModule(ctx, &host.PushModuleParams{Name: path.Base(name), Wasm: testmodules.Bytes(t, name)}); err != nil {
 			t.Fatalf("push %s: %v", name, err)
 		}
 	}

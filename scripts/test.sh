@@ -18,6 +18,14 @@ if [ -z "${WASMFLOW_TEST_DATABASE_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/in
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
+# Rust guests build with Debian's rustc, the one with the wasm32-wasi
+# standard library (a rustup toolchain on PATH has no wasm target).
+if [ ! -x /usr/bin/rustc ] || [ ! -d "$(/usr/bin/rustc --print sysroot 2>/dev/null)/lib/rustlib/wasm32-wasi/lib" ]; then
+  log "installing Debian's rustc with the wasm32-wasi standard library"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc libstd-rust-dev-wasm32 >/dev/null
+fi
+
 log "go vet"
 go vet ./...
 # The guest side has its own modules: vetted for the host platform and for
@@ -26,12 +34,18 @@ for mod in abi sdk/go modules/go; do
   (cd "$mod" && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./...)
 done
 
-log "building the guest modules (make modules)"
-make --no-print-directory modules
+log "building the guest modules (make modules rust-modules)"
+make --no-print-directory modules rust-modules
 
 log "checking that the wazero build needs no cgo"
 CGO_ENABLED=0 go build -o /dev/null ./cmd/wasmflow
 
-log "go test"
+log "SDK unit tests (Go, and Rust natively with Debian's rustc)"
 (cd sdk/go && go test -count=1 "$@" ./...)
+rust_tests="$(mktemp -d)"
+/usr/bin/rustc --edition 2021 --test -o "$rust_tests/wasmflow-sdk-tests" sdk/rust/src/lib.rs
+"$rust_tests/wasmflow-sdk-tests" -q
+rm -rf "$rust_tests"
+
+log "go test"
 go test -count=1 -timeout 30m "$@" ./...

@@ -303,13 +303,13 @@ func TestFiveHundredRunsThroughThreeKills(t *testing.T) {
 	c := newCluster(t, "2s")
 	c.start()
 	c.start()
-	c.push(0, "faults")
+	c.push(0, "bench")
 	const runs, steps = 500, 10
 	created := make(chan []string)
 	go func() {
 		ids := make([]string, 0, runs)
 		for range runs {
-			ids = append(ids, c.startRun(0, "faults", "many", map[string]any{"steps": steps}))
+			ids = append(ids, c.startRun(0, "bench", "steps", map[string]any{"steps": steps}))
 		}
 		created <- ids
 	}()

@@ -5,6 +5,10 @@
 //	wasmflow worker --database-url URL       workers only
 //	wasmflow migrate --database-url URL      apply the store's schema migrations
 //	wasmflow token create|list|revoke        manage the API's bearer tokens
+//	wasmflow module push|list                upload and list modules on a server (--server)
+//	wasmflow run start|get|events|signal|cancel|retry, runs list
+//	                                         start, inspect and steer runs on a server
+//	wasmflow bench [--runs N --steps M]      measure runs end to end through a real host
 //	wasmflow version
 //
 // Run "wasmflow COMMAND --help" for a command's flags.
@@ -29,6 +33,11 @@ Usage:
   wasmflow migrate [flags] apply the store's schema migrations and print its version (--database-url)
   wasmflow token create --scope admin|write|read --name N
                            create an API bearer token (also: token list, token revoke ID)
+  wasmflow module push FILE --name N
+                           upload a module to a server (also: module list)
+  wasmflow run start MODULE WORKFLOW [--input JSON] [--wait 30s]
+                           start a run (also: run get|events|signal|cancel|retry, runs list)
+  wasmflow bench [flags]   measure runs/s, steps/s and run latency through a real host on a store
   wasmflow version         print the version
 
 Run "wasmflow COMMAND --help" for the flags of a command.
@@ -44,7 +53,14 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "wasmflow:", err)
 		}
-		os.Exit(2)
+		// Usage errors exit with 2; errors that say otherwise (the API
+		// refused, a run failed) with their own code.
+		code := 2
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			code = coded.ExitCode()
+		}
+		os.Exit(code)
 	}
 }
 
@@ -64,6 +80,14 @@ func run(ctx context.Context, args []string) error {
 		return migrateCommand(ctx, args[1:])
 	case "token":
 		return tokenCommand(ctx, args[1:])
+	case "module":
+		return moduleCommand(ctx, args[1:])
+	case "run":
+		return runCommand(ctx, args[1:])
+	case "runs":
+		return runsCommand(ctx, args[1:])
+	case "bench":
+		return benchCommand(ctx, args[1:])
 	case "version", "--version":
 		fmt.Println("wasmflow", version)
 		return nil

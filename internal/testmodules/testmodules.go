@@ -1,8 +1,8 @@
 // Package testmodules gives tests the project's guest modules, built from
-// their sources by the project's own build (make modules). The build runs
-// once per test process, under a file lock so that test binaries running at
-// the same time do not build over each other; make rebuilds only what
-// changed.
+// their sources by the project's own build (make modules; make rust-modules
+// for Rust guests). Each build runs once per test process, under a file lock
+// so that test binaries running at the same time do not build over each
+// other; make rebuilds only what changed.
 package testmodules
 
 import (
@@ -10,16 +10,25 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 )
 
-var (
-	buildOnce sync.Once
-	buildErr  error
-	root      string
-)
+// builds are the make targets that build guests, by language: a guest
+// named "LANG/NAME" is built by builds[LANG] to modules/build/LANG/NAME.wasm.
+// Go guests have plain names.
+var builds = map[string]*build{
+	"go":   {target: "modules"},
+	"rust": {target: "rust-modules"},
+}
+
+type build struct {
+	target string
+	once   sync.Once
+	err    error
+}
 
 // Root returns the repository's root directory.
 func Root() (string, error) {
@@ -39,9 +48,15 @@ func Root() (string, error) {
 	}
 }
 
-func build() error {
-	var err error
-	if root, err = Root(); err != nil {
+// run runs the build's make target once per test process.
+func (b *build) run() error {
+	b.once.Do(func() { b.err = runMake(b.target) })
+	return b.err
+}
+
+func runMake(target string) error {
+	root, err := Root()
+	if err != nil {
 		return err
 	}
 	dir := filepath.Join(root, "modules", "build")
@@ -57,31 +72,43 @@ func build() error {
 		return fmt.Errorf("testmodules: lock %s: %w", lock.Name(), err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	cmd := exec.Command("make", "--no-print-directory", "modules")
+	cmd := exec.Command("make", "--no-print-directory", target)
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("testmodules: make modules failed: %w\n%s", err, out)
+		return fmt.Errorf("testmodules: make %s failed: %w\n%s", target, err, out)
 	}
 	return nil
 }
 
-// Path returns the path of a built Go guest: an example,
-// modules/build/go/NAME.wasm, or a test guest, modules/build/test/NAME.wasm.
-// It builds the modules first if needed and fails the test if the build
-// fails.
+// Path returns the path of a built guest. A plain name is a Go guest: an
+// example, modules/build/go/NAME.wasm, or a test guest,
+// modules/build/test/NAME.wasm. "rust/NAME" is a Rust example,
+// modules/build/rust/NAME.wasm. It builds the guests of that language first
+// if needed and fails the test if the build fails.
 func Path(t testing.TB, name string) string {
 	t.Helper()
-	buildOnce.Do(func() { buildErr = build() })
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	lang, base, ok := strings.Cut(name, "/")
+	if !ok {
+		lang, base = "go", name
 	}
-	p := filepath.Join(root, "modules", "build", "go", name+".wasm")
-	if _, err := os.Stat(p); err != nil {
-		p = filepath.Join(root, "modules", "build", "test", name+".wasm")
+	b, known := builds[lang]
+	if !known {
+		t.Fatalf("testmodules: no build for guests in %q (guest %q)", lang, name)
+	}
+	if err := b.run(); err != nil {
+		t.Fatal(err)
+	}
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "modules", "build", lang, base+".wasm")
+	if _, err := os.Stat(p); err != nil && lang == "go" {
+		p = filepath.Join(root, "modules", "build", "test", base+".wasm")
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("testmodules: %s was not built by make modules: %v", p, err)
+		t.Fatalf("testmodules: %s was not built by make %s: %v", p, b.target, err)
 	}
 	return p
 }

@@ -12,7 +12,7 @@ import (
 const NoTimeout time.Duration = -1
 
 // Sleep is a durable sleep of d, named name (empty names it "sleep"): the
-// host records a timer at the workflow clock plus d and suspends the run,
+// host records a timer at its current time plus d and suspends the run,
 // which costs no memory and no process while it waits, then resumes it, on
 // any process, once the time has passed. On replay a fired timer returns at
 // once. Only in workflow code, never inside a step body (use time.Sleep

@@ -113,20 +113,6 @@ func init() {
 	}) (string, error) {
 		return strings.Repeat("x", in.Bytes), nil
 	})
-
-	// many runs n trivial steps: the benchmarks' unit of work.
-	wasmflow.Workflow("many", func(ctx *wasmflow.Context, in struct {
-		Steps int `json:"steps"`
-	}) (map[string]int, error) {
-		for i := 0; i < in.Steps; i++ {
-			if _, err := wasmflow.Step(ctx, fmt.Sprintf("s%d", i), func(s *wasmflow.StepContext) (int, error) {
-				return i, nil
-			}); err != nil {
-				return nil, err
-			}
-		}
-		return map[string]int{"count": in.Steps}, nil
-	})
 }
 
 func main() {}

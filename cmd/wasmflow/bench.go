@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmflow/wasmflow/host"
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// benchRunWait bounds how long a bench client waits for one run.
+const benchRunWait = time.Minute
+
+func benchCommand(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: wasmflow bench [flags]
+
+Measures runs end to end through a real host on the store at --database-url
+(default: a new SQLite file, removed afterwards): it starts a host in this
+process, pushes --module, warms up with --concurrency runs, then has
+--concurrency clients start --runs runs of the module's "steps" workflow, each
+client waiting for its run to complete before it starts the next. It prints
+runs/s, steps/s and start-to-completion latency; any run that does not
+complete fails the bench.
+
+On Postgres the runs are left in the database, like any other runs.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	runs := fs.Int("runs", 1000, "runs to measure, after the warm-up")
+	steps := fs.Int("steps", 3, "steps in each run; each step is one journal write")
+	concurrency := fs.Int("concurrency", 16, "clients starting runs at once; also the host's --workers unless that is given")
+	payload := fs.Int("payload-bytes", 0, "bytes of each step's result")
+	background := fs.Bool("background", false, "start runs in the background, claimed by the workers as runs started elsewhere are, instead of in the foreground (StartRun with a wait)")
+	dbURL := fs.String("database-url", envOr("WASMFLOW_DATABASE_URL", ""), "the store: postgres://... or sqlite:PATH; empty: a new SQLite file in a temporary directory, removed afterwards (env WASMFLOW_DATABASE_URL)")
+	module := fs.String("module", "modules/build/go/bench.wasm", "the bench module `FILE`, built by make modules")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	pf := defineProcessFlags(fs)
+	workers := fs.Lookup("workers")
+	workers.Usage, workers.DefValue = "activations the host runs at once (default: --concurrency)", "0"
+	if _, ok := os.LookupEnv("WASMFLOW_LOG_LEVEL"); !ok {
+		// Every finished run logs at info: a bench keeps quiet by default.
+		f := fs.Lookup("log-level")
+		f.DefValue = "warn"
+		f.Value.Set(f.DefValue)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench takes no arguments, got %q", fs.Args())
+	}
+	for name, v := range map[string]int{"runs": *runs, "steps": *steps, "concurrency": *concurrency} {
+		if v <= 0 {
+			return fmt.Errorf("--%s must be positive, got %d", name, v)
+		}
+	}
+	wasm, err := os.ReadFile(*module)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s does not exist: build it with `make modules` (or point --module elsewhere)", *module)
+	}
+	if err != nil {
+		return err
+	}
+	log, err := pf.logger()
+	if err != nil {
+		return err
+	}
+	cfg, err := pf.host()
+	if err != nil {
+		return err
+	}
+	if !flagGiven(fs, workers.Name) {
+		cfg.Workers = *concurrency
+	}
+
+	database := *dbURL
+	if database == "" {
+		dir, err := os.MkdirTemp("", "wasmflow-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		database = "sqlite:" + filepath.Join(dir, "wasmflow.db")
+	}
+	kind, _, err := parseDatabaseURL(database)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cfg.Store, cfg.Engine, cfg.Logger = st, *pf.engine, log
+	h, err := host.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer h.Close(context.WithoutCancel(ctx))
+	h.Start()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *pf.grace)
+		defer cancel()
+		h.Shutdown(sctx)
+	}()
+	if _, _, err := h.PushModule(ctx, &host.PushModuleParams{Name: "bench", Wasm: wasm}); err != nil {
+		return fmt.Errorf("push %s: %w", *module, err)
+	}
+
+	b := &bench{host: h, steps: *steps, background: *background}
+	if b.input, err = json.Marshal(map[string]int{"steps": *steps, "payload_bytes": *payload}); err != nil {
+		return err
+	}
+	if _, err := b.run(ctx, *concurrency, *concurrency); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	start := time.Now()
+	latencies, err := b.run(ctx, *runs, *concurrency)
+	if err != nil {
+		return err
+	}
+	r := newBenchResult(latencies, time.Since(start), *steps)
+	r.Concurrency, r.PayloadBytes, r.Store, r.Engine = *concurrency, *payload, kind, *pf.engine
+	r.Mode = "foreground"
+	if *background {
+		r.Mode = "background"
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	r.print(os.Stdout)
+	return nil
+}
+
+// flagGiven reports whether the flag name was set on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// bench starts runs of the bench module's "steps" workflow and waits for
+// them.
+type bench struct {
+	host       *host.Host
+	input      json.RawMessage
+	steps      int
+	background bool
+}
+
+// run has clients goroutines run n runs between them, one at a time each,
+// and returns each run's start-to-completion latency. The first run that
+// does not complete stops them all.
+func (b *bench) run(ctx context.Context, n, clients int) ([]time.Duration, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	latencies := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				d, err := b.one(ctx)
+				if err != nil {
+					cancel(err)
+					return
+				}
+				latencies[i] = d
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return latencies, nil
+}
+
+// one starts a run, waits until it has completed, and checks its output.
+func (b *bench) one(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	p := &host.StartRunParams{Module: "bench", Workflow: "steps", Input: b.input}
+	if !b.background {
+		p.Wait = benchRunWait
+	}
+	run, _, err := b.host.StartRun(ctx, p)
+	if err == nil && b.background {
+		run, err = b.host.WaitRun(ctx, run.ID, benchRunWait)
+	}
+	if err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	switch {
+	case run.Status == store.StatusFailed:
+		return 0, fmt.Errorf("run %s failed: %s", run.ID, run.Error)
+	case run.Status != store.StatusCompleted:
+		if ctx.Err() != nil {
+			return 0, context.Cause(ctx)
+		}
+		return 0, fmt.Errorf("run %s is %s after %s, want completed", run.ID, run.Status, benchRunWait)
+	}
+	var out struct {
+		Steps int `json:"steps"`
+	}
+	if err := json.Unmarshal(run.Output, &out); err != nil || out.Steps != b.steps {
+		return 0, fmt.Errorf("run %s completed with output %s, want {\"steps\": %d}", run.ID, run.Output, b.steps)
+	}
+	return d, nil
+}
+
+// benchResult is what `wasmflow bench --json` prints.
+type benchResult struct {
+	Runs         int     `json:"runs"`
+	Steps        int     `json:"steps"`
+	StepsPerRun  int     `json:"steps_per_run"`
+	Concurrency  int     `json:"concurrency"`
+	PayloadBytes int     `json:"payload_bytes"`
+	Mode         string  `json:"mode"`
+	Store        string  `json:"store"`
+	Engine       string  `json:"engine"`
+	GOMAXPROCS   int     `json:"gomaxprocs"`
+	WallSeconds  float64 `json:"wall_seconds"`
+	RunsPerSec   float64 `json:"runs_per_sec"`
+	StepsPerSec  float64 `json:"steps_per_sec"`
+	LatencyMS    struct {
+		P50 float64 `json:"p50"`
+		P90 float64 `json:"p90"`
+		P99 float64 `json:"p99"`
+		Max float64 `json:"max"`
+	} `json:"latency_ms"`
+}
+
+func newBenchResult(latencies []time.Duration, wall time.Duration, steps int) *benchResult {
+	r := &benchResult{
+		Runs:        len(latencies),
+		Steps:       len(latencies) * steps,
+		StepsPerRun: steps,
+		GOMAXPROCS:  runtime.GOMAXPROCS(0),
+		WallSeconds: wall.Seconds(),
+	}
+	r.RunsPerSec = float64(r.Runs) / wall.Seconds()
+	r.StepsPerSec = float64(r.Steps) / wall.Seconds()
+	slices.Sort(latencies)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	// Nearest rank: the smallest latency that p of the runs do not exceed.
+	pct := func(p float64) float64 { return ms(latencies[int(math.Ceil(p*float64(len(latencies))))-1]) }
+	r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99 = pct(0.50), pct(0.90), pct(0.99)
+	r.LatencyMS.Max = ms(latencies[len(latencies)-1])
+	return r
+}
+
+func (r *benchResult) print(w io.Writer) {
+	fmt.Fprintf(w, "%d runs of %d steps, %d at a time, %s, on %s (engine %s, GOMAXPROCS %d)\n",
+		r.Runs, r.StepsPerRun, r.Concurrency, r.Mode, r.Store, r.Engine, r.GOMAXPROCS)
+	fmt.Fprintf(w, "  wall time  %.2fs\n", r.WallSeconds)
+	fmt.Fprintf(w, "  runs/s     %.1f\n", r.RunsPerSec)
+	fmt.Fprintf(w, "  steps/s    %.1f\n", r.StepsPerSec)
+	fmt.Fprintf(w, "  latency    p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms\n",
+		r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max)
+}

@@ -1,0 +1,56 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"testing"
+
+	"github.com/wasmflow/wasmflow/internal/pgtest"
+	"github.com/wasmflow/wasmflow/internal/proctest"
+	"github.com/wasmflow/wasmflow/internal/testmodules"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// `wasmflow bench` carries every run to completion on both stores and
+// reports what it measured.
+func TestBench(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		database func(t *testing.T) string
+		store    string
+	}{
+		{name: "on a temporary SQLite file", database: func(*testing.T) string { return "" }, store: "sqlite"},
+		{name: "on Postgres", database: func(t *testing.T) string { return pgtest.URL(t) }, store: "postgres"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(proctest.Binary(t), "bench", "--runs", "50", "--steps", "3", "--concurrency", "4", "--json",
+				"--module", testmodules.Path(t, "bench"), "--database-url", tc.database(t))
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("wasmflow bench: %v\n%s", err, stderr.Bytes())
+			}
+			var r struct {
+				Runs       int     `json:"runs"`
+				Steps      int     `json:"steps"`
+				Store      string  `json:"store"`
+				RunsPerSec float64 `json:"runs_per_sec"`
+				LatencyMS  struct {
+					P50, P99 float64
+				} `json:"latency_ms"`
+			}
+			if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+				t.Fatalf("decode %s: %v", stdout.Bytes(), err)
+			}
+			// A zero exit status means no run failed: the bench stops at
+			// the first run that does not complete with {"steps": 3}.
+			if r.Store != tc.store || r.Runs != 50 || r.Steps != 150 || r.RunsPerSec <= 0 || r.LatencyMS.P50 <= 0 || r.LatencyMS.P50 > r.LatencyMS.P99 {
+				t.Fatalf("bench results: %s\nwant %s, 50 runs, 150 steps, runs/s > 0, 0 < p50 <= p99", stdout.Bytes(), tc.store)
+			}
+		})
+	}
+}
