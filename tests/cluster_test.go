@@ -178,17 +178,14 @@ func exportDone(t *testing.T, r run, items int) {
 	}
 }
 
-// Must show 1: two servers on one Postgres; kill -9 the one running a long
-// cursor step; the other completes the run after the lease expires, and no
-// step body completed twice.
-func TestKillNineTheServerRunningALongStep(t *testing.T) {
-	t.Parallel()
-	c := newCluster(t, "3s")
+// longExport starts two servers and a long export run, waits until its
+// cursor loop is under way, and says which server runs it.
+func (c *cluster) longExport(items int) (id string, running, other int) {
+	c.t.Helper()
 	c.start()
 	c.start()
 	c.push(0, "export")
-	const items = 300
-	id := c.startRun(0, "export", "export", map[string]any{"items": items, "delay_ms": 10})
+	id = c.startRun(0, "export", "export", map[string]any{"items": items, "delay_ms": 10})
 	_, evs := c.waitFor(0, id, 60*time.Second, "a checkpoint of write_files", func(r run, evs []event) bool {
 		for _, e := range evs {
 			if e.Type == "checkpoint" {
@@ -197,8 +194,18 @@ func TestKillNineTheServerRunningALongStep(t *testing.T) {
 		}
 		return false
 	})
-	victim := c.ownerIndex(activations(t, evs)[0])
-	survivor := 1 - victim
+	running = c.ownerIndex(activations(c.t, evs)[0])
+	return id, running, 1 - running
+}
+
+// Must show 1: two servers on one Postgres; kill -9 the one running a long
+// cursor step; the other completes the run after the lease expires, and no
+// step body completed twice.
+func TestKillNineTheServerRunningALongStep(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "3s")
+	const items = 300
+	id, victim, survivor := c.longExport(items)
 	c.servers[victim].Kill()
 	killed := time.Now()
 
@@ -219,27 +226,14 @@ func TestKillNineTheServerRunningALongStep(t *testing.T) {
 func TestSigtermHandsTheRunOver(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "30s") // a lease expiry would take 30s: the handoff must not wait for it
-	c.start()
-	c.start()
-	c.push(0, "export")
 	const items = 300
-	id := c.startRun(0, "export", "export", map[string]any{"items": items, "delay_ms": 10})
-	_, evs := c.waitFor(0, id, 60*time.Second, "a checkpoint of write_files", func(r run, evs []event) bool {
-		for _, e := range evs {
-			if e.Type == "checkpoint" {
-				return true
-			}
-		}
-		return false
-	})
-	victim := c.ownerIndex(activations(t, evs)[0])
-	survivor := 1 - victim
+	id, victim, survivor := c.longExport(items)
 	if err := c.servers[victim].Terminate(30 * time.Second); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 	exited := time.Now()
 
-	_, evs = c.waitFor(survivor, id, 20*time.Second, "a second activation", func(r run, evs []event) bool {
+	_, evs := c.waitFor(survivor, id, 20*time.Second, "a second activation", func(r run, evs []event) bool {
 		return len(activations(t, evs)) >= 2
 	})
 	var released, resumed time.Time

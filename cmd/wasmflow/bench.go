@@ -77,11 +77,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	log, err := pf.logger()
-	if err != nil {
-		return err
-	}
-	cfg, err := pf.host()
+	log, cfg, err := pf.setup()
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,20 @@ func (f *processFlags) logger() (*slog.Logger, error) {
 	return log, nil
 }
 
+// setup builds the logger (made the default) and the host config the flags
+// ask for.
+func (f *processFlags) setup() (*slog.Logger, *host.Config, error) {
+	log, err := f.logger()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := f.host()
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, cfg, nil
+}
+
 // process is a running host with, optionally, the API on a listener.
 type process struct {
 	host  *host.Host

@@ -52,11 +52,7 @@ Flags:
 	if *dbURL == "" {
 		return fmt.Errorf("--database-url (or WASMFLOW_DATABASE_URL) is required")
 	}
-	log, err := pf.logger()
-	if err != nil {
-		return err
-	}
-	cfg, err := pf.host()
+	log, cfg, err := pf.setup()
 	if err != nil {
 		return err
 	}
