@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmflow/wasmflow/host/executor"
@@ -88,6 +89,9 @@ type Scheduler struct {
 	nextDue time.Time // earliest known wake-up of a run this process suspended
 
 	stopping chan struct{} // closed by Stop: claim no more
+	stopOnce sync.Once
+	started  atomic.Bool
+	stopped  chan struct{} // closed when Stop has finished
 	killCtx  context.Context
 	kill     context.CancelFunc // ends every activation at once
 	loopDone chan struct{}
@@ -113,6 +117,7 @@ func New(cfg *Config) (*Scheduler, error) {
 		wake:     make(chan struct{}, 1),
 		active:   make(map[string]*running),
 		stopping: make(chan struct{}),
+		stopped:  make(chan struct{}),
 		killCtx:  killCtx,
 		kill:     kill,
 		loopDone: make(chan struct{}),
@@ -122,6 +127,7 @@ func New(cfg *Config) (*Scheduler, error) {
 // Start begins claiming runs in the background. When the store is a
 // store.Notifier, its notifications wake the scheduler as well as its polls.
 func (s *Scheduler) Start() {
+	s.started.Store(true)
 	go s.loop()
 	go s.heartbeats()
 	if n, ok := s.cfg.Store.(store.Notifier); ok {
@@ -193,9 +199,23 @@ func (s *Scheduler) Active() int {
 // Stop stops claiming, asks every running activation to stop at its next
 // checkpoint (its run suspends and another process resumes it at once), and
 // waits for them. When ctx is done first, the remaining guests are ended
-// wherever they are; their runs resume from their last checkpoint.
+// wherever they are; their runs resume from their last checkpoint. Calling
+// it again waits for the first call's work to end.
 func (s *Scheduler) Stop(ctx context.Context) error {
-	close(s.stopping)
+	first := false
+	s.stopOnce.Do(func() {
+		first = true
+		close(s.stopping)
+	})
+	if !first {
+		<-s.stopped
+		return nil
+	}
+	defer close(s.stopped)
+	if !s.started.Load() {
+		s.kill()
+		return nil
+	}
 	<-s.loopDone
 	s.mu.Lock()
 	for _, r := range s.active {
