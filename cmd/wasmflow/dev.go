@@ -73,7 +73,7 @@ Flags:
 	if len(names) > 0 {
 		fmt.Printf("modules: %s\n", strings.Join(names, ", "))
 	}
-	fmt.Printf("\nstart a run:\n  curl -s -X POST '%s/v1/runs?wait=10s' -H 'Content-Type: application/json' \\\n    -d '{\"module\":\"receipt\",\"workflow\":\"receipt\",\"input\":{\"order_id\":\"A-1001\",\"amount_cents\":4200}}'\n\n", url)
+	fmt.Printf("\nstart a run:\n  curl -s -X POST '%s/v1/runs?wait=10s' -H 'Content-Type: application/json' \\\n    -d '{\"module\":\"receipt\",\"workflow\":\"receipt\",\"input\":{\"order_id\":\"A-1001\",\"amount_cents\":4200,\"email\":\"ada@example.com\"}}'\n\n", url)
 	return p.serveUntilDone(ctx)
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +41,15 @@ func TestDevServesTheExamples(t *testing.T) {
 	t.Parallel()
 	p, c := startDev(t, t.TempDir())
 
+	// The run that the printed curl command starts completes.
+	m := regexp.MustCompile(`-d '([^']+)'`).FindStringSubmatch(p.Output())
+	if m == nil {
+		t.Fatalf("dev printed no curl command:\n%s", p.Output())
+	}
 	var run runJSON
-	c.JSON(t, "POST", "/v1/runs?wait=30s", map[string]any{
-		"module": "receipt", "workflow": "receipt",
-		"input": map[string]any{"order_id": "A-1001", "amount_cents": 4200, "email": "a@example.com"},
-	}, http.StatusCreated, &run)
+	c.JSON(t, "POST", "/v1/runs?wait=30s", json.RawMessage(m[1]), http.StatusCreated, &run)
 	if run.Status != "completed" {
-		t.Fatalf("receipt run: %+v", run)
+		t.Fatalf("the run of the printed curl command: %+v", run)
 	}
 
 	if status, body := c.Do(t, "POST", "/v1/runs", json.RawMessage(`{"module":"receipt",`)); status != http.StatusBadRequest || !strings.Contains(string(body), `"code"`) {
