@@ -24,35 +24,48 @@ import (
 
 // BenchmarkActivation measures what every activation pays before the guest
 // does any work: instantiating the compiled export example with the host
-// functions and WASI, and running its _initialize (the Go runtime's start).
+// functions and WASI, and running its _initialize (the Go runtime's start),
+// on each engine ("wasmtime" only in builds with cgo).
 func BenchmarkActivation(b *testing.B) {
-	ctx := context.Background()
-	eng, err := wazero.New(ctx, &wazero.Config{
+	for _, name := range testEngines {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			eng, err := benchEngine(ctx, name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer eng.Close(ctx)
+			mod, err := eng.Compile(ctx, testmodules.Bytes(b, "export"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer mod.Close(ctx)
+			cfg := &engine.InstanceConfig{Stdout: io.Discard, Stderr: io.Discard}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				inst, err := mod.Instantiate(ctx, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := inst.Call(ctx, abi.ExportInitialize); err != nil {
+					b.Fatal(err)
+				}
+				inst.Close(ctx)
+			}
+		})
+	}
+}
+
+func benchEngine(ctx context.Context, name string) (engine.Engine, error) {
+	if name == "wasmtime" {
+		return newWasmtime(ctx)
+	}
+	return wazero.New(ctx, &wazero.Config{
 		MemoryLimitPages: executor.Limits{}.WithDefaults().MemoryPages,
 		HostModule:       abi.ImportModule,
 		HostFuncs:        executor.HostFuncs(),
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer eng.Close(ctx)
-	mod, err := eng.Compile(ctx, testmodules.Bytes(b, "export"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg := &engine.InstanceConfig{Stdout: io.Discard, Stderr: io.Discard}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		inst, err := mod.Instantiate(ctx, cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := inst.Call(ctx, abi.ExportInitialize); err != nil {
-			b.Fatal(err)
-		}
-		inst.Close(ctx)
-	}
 }
 
 // BenchmarkRun measures one whole run of a one-line workflow, from StartRun

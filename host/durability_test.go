@@ -30,7 +30,7 @@ func TestExportResumesFromCursorAfterInterrupts(t *testing.T) {
 // must pass it.
 func testExportResumesFromCursorAfterInterrupts(t *testing.T, guest string) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
 		const items = 300
 		points := map[int]bool{}
 		for len(points) < 20 {
@@ -48,7 +48,7 @@ func testExportResumesFromCursorAfterInterrupts(t *testing.T, guest string) {
 		interrupt := flowtest.InterruptDuringStep("write_files", func(cursor []byte) bool {
 			return points[exportCursorNext(t, cursor)]
 		})
-		b := setup(t, st, setupOpts{hooks: flowtest.Combine(observe, interrupt)}, guest)
+		b := setup(t, st, setupOpts{engine: eng, hooks: flowtest.Combine(observe, interrupt)}, guest)
 		id := b.start(t, "export", "export", map[string]any{"items": items})
 		run := b.wait(t, id, 60*time.Second, store.StatusCompleted, store.StatusFailed)
 		if run.Status != store.StatusCompleted {
@@ -133,8 +133,8 @@ func exportCursorNext(t *testing.T, cursor []byte) int {
 // event.
 func TestEffectUncertainAfterCrashRunsAgainWithSameKey(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{hooks: flowtest.CrashBeforeEffectEnd("effects", "first"), lease: time.Second}, "faults")
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng, hooks: flowtest.CrashBeforeEffectEnd("effects", "first"), lease: time.Second}, "faults")
 		id := b.start(t, "faults", "effects", nil)
 		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
 		if run.Status != store.StatusCompleted {
@@ -205,9 +205,9 @@ func (s *swapDigest) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*
 // with a nondeterminism error naming the expected and found steps.
 func TestChangedStepOrderFailsWithNondeterminism(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
 		swap := &swapDigest{Store: st}
-		b := setup(t, st, setupOpts{hooks: flowtest.InterruptAfterStep("b"), wrap: func(s store.Store) store.Store { swap.Store = s; return swap }}, "steps")
+		b := setup(t, st, setupOpts{engine: eng, hooks: flowtest.InterruptAfterStep("b"), wrap: func(s store.Store) store.Store { swap.Store = s; return swap }}, "steps")
 		ctx := context.Background()
 		reordered, _, err := b.host.PushModule(ctx, &host.PushModuleParams{Name: "steps-reordered", Wasm: testmodules.Bytes(t, "steps-reordered")})
 		if err != nil {
@@ -243,8 +243,8 @@ func TestChangedStepOrderFailsWithNondeterminism(t *testing.T) {
 // other runs complete.
 func TestFaultyGuestsFailOnlyTheirOwnRun(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{limits: executor.Limits{ActivationTimeout: 2 * time.Second, MemoryPages: 1024}}, "faults")
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng, limits: executor.Limits{ActivationTimeout: 2 * time.Second, MemoryPages: 1024}}, "faults")
 		faults := map[string]string{
 			"loop":   "activation exceeded its time limit of 2s (--activation-timeout)",
 			"oom":    "out of memory",
@@ -278,8 +278,8 @@ func TestFaultyGuestsFailOnlyTheirOwnRun(t *testing.T) {
 // ABI version are each refused with an error that says which.
 func TestInvalidModulesAreRefusedWithTheReason(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{})
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng})
 		cases := []struct {
 			name string
 			wasm []byte
@@ -305,8 +305,8 @@ func TestInvalidModulesAreRefusedWithTheReason(t *testing.T) {
 
 func TestRetriesAStepPerItsPolicy(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{}, "faults")
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng}, "faults")
 		id := b.start(t, "faults", "flaky", nil)
 		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
 		if run.Status != store.StatusCompleted {
@@ -324,8 +324,8 @@ func TestRetriesAStepPerItsPolicy(t *testing.T) {
 
 func TestSleepAndSignal(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{}, "faults")
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng}, "faults")
 		sleepy := b.start(t, "faults", "sleepy", nil)
 		waiting := b.start(t, "faults", "await", map[string]any{"timeout_ms": 60000})
 		timedOut := b.start(t, "faults", "await", map[string]any{"timeout_ms": 100})
@@ -357,8 +357,8 @@ func TestSleepAndSignal(t *testing.T) {
 
 func TestOversizedOutputFailsTheRunWithTheLimit(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{limits: executor.Limits{Payload: 64 << 10}}, "faults")
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng, limits: executor.Limits{Payload: 64 << 10}}, "faults")
 		id := b.start(t, "faults", "big", map[string]any{"bytes": 100 << 10})
 		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
 		want := fmt.Sprintf("over the %d-byte payload limit (--max-payload)", 64<<10)

@@ -19,8 +19,8 @@ func TestSignupActivatesAfterConfirmation(t *testing.T) {
 
 func testSignupActivatesAfterConfirmation(t *testing.T, guest string) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{}, guest)
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng}, guest)
 		id := b.start(t, "signup", "signup", map[string]any{"email": "ada@example.com"})
 		b.wait(t, id, 30*time.Second, store.StatusWaiting)
 		if _, err := b.host.Signal(context.Background(), id, "email-confirmed", json.RawMessage(`{}`)); err != nil {
@@ -50,8 +50,8 @@ func TestSignupCompensatesWhenTheEmailKeepsFailing(t *testing.T) {
 
 func testSignupCompensatesWhenTheEmailKeepsFailing(t *testing.T, guest string) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{}, guest)
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng}, guest)
 		id := b.start(t, "signup", "signup", map[string]any{"email": "bob@example.com", "fail_email": true})
 		run := b.wait(t, id, 60*time.Second, store.StatusCompleted, store.StatusFailed)
 		if run.Status != store.StatusFailed {
@@ -82,8 +82,8 @@ func TestReceiptChargesAndSendsOnce(t *testing.T) {
 
 func testReceiptChargesAndSendsOnce(t *testing.T, guest string) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{}, guest)
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng}, guest)
 		id := b.start(t, "receipt", "receipt", map[string]any{"order_id": "A-1", "amount_cents": 4200, "email": "c@example.com"})
 		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
 		if run.Status != store.StatusCompleted {

@@ -17,10 +17,10 @@ import (
 // has finished or waits for a signal; the rest goes on in the background.
 func TestStartRunWithWaitRunsInTheForeground(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
 		// A poll interval far longer than the test: only the foreground
 		// claim can start these runs in time.
-		b := setup(t, st, setupOpts{poll: time.Hour}, "faults")
+		b := setup(t, st, setupOpts{engine: eng, poll: time.Hour}, "faults")
 		ctx := context.Background()
 		run, created, err := b.host.StartRun(ctx, &host.StartRunParams{Module: "faults", Workflow: "ok", Wait: 20 * time.Second})
 		if err != nil || !created {
@@ -54,9 +54,9 @@ func TestStartRunWithWaitRunsInTheForeground(t *testing.T) {
 // with the limit named.
 func TestRunFailsAtItsActivationLimit(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
 		always := flowtest.InterruptDuringStep("write_files", func([]byte) bool { return true })
-		b := setup(t, st, setupOpts{hooks: always, limits: executor.Limits{Activations: 3}}, "export")
+		b := setup(t, st, setupOpts{engine: eng, hooks: always, limits: executor.Limits{Activations: 3}}, "export")
 		id := b.start(t, "export", "export", map[string]any{"items": 50})
 		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
 		want := "the run reached its limit of 3 activations (--max-activations)"

@@ -28,7 +28,8 @@ import (
 type Config struct {
 	// Store persists everything. Required. The Host does not close it.
 	Store store.Store
-	// Engine names the WebAssembly engine: "wazero" (default).
+	// Engine names the WebAssembly engine: "wazero" (default) or "wasmtime"
+	// (only in builds with cgo).
 	Engine string
 	// CacheDir keeps compiled modules on disk between processes. Default:
 	// none (compiled in memory, once per process).
@@ -52,6 +53,19 @@ type Config struct {
 	// without asking the store again, so also how long a token revoked by
 	// another process keeps working here. Default 30s; negative: no cache.
 	TokenCacheTTL time.Duration
+}
+
+// engines are the engine constructors by name; wasmtime registers itself
+// when built with cgo (engines_cgo.go), or explains why not (engines_nocgo.go).
+var engines = map[string]func(ctx context.Context, c *Config) (engine.Engine, error){
+	"wazero": func(ctx context.Context, c *Config) (engine.Engine, error) {
+		return wazero.New(ctx, &wazero.Config{
+			CacheDir:         c.CacheDir,
+			MemoryLimitPages: c.Limits.MemoryPages,
+			HostModule:       abi.ImportModule,
+			HostFuncs:        executor.HostFuncs(),
+		})
+	},
 }
 
 // Host is a wasmflow host process.
@@ -82,20 +96,14 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 		c.Owner = fmt.Sprintf("%s-%d-%s", hn, os.Getpid(), uuid.NewString()[:8])
 	}
 	c.Limits = c.Limits.WithDefaults()
-	var eng engine.Engine
-	var err error
-	switch c.Engine {
-	case "", "wazero":
+	if c.Engine == "" {
 		c.Engine = "wazero"
-		eng, err = wazero.New(ctx, &wazero.Config{
-			CacheDir:         c.CacheDir,
-			MemoryLimitPages: c.Limits.MemoryPages,
-			HostModule:       abi.ImportModule,
-			HostFuncs:        executor.HostFuncs(),
-		})
-	default:
-		return nil, fmt.Errorf("host: Config.Engine %q is not available; use wazero", c.Engine)
 	}
+	newEngine, ok := engines[c.Engine]
+	if !ok {
+		return nil, fmt.Errorf("host: Config.Engine %q is not available; use wazero or wasmtime", c.Engine)
+	}
+	eng, err := newEngine(ctx, &c)
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}

@@ -21,27 +21,31 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// stores runs f once per store implementation, each with a fresh database.
-func forEachStore(t *testing.T, f func(t *testing.T, st store.Store)) {
+// forEachStore runs f once per store implementation × engine, each with a
+// fresh database, in subtests named "sqlite/wazero", "postgres/wasmtime", ...
+// The wasmtime column is there only in builds with cgo (see engines).
+func forEachStore(t *testing.T, f func(t *testing.T, st store.Store, eng string)) {
 	t.Helper()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "wasmflow.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		f(t, st)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		st, err := postgres.Open(context.Background(), pgtest.URL(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		f(t, st)
-	})
+	for _, eng := range testEngines {
+		t.Run("sqlite/"+eng, func(t *testing.T) {
+			t.Parallel()
+			st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "wasmflow.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			f(t, st, eng)
+		})
+		t.Run("postgres/"+eng, func(t *testing.T) {
+			t.Parallel()
+			st, err := postgres.Open(context.Background(), pgtest.URL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			f(t, st, eng)
+		})
+	}
 }
 
 type bundle struct {
@@ -50,6 +54,7 @@ type bundle struct {
 }
 
 type setupOpts struct {
+	engine string // host.Config.Engine; "" is the default (wazero)
 	hooks  executor.Hooks
 	limits executor.Limits
 	lease  time.Duration
@@ -74,6 +79,7 @@ func setup(t *testing.T, st store.Store, o setupOpts, modules ...string) *bundle
 	}
 	h, err := host.New(ctx, &host.Config{
 		Store:         st,
+		Engine:        o.engine,
 		Limits:        o.limits,
 		Hooks:         o.hooks,
 		LeaseDuration: o.lease,

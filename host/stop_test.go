@@ -13,8 +13,8 @@ import (
 // Cancelling a running run stops it at its next checkpoint.
 func TestCancelStopsARunningRunAtItsNextCheckpoint(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{lease: time.Second}, "export")
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng, lease: time.Second}, "export")
 		id := b.start(t, "export", "export", map[string]any{"items": 100000, "delay_ms": 5})
 		b.wait(t, id, 30*time.Second, store.StatusRunning)
 		if _, err := b.host.Cancel(context.Background(), id); err != nil {
@@ -36,8 +36,8 @@ func TestCancelStopsARunningRunAtItsNextCheckpoint(t *testing.T) {
 // stops the guest where it is and hands its run back, runnable at once.
 func TestShutdownAfterTheGracePeriodHandsBackAGuestThatNeverCheckpoints(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, setupOpts{limits: executor.Limits{ActivationTimeout: time.Minute}}, "faults")
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng, limits: executor.Limits{ActivationTimeout: time.Minute}}, "faults")
 		id := b.start(t, "faults", "loop", nil)
 		b.wait(t, id, 30*time.Second, store.StatusRunning)
 		time.Sleep(200 * time.Millisecond) // inside the loop
