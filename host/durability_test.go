@@ -244,9 +244,9 @@ func TestChangedStepOrderFailsWithNondeterminism(t *testing.T) {
 func TestFaultyGuestsFailOnlyTheirOwnRun(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
-		b := setup(t, st, setupOpts{engine: eng, limits: executor.Limits{ActivationTimeout: 2 * time.Second, MemoryPages: 1024}}, "faults")
+		b := setup(t, st, setupOpts{engine: eng, limits: executor.Limits{ActivationTimeout: 6 * time.Second, MemoryPages: 512}}, "faults")
 		faults := map[string]string{
-			"loop":   "activation exceeded its time limit of 2s (--activation-timeout)",
+			"loop":   "activation exceeded its time limit of 6s (--activation-timeout)",
 			"oom":    "out of memory",
 			"badptr": "out-of-bounds pointer",
 			"panic":  "boom",
