@@ -104,6 +104,21 @@ func typeList(ts []ValueType) string {
 	return s + ")"
 }
 
+// Config configures an engine; every implementation takes it. The zero
+// value is usable.
+type Config struct {
+	// CacheDir, when set, keeps compiled modules on disk between processes
+	// (in the engine's own format, keyed by the engine's version).
+	CacheDir string
+	// MemoryLimitPages caps every instance's memory, in 64 KiB pages.
+	// Default 4096 (256 MiB).
+	MemoryLimitPages uint32
+	// HostModule is the import module name of HostFuncs.
+	HostModule string
+	// HostFuncs are provided to every instance under HostModule.
+	HostFuncs []HostFunc
+}
+
 // HostFunc is a function the host provides to guests. Call receives the
 // context given to Instance.Call, the caller's memory, and the parameters in
 // stack; it writes the results into stack (which has room for

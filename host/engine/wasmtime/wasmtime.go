@@ -46,19 +46,8 @@ const tick = 10 * time.Millisecond
 // maxOutput bounds what one Call copies from a guest's stdout or stderr.
 const maxOutput = 1 << 20
 
-// Config configures the engine. The zero value is usable.
-type Config struct {
-	// CacheDir, when set, keeps serialized compiled modules on disk between
-	// processes.
-	CacheDir string
-	// MemoryLimitPages caps every instance's memory, in 64 KiB pages.
-	// Default 4096 (256 MiB).
-	MemoryLimitPages uint32
-	// HostModule is the import module name of HostFuncs.
-	HostModule string
-	// HostFuncs are provided to every instance under HostModule.
-	HostFuncs []engine.HostFunc
-}
+// Config configures the engine; see engine.Config.
+type Config = engine.Config
 
 // Engine is the wasmtime engine.
 type Engine struct {

@@ -19,18 +19,8 @@ import (
 	"github.com/wasmflow/wasmflow/host/engine"
 )
 
-// Config configures the engine. The zero value is usable.
-type Config struct {
-	// CacheDir, when set, keeps compiled code on disk between processes.
-	CacheDir string
-	// MemoryLimitPages caps every instance's memory, in 64 KiB pages.
-	// Default 4096 (256 MiB).
-	MemoryLimitPages uint32
-	// HostModule is the import module name of HostFuncs.
-	HostModule string
-	// HostFuncs are provided to every instance under HostModule.
-	HostFuncs []engine.HostFunc
-}
+// Config configures the engine; see engine.Config.
+type Config = engine.Config
 
 // Engine is the wazero engine.
 type Engine struct {
