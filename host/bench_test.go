@@ -4,22 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/wasmflow/wasmflow/abi"
-	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/engine"
 	"github.com/wasmflow/wasmflow/host/engine/wazero"
 	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/host/flowtest"
-	"github.com/wasmflow/wasmflow/internal/pgtest"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 	"github.com/wasmflow/wasmflow/store"
-	"github.com/wasmflow/wasmflow/store/postgres"
-	"github.com/wasmflow/wasmflow/store/sqlite"
 )
 
 // BenchmarkActivation measures what every activation pays before the guest
@@ -102,48 +96,13 @@ func BenchmarkSteps(b *testing.B) {
 }
 
 func benchStores(b *testing.B, f func(b *testing.B, st store.Store)) {
-	b.Run("sqlite", func(b *testing.B) {
-		st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "wasmflow.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		f(b, st)
-	})
-	b.Run("postgres", func(b *testing.B) {
-		st, err := postgres.Open(context.Background(), pgtest.URL(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		f(b, st)
-	})
+	for _, kind := range storeKinds {
+		b.Run(kind, func(b *testing.B) { f(b, openStore(b, kind)) })
+	}
 }
 
 func benchHost(b *testing.B, st store.Store, modules ...string) *bundle {
-	ctx := context.Background()
-	h, err := host.New(ctx, &host.Config{
-		Store:        st,
-		Workers:      4,
-		PollInterval: 10 * time.Millisecond,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h.Start()
-	b.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		h.Shutdown(sctx)
-		h.Close(ctx)
-	})
-	for _, name := range modules {
-		if _, _, err := h.PushModule(ctx, &host.PushModuleParams{Name: name, Wasm: testmodules.Bytes(b, name)}); err != nil {
-			b.Fatalf("push %s: %v", name, err)
-		}
-	}
-	return &bundle{host: h, st: st}
+	return setup(b, st, setupOpts{workers: 4, poll: 10 * time.Millisecond, quiet: true}, modules...)
 }
 
 func benchWait(b *testing.B, bn *bundle, id string) {

@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"path"
 	"path/filepath"
@@ -27,25 +28,35 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 func forEachStore(t *testing.T, f func(t *testing.T, st store.Store, eng string)) {
 	t.Helper()
 	for _, eng := range testEngines {
-		t.Run("sqlite/"+eng, func(t *testing.T) {
-			t.Parallel()
-			st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "wasmflow.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			f(t, st, eng)
-		})
-		t.Run("postgres/"+eng, func(t *testing.T) {
-			t.Parallel()
-			st, err := postgres.Open(context.Background(), pgtest.URL(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			f(t, st, eng)
-		})
+		for _, kind := range storeKinds {
+			t.Run(kind+"/"+eng, func(t *testing.T) {
+				t.Parallel()
+				f(t, openStore(t, kind), eng)
+			})
+		}
 	}
+}
+
+var storeKinds = []string{"sqlite", "postgres"}
+
+// openStore opens a fresh, empty store of a kind, closed when the test ends.
+func openStore(tb testing.TB, kind string) store.Store {
+	tb.Helper()
+	var st store.Store
+	var err error
+	switch kind {
+	case "sqlite":
+		st, err = sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "wasmflow.db"))
+	case "postgres":
+		st, err = postgres.Open(context.Background(), pgtest.URL(tb))
+	default:
+		tb.Fatalf("no store kind %q", kind)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
 }
 
 type bundle struct {
@@ -54,18 +65,20 @@ type bundle struct {
 }
 
 type setupOpts struct {
-	engine string // host.Config.Engine; "" is the default (wazero)
-	hooks  executor.Hooks
-	limits executor.Limits
-	lease  time.Duration
-	poll   time.Duration
-	wrap   func(store.Store) store.Store
+	engine  string // host.Config.Engine; "" is the default (wazero)
+	workers int    // host.Config.Workers; 0 is the default
+	quiet   bool   // discard the host's log (benchmarks)
+	hooks   executor.Hooks
+	limits  executor.Limits
+	lease   time.Duration
+	poll    time.Duration
+	wrap    func(store.Store) store.Store
 }
 
 // setup starts a host with workers on st and pushes the named guests (see
 // testmodules.Path), each as a module named after the guest's base name:
 // "export" and "rust/export" are both pushed as module "export".
-func setup(t *testing.T, st store.Store, o setupOpts, modules ...string) *bundle {
+func setup(t testing.TB, st store.Store, o setupOpts, modules ...string) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	if o.wrap != nil {
@@ -77,14 +90,19 @@ func setup(t *testing.T, st store.Store, o setupOpts, modules ...string) *bundle
 	if o.poll == 0 {
 		o.poll = 50 * time.Millisecond
 	}
+	var logTo io.Writer = testWriter{t}
+	if o.quiet {
+		logTo = io.Discard
+	}
 	h, err := host.New(ctx, &host.Config{
 		Store:         st,
 		Engine:        o.engine,
+		Workers:       o.workers,
 		Limits:        o.limits,
 		Hooks:         o.hooks,
 		LeaseDuration: o.lease,
 		PollInterval:  o.poll,
-		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:        slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +176,7 @@ func data(t *testing.T, e *store.Event) map[string]any {
 	return m
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

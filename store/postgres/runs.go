@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -127,34 +126,8 @@ func (s *Store) RunGetByID(ctx context.Context, p *store.RunGetByIDParams) (*sto
 
 // RunList implements store.Store.
 func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*store.Run, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, cond+" $"+strconv.Itoa(len(args)))
-	}
-	if p.Status != "" {
-		add("status =", string(p.Status))
-	}
-	if p.Module != "" {
-		add("module_name =", p.Module)
-	}
-	if p.Workflow != "" {
-		add("workflow =", p.Workflow)
-	}
-	if p.After != "" {
-		add("id <", p.After)
-	}
-	q := `SELECT ` + sqlstore.RunColumns + ` FROM runs`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	args = append(args, limit)
-	rows, _ := s.pool.Query(ctx, q+" ORDER BY id DESC LIMIT $"+strconv.Itoa(len(args)), args...)
+	q, args := sqlstore.RunListQuery(p, func(n int) string { return "$" + strconv.Itoa(n) })
+	rows, _ := s.pool.Query(ctx, q, args...)
 	runs, err := scanRuns(rows)
 	return runs, wrap("list runs", err)
 }

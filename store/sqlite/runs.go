@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/wasmflow/wasmflow/store"
@@ -124,34 +123,8 @@ func (s *Store) RunGetByID(ctx context.Context, p *store.RunGetByIDParams) (*sto
 
 // RunList implements store.Store.
 func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*store.Run, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		where = append(where, cond)
-		args = append(args, v)
-	}
-	if p.Status != "" {
-		add("status = ?", string(p.Status))
-	}
-	if p.Module != "" {
-		add("module_name = ?", p.Module)
-	}
-	if p.Workflow != "" {
-		add("workflow = ?", p.Workflow)
-	}
-	if p.After != "" {
-		add("id < ?", p.After)
-	}
-	q := `SELECT ` + sqlstore.RunColumns + ` FROM runs`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q+" ORDER BY id DESC LIMIT ?", args...)
+	q, args := sqlstore.RunListQuery(p, func(int) string { return "?" })
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, wrap("list runs", err)
 	}

@@ -57,6 +57,40 @@ func AppliedWake(p *store.RunApplyParams, signalsArrived bool) (store.RunStatus,
 	return status, p.WakeAt
 }
 
+// RunListQuery builds the query of RunList: the filters p sets, newest
+// first, at most p.Limit runs (default 50). placeholder renders the n-th
+// parameter, counting from 1, in the store's dialect ($1 or ?).
+func RunListQuery(p *store.RunListParams, placeholder func(n int) string) (string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, cond+" "+placeholder(len(args)))
+	}
+	if p.Status != "" {
+		add("status =", string(p.Status))
+	}
+	if p.Module != "" {
+		add("module_name =", p.Module)
+	}
+	if p.Workflow != "" {
+		add("workflow =", p.Workflow)
+	}
+	if p.After != "" {
+		add("id <", p.After)
+	}
+	q := `SELECT ` + RunColumns + ` FROM runs`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	args = append(args, limit)
+	return q + " ORDER BY id DESC LIMIT " + placeholder(len(args)), args
+}
+
 // OrNow returns t, or now when t is zero.
 func OrNow(t, now time.Time) time.Time {
 	if t.IsZero() {
