@@ -158,26 +158,39 @@ func (s *Scheduler) ClaimNow(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	default:
 	}
+	n, err := s.claimAndStart(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("claim run %s: %w", id, err)
+	}
+	return n > 0, nil
+}
+
+// claimAndStart claims as many runnable runs as there are free slots (only
+// the run with id, when id is set) and starts them.
+func (s *Scheduler) claimAndStart(ctx context.Context, id string) (int, error) {
 	s.mu.Lock()
 	free := s.cfg.Concurrency - len(s.active)
 	s.mu.Unlock()
 	if free <= 0 {
-		return false, nil
+		return 0, nil
+	}
+	if id != "" {
+		free = 1
 	}
 	runs, err := s.cfg.Store.RunClaim(ctx, &store.RunClaimParams{
 		Owner:         s.cfg.Owner,
 		Now:           time.Now().UTC().Truncate(time.Microsecond),
 		LeaseDuration: s.cfg.LeaseDuration,
-		Limit:         1,
+		Limit:         free,
 		RunID:         id,
 	})
 	if err != nil {
-		return false, fmt.Errorf("claim run %s: %w", id, err)
+		return 0, err
 	}
 	for _, run := range runs {
 		s.start(run)
 	}
-	return len(runs) > 0, nil
+	return len(runs), nil
 }
 
 // Wake makes the scheduler look for runnable runs now (a run was created or
@@ -276,29 +289,17 @@ func (s *Scheduler) loop() {
 // claim claims as many runs as there are free slots and starts them.
 func (s *Scheduler) claim() (int, error) {
 	s.mu.Lock()
-	free := s.cfg.Concurrency - len(s.active)
 	if !s.nextDue.IsZero() && !time.Now().Before(s.nextDue) {
 		s.nextDue = time.Time{}
 	}
 	s.mu.Unlock()
-	if free <= 0 {
-		return 0, nil
-	}
 	ctx, cancel := context.WithTimeout(s.killCtx, 10*time.Second)
 	defer cancel()
-	runs, err := s.cfg.Store.RunClaim(ctx, &store.RunClaimParams{
-		Owner:         s.cfg.Owner,
-		Now:           time.Now().UTC().Truncate(time.Microsecond),
-		LeaseDuration: s.cfg.LeaseDuration,
-		Limit:         free,
-	})
+	n, err := s.claimAndStart(ctx, "")
 	if err != nil {
 		return 0, fmt.Errorf("claim: %w", err)
 	}
-	for _, run := range runs {
-		s.start(run)
-	}
-	return len(runs), nil
+	return n, nil
 }
 
 func (s *Scheduler) start(run *store.Run) {
