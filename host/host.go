@@ -28,8 +28,8 @@ import (
 type Config struct {
 	// Store persists everything. Required. The Host does not close it.
 	Store store.Store
-	// Engine names the WebAssembly engine: "wazero" (the default and, for
-	// now, the only one).
+	// Engine names the WebAssembly engine: "wazero" (default) or "wasmtime"
+	// (only in builds with cgo).
 	Engine string
 	// CacheDir keeps compiled modules on disk between processes. Default:
 	// none (compiled in memory, once per process).
@@ -55,8 +55,8 @@ type Config struct {
 	TokenCacheTTL time.Duration
 }
 
-// engines are the engine constructors by name. A second engine (wasmtime)
-// registers here when it lands.
+// engines are the engine constructors by name; wasmtime registers itself
+// when built with cgo (engines_cgo.go), or explains why not (engines_nocgo.go).
 var engines = map[string]func(ctx context.Context, c *Config) (engine.Engine, error){
 	"wazero": func(ctx context.Context, c *Config) (engine.Engine, error) {
 		return wazero.New(ctx, &wazero.Config{
@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	}
 	newEngine, ok := engines[c.Engine]
 	if !ok {
-		return nil, fmt.Errorf("host: Config.Engine %q is not available; use wazero", c.Engine)
+		return nil, fmt.Errorf("host: Config.Engine %q is not available; use wazero or wasmtime", c.Engine)
 	}
 	eng, err := newEngine(ctx, &c)
 	if err != nil {

@@ -23,7 +23,8 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // forEachStore runs f once per store implementation × engine, each with a
-// fresh database, in subtests named "sqlite/wazero", "postgres/wazero", ...
+// fresh database, in subtests named "sqlite/wazero", "postgres/wasmtime", ...
+// The wasmtime column is there only in builds with cgo (see engines).
 func forEachStore(t *testing.T, f func(t *testing.T, st store.Store, eng string)) {
 	t.Helper()
 	for _, eng := range testEngines {
@@ -37,8 +38,6 @@ func forEachStore(t *testing.T, f func(t *testing.T, st store.Store, eng string)
 }
 
 var storeKinds = []string{"sqlite", "postgres"}
-
-var testEngines = []string{"wazero"}
 
 // openStore opens a fresh, empty store of a kind, closed when the test ends.
 func openStore(tb testing.TB, kind string) store.Store {

@@ -30,7 +30,7 @@ func defineProcessFlags(fs *flag.FlagSet) *processFlags {
 		logLevel:  fs.String("log-level", envOr("WASMFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (env WASMFLOW_LOG_LEVEL)"),
 		logFormat: fs.String("log-format", envOr("WASMFLOW_LOG_FORMAT", "text"), "text or json (env WASMFLOW_LOG_FORMAT)"),
 		grace:     fs.Duration("grace-period", envDuration("WASMFLOW_GRACE_PERIOD", 30*time.Second), "on SIGTERM, how long running guests have to reach a checkpoint before they are stopped where they are (env WASMFLOW_GRACE_PERIOD)"),
-		engine:    fs.String("engine", envOr("WASMFLOW_ENGINE", "wazero"), "WebAssembly engine: wazero (env WASMFLOW_ENGINE)"),
+		engine:    fs.String("engine", envOr("WASMFLOW_ENGINE", "wazero"), "WebAssembly engine: wazero (pure Go) or wasmtime (needs a cgo build; faster activations) (env WASMFLOW_ENGINE)"),
 		host:      hostFlags(fs),
 	}
 }

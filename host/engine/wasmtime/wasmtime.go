@@ -1,0 +1,612 @@
+//go:build cgo
+
+// Package wasmtime implements engine.Engine with wasmtime (through
+// wasmtime-go, which needs cgo): compiled ahead to native code, faster to
+// instantiate and to run than wazero, selected with --engine wasmtime.
+//
+// Differences from the wazero engine, all invisible to guests that follow
+// abi/ABI.md:
+//   - InstanceConfig.Walltime, Random and Sleep cannot be injected into
+//     wasmtime's WASI: a guest's WASI clock_time_get, random_get and
+//     poll_oneoff see the real clock, the OS random source and real sleeps.
+//     Deterministic time and randomness come from the ABI's own now/random
+//     host functions, which both engines serve identically.
+//   - WASI stdout and stderr can only be files in wasmtime-go: each instance
+//     writes them to an anonymous in-memory file (memfd on Linux, an unlinked
+//     temporary file elsewhere), and what is new is copied to
+//     InstanceConfig.Stdout/Stderr after every Call (at most maxOutput bytes
+//     per Call and stream), so output arrives per call, not per write.
+package wasmtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	wt "github.com/bytecodealliance/wasmtime-go/v39"
+
+	"github.com/wasmflow/wasmflow/host/engine"
+)
+
+// Version is the wasmtime-go version this package is built with; it keys
+// the compile cache (wasmtime also refuses incompatible serialized code).
+const Version = "v39.0.1"
+
+// tick is the epoch period: the granularity of stopping a guest.
+const tick = 10 * time.Millisecond
+
+// maxOutput bounds what one Call copies from a guest's stdout or stderr.
+const maxOutput = 1 << 20
+
+// Config configures the engine; see engine.Config.
+type Config = engine.Config
+
+// Engine is the wasmtime engine.
+type Engine struct {
+	eng      *wt.Engine
+	linker   *wt.Linker
+	memLimit int64
+	cacheDir string
+
+	stop     chan struct{}
+	ticker   sync.WaitGroup
+	closeMu  sync.Once
+	closeErr error
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// New creates a wasmtime engine with WASI and the host functions, and starts
+// its epoch ticker.
+func New(ctx context.Context, cfg *Config) (*Engine, error) {
+	pages := cfg.MemoryLimitPages
+	if pages == 0 {
+		pages = 4096
+	}
+	wcfg := wt.NewConfig()
+	wcfg.SetEpochInterruption(true)
+	eng := wt.NewEngineWithConfig(wcfg)
+	linker := wt.NewLinker(eng)
+	if err := linker.DefineWasi(); err != nil {
+		linker.Close()
+		eng.Close()
+		return nil, fmt.Errorf("wasmtime: define wasi: %w", err)
+	}
+	for _, hf := range cfg.HostFuncs {
+		ty := wt.NewFuncType(toValTypes(hf.Params), toValTypes(hf.Results))
+		if err := linker.FuncNew(cfg.HostModule, hf.Name, ty, adapt(hf)); err != nil {
+			linker.Close()
+			eng.Close()
+			return nil, fmt.Errorf("wasmtime: define %s.%s: %w", cfg.HostModule, hf.Name, err)
+		}
+	}
+	if cfg.CacheDir != "" {
+		if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
+			linker.Close()
+			eng.Close()
+			return nil, fmt.Errorf("wasmtime: compile cache in %s: %w", cfg.CacheDir, err)
+		}
+	}
+	e := &Engine{
+		eng:      eng,
+		linker:   linker,
+		memLimit: int64(pages) * 65536,
+		cacheDir: cfg.CacheDir,
+		stop:     make(chan struct{}),
+	}
+	e.ticker.Add(1)
+	go e.tick()
+	return e, nil
+}
+
+// tick advances the engine's epoch: each store's deadline is one tick ahead,
+// and the deadline callback decides whether its guest goes on.
+func (e *Engine) tick() {
+	defer e.ticker.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.eng.IncrementEpoch()
+		}
+	}
+}
+
+// Name returns "wasmtime".
+func (e *Engine) Name() string { return "wasmtime" }
+
+// Close stops the ticker and releases the engine. Modules and instances
+// must be closed first.
+func (e *Engine) Close(ctx context.Context) error {
+	e.closeMu.Do(func() {
+		close(e.stop)
+		e.ticker.Wait()
+		e.linker.Close()
+		e.eng.Close()
+	})
+	return e.closeErr
+}
+
+// Compile compiles wasm, or loads its serialized code from the cache.
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
+	var path string
+	if e.cacheDir != "" {
+		sum := sha256.Sum256(wasm)
+		path = filepath.Join(e.cacheDir, "wasmtime-"+Version+"-"+hex.EncodeToString(sum[:])+".cwasm")
+		if b, err := os.ReadFile(path); err == nil {
+			// The cache directory is trusted: deserializing runs its code.
+			if m, err := wt.NewModuleDeserialize(e.eng, b); err == nil {
+				return newModule(e, m), nil
+			}
+			// Stale or corrupt: compile again and overwrite it.
+		}
+	}
+	m, err := wt.NewModule(e.eng, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
+	}
+	if path != "" {
+		if b, err := m.Serialize(); err == nil {
+			writeAtomic(path, b) // best effort: a failed write costs a compile next time
+		}
+	}
+	return newModule(e, m), nil
+}
+
+func writeAtomic(path string, b []byte) {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	if werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {
+		os.Remove(f.Name())
+	}
+}
+
+type module struct {
+	e       *Engine
+	m       *wt.Module
+	imports []engine.Func
+	exports map[string]engine.Func
+	mems    map[string]bool
+}
+
+func newModule(e *Engine, m *wt.Module) *module {
+	mod := &module{e: e, m: m, exports: map[string]engine.Func{}, mems: map[string]bool{}}
+	for _, im := range m.Imports() {
+		ft := im.Type().FuncType()
+		if ft == nil {
+			continue
+		}
+		name := ""
+		if n := im.Name(); n != nil {
+			name = *n
+		}
+		mod.imports = append(mod.imports, engine.Func{Module: im.Module(), Name: name, Params: fromValTypes(ft.Params()), Results: fromValTypes(ft.Results())})
+	}
+	for _, ex := range m.Exports() {
+		ty := ex.Type()
+		if ft := ty.FuncType(); ft != nil {
+			mod.exports[ex.Name()] = engine.Func{Name: ex.Name(), Params: fromValTypes(ft.Params()), Results: fromValTypes(ft.Results())}
+		} else if ty.MemoryType() != nil {
+			mod.mems[ex.Name()] = true
+		}
+	}
+	return mod
+}
+
+func (m *module) Imports() []engine.Func { return append([]engine.Func(nil), m.imports...) }
+
+func (m *module) Exports() []engine.Func {
+	fs := make([]engine.Func, 0, len(m.exports))
+	for _, f := range m.exports {
+		fs = append(fs, f)
+	}
+	return fs
+}
+
+func (m *module) ExportsMemory(name string) bool { return m.mems[name] }
+
+func (m *module) Close(ctx context.Context) error {
+	m.m.Close()
+	return nil
+}
+
+func (m *module) Instantiate(ctx context.Context, cfg *engine.InstanceConfig) (_ engine.Instance, err error) {
+	i := &instance{mod: m, flag: newStopFlag(), funcs: map[string]*wt.Func{}}
+	i.store = wt.NewStoreWithData(m.e.eng, i)
+	defer func() {
+		if err != nil {
+			i.Close(ctx)
+		}
+	}()
+	i.store.Limiter(m.e.memLimit, -1, -1, -1, -1)
+	installEpochCallback(i.store, i.flag)
+
+	wasi := wt.NewWasiConfig() // no args, env, preopens or stdin
+	if cfg.Stdout != nil && cfg.Stdout != io.Discard {
+		if i.stdout, err = newOutput(wasi, "stdout", cfg.Stdout); err != nil {
+			wasi.Close()
+			return nil, fmt.Errorf("wasmtime: stdout: %w", err)
+		}
+	}
+	if cfg.Stderr != nil && cfg.Stderr != io.Discard {
+		if i.stderr, err = newOutput(wasi, "stderr", cfg.Stderr); err != nil {
+			wasi.Close()
+			return nil, fmt.Errorf("wasmtime: stderr: %w", err)
+		}
+	}
+	i.store.SetWasi(wasi)
+
+	// The wasm start section runs here: guard it like a Call.
+	err = i.guard(ctx, func() error {
+		inst, err := m.e.linker.Instantiate(i.store, m.m)
+		i.inst = inst
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ex := i.inst.GetExport(i.store, "memory"); ex != nil {
+		i.memory = ex.Memory()
+	}
+	return i, nil
+}
+
+type output struct {
+	f   *os.File
+	off int64
+	w   io.Writer
+}
+
+func newOutput(wasi *wt.WasiConfig, name string, w io.Writer) (*output, error) {
+	f, path, err := newOutFile(name)
+	if err != nil {
+		return nil, err
+	}
+	var serr error
+	if name == "stdout" {
+		serr = wasi.SetStdoutFile(path)
+	} else {
+		serr = wasi.SetStderrFile(path)
+	}
+	doneOpening(path)
+	if serr != nil {
+		f.Close()
+		return nil, serr
+	}
+	return &output{f: f, w: w}, nil
+}
+
+// flush copies what the guest wrote since the last flush, up to maxOutput.
+func (o *output) flush() {
+	if o == nil {
+		return
+	}
+	st, err := o.f.Stat()
+	if err != nil || st.Size() <= o.off {
+		return
+	}
+	start := o.off
+	if st.Size()-start > maxOutput {
+		start = st.Size() - maxOutput // keep the tail
+	}
+	io.Copy(o.w, io.NewSectionReader(o.f, start, st.Size()-start))
+	o.off = st.Size()
+}
+
+type instance struct {
+	mod    *module
+	store  *wt.Store
+	inst   *wt.Instance
+	memory *wt.Memory
+	funcs  map[string]*wt.Func
+	flag   stopFlag
+	closed bool
+
+	flagMu  sync.Mutex // guards setting the flag against freeing it
+	flagGen uint64     // the Call a setter belongs to
+
+	stdout, stderr *output
+
+	// Set for the duration of a Call: what host functions see.
+	ctx     context.Context
+	hostErr error // the error a host function ended the call with
+}
+
+func (i *instance) Call(ctx context.Context, name string, args ...uint64) ([]uint64, error) {
+	fn := i.funcs[name]
+	if fn == nil {
+		if ex := i.inst.GetExport(i.store, name); ex != nil {
+			fn = ex.Func()
+		}
+		if fn == nil {
+			return nil, fmt.Errorf("module does not export function %q", name)
+		}
+		i.funcs[name] = fn
+	}
+	sig, ok := i.mod.exports[name]
+	if !ok || len(args) != len(sig.Params) {
+		return nil, fmt.Errorf("function %q takes %d arguments, got %d", name, len(sig.Params), len(args))
+	}
+	params := make([]interface{}, len(args))
+	for k, a := range args {
+		params[k] = toVal(sig.Params[k], a).Get()
+	}
+	var res interface{}
+	err := i.guard(ctx, func() error {
+		var err error
+		res, err = fn.Call(i.store, params...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch r := res.(type) {
+	case nil:
+		return nil, nil
+	case []wt.Val:
+		out := make([]uint64, len(r))
+		for k, v := range r {
+			out[k] = fromVal(v)
+		}
+		return out, nil
+	default:
+		return []uint64{fromGo(r)}, nil
+	}
+}
+
+// guard runs f (which enters wasm) with ctx as the host functions' context,
+// stopping the guest when ctx is done, and maps its error.
+func (i *instance) guard(ctx context.Context, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("guest stopped: %w", context.Cause(ctx))
+	}
+	i.ctx, i.hostErr = ctx, nil
+	// The stop flag is C memory that Close frees, and context.AfterFunc's
+	// stop does not wait for a setter already running: setting and freeing
+	// go under flagMu, and a setter of an earlier call does nothing.
+	i.flagMu.Lock()
+	i.flagGen++
+	gen := i.flagGen
+	i.flag.clear()
+	i.flagMu.Unlock()
+	i.store.SetEpochDeadline(1)
+	stop := context.AfterFunc(ctx, func() {
+		i.flagMu.Lock()
+		defer i.flagMu.Unlock()
+		if !i.closed && i.flagGen == gen {
+			i.flag.set()
+		}
+	})
+	err := f()
+	stop()
+	hostErr := i.hostErr
+	i.ctx, i.hostErr = nil, nil
+	i.stdout.flush()
+	i.stderr.flush()
+	if err == nil {
+		return nil
+	}
+	return mapError(ctx, err, hostErr, i.flag.isSet())
+}
+
+// mapError turns wasmtime's errors into the engine's.
+func mapError(ctx context.Context, err, hostErr error, stopped bool) error {
+	if hostErr != nil {
+		return &engine.Trap{Message: fmt.Sprintf("wasm error: host function ended the call: %v", hostErr), Err: hostErr}
+	}
+	if stopped && ctx.Err() != nil {
+		return fmt.Errorf("guest stopped: %w", context.Cause(ctx))
+	}
+	var werr *wt.Error
+	if errors.As(err, &werr) {
+		if code, ok := werr.ExitStatus(); ok {
+			return &engine.ExitError{Code: uint32(code)}
+		}
+	}
+	msg := err.Error()
+	var trap *wt.Trap
+	if errors.As(err, &trap) {
+		if code := trap.Code(); code != nil && *code == wt.Interrupt && ctx.Err() != nil {
+			return fmt.Errorf("guest stopped: %w", context.Cause(ctx))
+		}
+		msg = "wasm error: " + msg
+	}
+	return &engine.Trap{Message: msg, Err: err}
+}
+
+func (i *instance) MemorySize() uint32 {
+	if i.memory == nil || i.closed {
+		return 0
+	}
+	return uint32(i.memory.DataSize(i.store))
+}
+
+func (i *instance) Close(ctx context.Context) error {
+	if i.closed {
+		return nil
+	}
+	i.flagMu.Lock()
+	i.closed = true // no setter touches the flag from now on
+	i.flagMu.Unlock()
+	i.store.Close()
+	i.flag.free()
+	for _, o := range []*output{i.stdout, i.stderr} {
+		if o != nil {
+			o.f.Close()
+		}
+	}
+	return nil
+}
+
+// adapt turns a HostFunc into a wasmtime callback. An error (or a panic)
+// from the host function is kept on the instance and ends the guest call
+// with a trap; Call returns it as an *engine.Trap wrapping the error.
+func adapt(hf engine.HostFunc) func(*wt.Caller, []wt.Val) ([]wt.Val, *wt.Trap) {
+	n := max(len(hf.Params), len(hf.Results))
+	return func(caller *wt.Caller, args []wt.Val) (results []wt.Val, trap *wt.Trap) {
+		i, _ := caller.Data().(*instance)
+		if i == nil {
+			return nil, wt.NewTrap("wasmflow: host function called outside an instance")
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				i.hostErr = fmt.Errorf("host function %s panicked: %v", hf.Name, r)
+				results, trap = nil, wt.NewTrap(i.hostErr.Error())
+			}
+		}()
+		stack := make([]uint64, n)
+		for k, a := range args {
+			stack[k] = fromVal(a)
+		}
+		ctx := i.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		mem := memory{caller: caller}
+		if ex := caller.GetExport("memory"); ex != nil {
+			mem.m = ex.Memory()
+		}
+		if err := hf.Call(ctx, mem, stack); err != nil {
+			i.hostErr = err
+			return nil, wt.NewTrap("wasmflow: host function " + hf.Name + " ended the call")
+		}
+		results = make([]wt.Val, len(hf.Results))
+		for k, t := range hf.Results {
+			results[k] = toVal(t, stack[k])
+		}
+		return results, nil
+	}
+}
+
+type memory struct {
+	caller *wt.Caller
+	m      *wt.Memory
+}
+
+func (m memory) data() []byte {
+	if m.m == nil {
+		return nil
+	}
+	return m.m.UnsafeData(m.caller)
+}
+
+func (m memory) Read(ptr, n uint32) ([]byte, bool) {
+	d := m.data()
+	if uint64(ptr)+uint64(n) > uint64(len(d)) {
+		return nil, false
+	}
+	// The view dies when memory grows: copy it.
+	return append([]byte(nil), d[ptr:ptr+n]...), true
+}
+
+func (m memory) Write(ptr uint32, b []byte) bool {
+	d := m.data()
+	if uint64(ptr)+uint64(len(b)) > uint64(len(d)) {
+		return false
+	}
+	copy(d[ptr:], b)
+	return true
+}
+
+func (m memory) Size() uint32 {
+	if m.m == nil {
+		return 0
+	}
+	return uint32(m.m.DataSize(m.caller))
+}
+
+func toValTypes(ts []engine.ValueType) []*wt.ValType {
+	out := make([]*wt.ValType, len(ts))
+	for k, t := range ts {
+		switch t {
+		case engine.I32:
+			out[k] = wt.NewValType(wt.KindI32)
+		case engine.I64:
+			out[k] = wt.NewValType(wt.KindI64)
+		case engine.F32:
+			out[k] = wt.NewValType(wt.KindF32)
+		case engine.F64:
+			out[k] = wt.NewValType(wt.KindF64)
+		default:
+			panic(fmt.Sprintf("wasmtime: host function value type %v", t))
+		}
+	}
+	return out
+}
+
+func fromValTypes(ts []*wt.ValType) []engine.ValueType {
+	out := make([]engine.ValueType, len(ts))
+	for k, t := range ts {
+		switch t.Kind() {
+		case wt.KindI32:
+			out[k] = engine.I32
+		case wt.KindI64:
+			out[k] = engine.I64
+		case wt.KindF32:
+			out[k] = engine.F32
+		case wt.KindF64:
+			out[k] = engine.F64
+		default:
+			out[k] = engine.Other
+		}
+	}
+	return out
+}
+
+// Values travel as uint64 the way wazero encodes them: i32 zero-extended,
+// floats as their IEEE bits.
+func toVal(t engine.ValueType, v uint64) wt.Val {
+	switch t {
+	case engine.I64:
+		return wt.ValI64(int64(v))
+	case engine.F32:
+		return wt.ValF32(math.Float32frombits(uint32(v)))
+	case engine.F64:
+		return wt.ValF64(math.Float64frombits(v))
+	default:
+		return wt.ValI32(int32(uint32(v)))
+	}
+}
+
+func fromVal(v wt.Val) uint64 {
+	switch v.Kind() {
+	case wt.KindI32:
+		return uint64(uint32(v.I32()))
+	case wt.KindI64:
+		return uint64(v.I64())
+	case wt.KindF32:
+		return uint64(math.Float32bits(v.F32()))
+	case wt.KindF64:
+		return math.Float64bits(v.F64())
+	}
+	return 0
+}
+
+func fromGo(r interface{}) uint64 {
+	switch v := r.(type) {
+	case int32:
+		return uint64(uint32(v))
+	case int64:
+		return uint64(v)
+	case float32:
+		return uint64(math.Float32bits(v))
+	case float64:
+		return math.Float64bits(v)
+	}
+	return 0
+}

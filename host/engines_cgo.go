@@ -1,0 +1,23 @@
+//go:build cgo
+
+package host
+
+import (
+	"context"
+
+	"github.com/wasmflow/wasmflow/abi"
+	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/host/engine/wasmtime"
+	"github.com/wasmflow/wasmflow/host/executor"
+)
+
+func init() {
+	engines["wasmtime"] = func(ctx context.Context, c *Config) (engine.Engine, error) {
+		return wasmtime.New(ctx, &wasmtime.Config{
+			CacheDir:         c.CacheDir,
+			MemoryLimitPages: c.Limits.MemoryPages,
+			HostModule:       abi.ImportModule,
+			HostFuncs:        executor.HostFuncs(),
+		})
+	}
+}

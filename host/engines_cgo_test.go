@@ -1,0 +1,23 @@
+//go:build cgo
+
+package host_test
+
+import (
+	"context"
+
+	"github.com/wasmflow/wasmflow/abi"
+	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/host/engine/wasmtime"
+	"github.com/wasmflow/wasmflow/host/executor"
+)
+
+// testEngines are the engines every durability scenario runs on.
+var testEngines = []string{"wazero", "wasmtime"}
+
+func newWasmtime(ctx context.Context) (engine.Engine, error) {
+	return wasmtime.New(ctx, &wasmtime.Config{
+		MemoryLimitPages: executor.Limits{}.WithDefaults().MemoryPages,
+		HostModule:       abi.ImportModule,
+		HostFuncs:        executor.HostFuncs(),
+	})
+}
