@@ -43,8 +43,12 @@ RUSTC_WASM   ?= /usr/bin/rustc
 RUSTFLAGS_WASM := --edition 2021 --target wasm32-wasi -C opt-level=s -C strip=debuginfo
 RUST_GUESTS  := $(patsubst modules/rust/%/src/lib.rs,%,$(wildcard modules/rust/*/src/lib.rs))
 RUST_SDK     := $(BUILD)/rust/libwasmflow.rlib
+# Rust test guests (modules/TESTGUESTS.md): every
+# modules/rust/testguests/NAME/src/lib.rs, built to modules/build/rust/NAME.wasm
+# like the examples, plus steps-reordered.wasm.
+RUST_TESTGUESTS := $(patsubst modules/rust/testguests/%/src/lib.rs,%,$(wildcard modules/rust/testguests/*/src/lib.rs))
 
-rust-modules: $(RUST_GUESTS:%=$(BUILD)/rust/%.wasm)
+rust-modules: $(RUST_GUESTS:%=$(BUILD)/rust/%.wasm) $(RUST_TESTGUESTS:%=$(BUILD)/rust/%.wasm) $(BUILD)/rust/steps-reordered.wasm
 
 rust-toolchain:
 	@test -x $(RUSTC_WASM) || { echo "rust-modules: $(RUSTC_WASM) not found; install it with: apt-get update && apt-get install -y rustc libstd-rust-dev-wasm32" >&2; exit 1; }
@@ -56,6 +60,14 @@ $(RUST_SDK): $(wildcard sdk/rust/src/*.rs) | rust-toolchain
 
 $(BUILD)/rust/%.wasm: modules/rust/%/src/*.rs $(RUST_SDK) | rust-toolchain
 	$(RUSTC_WASM) $(RUSTFLAGS_WASM) --crate-type cdylib --crate-name $(subst -,_,$*) --extern wasmflow=$(RUST_SDK) -o $@ modules/rust/$*/src/lib.rs
+
+$(BUILD)/rust/%.wasm: modules/rust/testguests/%/src/*.rs $(RUST_SDK) | rust-toolchain
+	$(RUSTC_WASM) $(RUSTFLAGS_WASM) --crate-type cdylib --crate-name $(subst -,_,$*) --extern wasmflow=$(RUST_SDK) -o $@ modules/rust/testguests/$*/src/lib.rs
+
+# The same workflow as the Rust steps.wasm with its steps in another order
+# (the crate's feature "reordered").
+$(BUILD)/rust/steps-reordered.wasm: modules/rust/testguests/steps/src/*.rs $(RUST_SDK) | rust-toolchain
+	$(RUSTC_WASM) $(RUSTFLAGS_WASM) --cfg 'feature="reordered"' --crate-type cdylib --crate-name steps_reordered --extern wasmflow=$(RUST_SDK) -o $@ modules/rust/testguests/steps/src/lib.rs
 
 dev: modules
 	$(GO) run ./cmd/wasmflow dev

@@ -3,8 +3,10 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path"
 	"path/filepath"
 	"testing"
@@ -20,7 +22,19 @@ import (
 	"github.com/wasmflow/wasmflow/store/sqlite"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// compileCache is the compile cache every test's host shares, so that each
+// guest is compiled once per engine rather than once per test.
+var compileCache string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wasmflow-host-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	compileCache = dir
+	pgtest.Main(m, func() { os.RemoveAll(dir) })
+}
 
 // forEachStore runs f once per store implementation × engine, each with a
 // fresh database, in subtests named "sqlite/wazero", "postgres/wasmtime", ...
@@ -97,6 +111,7 @@ func setup(t testing.TB, st store.Store, o setupOpts, modules ...string) *bundle
 	h, err := host.New(ctx, &host.Config{
 		Store:         st,
 		Engine:        o.engine,
+		CacheDir:      compileCache,
 		Workers:       o.workers,
 		Limits:        o.limits,
 		Hooks:         o.hooks,

@@ -5,41 +5,23 @@ package host_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
-	"github.com/bytecodealliance/wasmtime-go/v39"
-
 	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/testmodules"
 	"github.com/wasmflow/wasmflow/store"
 )
-
-// watModule compiles a hand-written WebAssembly text guest under
-// modules/wat to a binary.
-func watModule(t *testing.T, name string) []byte {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "modules", "wat", name+".wat"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := wasmtime.Wat2Wasm(string(src))
-	if err != nil {
-		t.Fatalf("wat2wasm %s: %v", name, err)
-	}
-	return wasm
-}
 
 // The counter guest is written straight against abi/ABI.md, with no SDK:
 // three steps, an effect in the second, and replay of recorded steps after an
 // interruption.
 func TestWatCounter(t *testing.T) {
 	t.Parallel()
-	wasm := watModule(t, "counter")
+	wasm := testmodules.Bytes(t, "wat/counter")
 	cases := []struct {
 		name        string
 		hooks       executor.Hooks

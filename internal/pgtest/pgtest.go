@@ -41,8 +41,11 @@ var (
 
 // Main runs the tests of m and exits with their status, stopping the private
 // server if one was started. Call it from TestMain.
-func Main(m *testing.M) {
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, f := range cleanups {
+		f()
+	}
 	if srv != nil {
 		if err := srv.stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest:", err)

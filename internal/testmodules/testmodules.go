@@ -2,7 +2,9 @@
 // their sources by the project's own build (make modules; make rust-modules
 // for Rust guests). Each build runs once per test process, under a file lock
 // so that test binaries running at the same time do not build over each
-// other; make rebuilds only what changed.
+// other; make rebuilds only what changed. Guests written in WebAssembly text
+// (modules/wat) have no build: they are compiled when asked for, with
+// wasmtime's wat2wasm, which needs cgo.
 package testmodules
 
 import (
@@ -83,14 +85,23 @@ func runMake(target string) error {
 
 // Path returns the path of a built guest. A plain name is a Go guest: an
 // example, modules/build/go/NAME.wasm, or a test guest,
-// modules/build/test/NAME.wasm. "rust/NAME" is a Rust example,
+// modules/build/test/NAME.wasm. "rust/NAME" is a Rust guest,
 // modules/build/rust/NAME.wasm. It builds the guests of that language first
-// if needed and fails the test if the build fails.
+// if needed and fails the test if the build fails. "wat/NAME" is
+// modules/wat/NAME.wat compiled (see Bytes) to a file in the test's
+// temporary directory.
 func Path(t testing.TB, name string) string {
 	t.Helper()
 	lang, base, ok := strings.Cut(name, "/")
 	if !ok {
 		lang, base = "go", name
+	}
+	if lang == "wat" {
+		p := filepath.Join(t.TempDir(), base+".wasm")
+		if err := os.WriteFile(p, watBytes(t, base), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
 	b, known := builds[lang]
 	if !known {
@@ -113,12 +124,36 @@ func Path(t testing.TB, name string) string {
 	return p
 }
 
-// Bytes returns the bytes of a built Go guest (see Path).
+// Bytes returns the bytes of a guest (see Path). For "wat/NAME" they are
+// modules/wat/NAME.wat compiled with wasmtime's wat2wasm; without cgo, that
+// fails the test.
 func Bytes(t testing.TB, name string) []byte {
 	t.Helper()
+	if base, ok := strings.CutPrefix(name, "wat/"); ok {
+		return watBytes(t, base)
+	}
 	b, err := os.ReadFile(Path(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// watBytes compiles modules/wat/NAME.wat to WebAssembly.
+func watBytes(t testing.TB, name string) []byte {
+	t.Helper()
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "modules", "wat", name+".wat")
+	src, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("testmodules: wat guest %q: %v", name, err)
+	}
+	wasm, err := wat2wasm(string(src))
+	if err != nil {
+		t.Fatalf("testmodules: %s: %v", p, err)
+	}
+	return wasm
 }

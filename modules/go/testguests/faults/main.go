@@ -1,6 +1,8 @@
 // Command faults is a test guest with one workflow per behaviour the host's
 // tests need: guests that misbehave (loop, oom, badptr, panic), and small
-// workflows for retries, sleeps, signals, effects and limits.
+// workflows for retries, sleeps, signals, effects, cursors, isolated steps
+// and limits. Every guest language has a faults module with the same
+// workflows; modules/TESTGUESTS.md is their contract.
 package main
 
 import (
@@ -104,6 +106,52 @@ func init() {
 			return json.RawMessage(`{"timed_out":true}`), nil
 		}
 		return payload, nil
+	})
+
+	// cursor counts items in one step, saving its cursor after each item:
+	// interrupted anywhere, it resumes at the first item not yet saved.
+	wasmflow.Workflow("cursor", func(ctx *wasmflow.Context, in struct {
+		Items *int `json:"items"`
+	}) (map[string]int, error) {
+		items := 100
+		if in.Items != nil {
+			items = *in.Items
+		}
+		type cursor struct {
+			Next int `json:"next"`
+			Sum  int `json:"sum"`
+		}
+		cur, err := wasmflow.Step(ctx, "count", func(s *wasmflow.StepContext) (cursor, error) {
+			var c cursor
+			s.Cursor(&c)
+			for i := c.Next; i < items; i++ {
+				c.Sum += i
+				c.Next = i + 1
+				s.Set(c)
+			}
+			return c, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]int{"processed": cur.Next, "sum": cur.Sum}, nil
+	})
+
+	// isolated runs step "before", the isolated step "alone", then "after".
+	wasmflow.Workflow("isolated", func(ctx *wasmflow.Context, _ none) ([]string, error) {
+		var done []string
+		for _, name := range []string{"before", "alone", "after"} {
+			var opts []wasmflow.StepOption
+			if name == "alone" {
+				opts = append(opts, wasmflow.Isolated())
+			}
+			out, err := wasmflow.Step(ctx, name, func(s *wasmflow.StepContext) (string, error) { return name, nil }, opts...)
+			if err != nil {
+				return nil, err
+			}
+			done = append(done, out)
+		}
+		return done, nil
 	})
 
 	// big returns a JSON string of the given length, to hit the payload
