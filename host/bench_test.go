@@ -17,37 +17,65 @@ import (
 )
 
 // BenchmarkActivation measures what every activation pays before the guest
-// does any work: instantiating the compiled export example with the host
-// functions and WASI, and running its _initialize (the Go runtime's start),
-// on each engine ("wasmtime" only in builds with cgo).
+// does any work: instantiating the compiled faults test guest with the host
+// functions and WASI, and running its _initialize if it has one (a Go
+// guest's runtime start; Rust's and the hand-written guest's are light), on
+// each engine × guest language, named ENGINE/LANGUAGE ("wasmtime" and "wat"
+// only in builds with cgo).
 func BenchmarkActivation(b *testing.B) {
 	for _, name := range testEngines {
-		b.Run(name, func(b *testing.B) {
-			ctx := context.Background()
-			eng, err := benchEngine(ctx, name)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer eng.Close(ctx)
-			mod, err := eng.Compile(ctx, testmodules.Bytes(b, "export"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer mod.Close(ctx)
-			cfg := &engine.InstanceConfig{Stdout: io.Discard, Stderr: io.Discard}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				inst, err := mod.Instantiate(ctx, cfg)
+		for _, lang := range guestLangs {
+			b.Run(name+"/"+lang, func(b *testing.B) {
+				ctx := context.Background()
+				eng, err := benchEngine(ctx, name)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := inst.Call(ctx, abi.ExportInitialize); err != nil {
+				defer eng.Close(ctx)
+				mod, err := eng.Compile(ctx, testmodules.Bytes(b, (&combo{lang: lang}).guest("faults")))
+				if err != nil {
 					b.Fatal(err)
 				}
-				inst.Close(ctx)
-			}
-		})
+				defer mod.Close(ctx)
+				initialize := false
+				for _, f := range mod.Exports() {
+					initialize = initialize || f.Name == abi.ExportInitialize
+				}
+				cfg := &engine.InstanceConfig{Stdout: io.Discard, Stderr: io.Discard}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					inst, err := mod.Instantiate(ctx, cfg)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if initialize {
+						if _, err := inst.Call(ctx, abi.ExportInitialize); err != nil {
+							b.Fatal(err)
+						}
+					}
+					inst.Close(ctx)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCheckpoint measures one checkpoint host call from a step's body
+// (the faults guest's checkpoints workflow), per engine × guest language:
+// one run makes b.N calls, so the run's own cost (about one activation) is
+// spread over them.
+func BenchmarkCheckpoint(b *testing.B) {
+	for _, name := range testEngines {
+		for _, lang := range guestLangs {
+			b.Run(name+"/"+lang, func(b *testing.B) {
+				c := &combo{lang: lang, engine: name, st: openStore(b, "sqlite")}
+				bn := setup(b, c.st, setupOpts{engine: name, quiet: true}, c.guest("faults"))
+				b.ResetTimer()
+				id := bn.start(b, "faults", "checkpoints", map[string]any{"n": b.N})
+				benchWait(b, bn, id)
+			})
+		}
 	}
 }
 

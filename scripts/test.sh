@@ -37,8 +37,10 @@ done
 log "building the guest modules (make modules rust-modules)"
 make --no-print-directory modules rust-modules
 
-log "checking that the wazero build needs no cgo"
-CGO_ENABLED=0 go build -o /dev/null ./cmd/wasmflow
+log "checking that the wazero build needs no cgo (build, vet, and the conformance suite on wazero)"
+CGO_ENABLED=0 go build ./...
+CGO_ENABLED=0 go vet ./...
+CGO_ENABLED=0 go test -count=1 "$@" -run 'TestConformance' ./host/
 
 log "SDK unit tests (Go, and Rust natively with Debian's rustc)"
 (cd sdk/go && go test -count=1 "$@" ./...)

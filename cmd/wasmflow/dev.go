@@ -69,7 +69,7 @@ Flags:
 	p := &process{host: h, app: api.New(h, devAPIConfig(ctx)), ln: ln, grace: *pf.grace, log: log}
 
 	url := "http://" + ln.Addr().String()
-	fmt.Printf("wasmflow dev: serving %s (embedded store in %s, no token needed on loopback)\n", url, *data)
+	fmt.Printf("wasmflow dev: serving %s (embedded store in %s, engine %s, no token needed on loopback)\n", url, *data, cfg.Engine)
 	if len(names) > 0 {
 		fmt.Printf("modules: %s\n", strings.Join(names, ", "))
 	}

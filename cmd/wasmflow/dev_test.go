@@ -14,12 +14,13 @@ import (
 )
 
 // startDev starts `wasmflow dev` with the example modules and the embedded
-// store in data.
-func startDev(t *testing.T, data string) (*proctest.Process, *proctest.Client) {
+// store in data, and any extra flags.
+func startDev(t *testing.T, data string, flags ...string) (*proctest.Process, *proctest.Client) {
 	t.Helper()
 	addr := proctest.FreeAddr(t)
 	modules := filepath.Dir(testmodules.Path(t, "export"))
-	p := proctest.Start(t, addr, "dev", "--listen", addr, "--data", data, "--modules", modules, "--log-level", "warn", "--lease", "3s")
+	args := append([]string{"dev", "--listen", addr, "--data", data, "--modules", modules, "--log-level", "warn", "--lease", "3s"}, flags...)
+	p := proctest.Start(t, addr, args...)
 	return p, &proctest.Client{URL: p.URL}
 }
 
@@ -36,10 +37,22 @@ type runJSON struct {
 
 // The README's first command: the dev host serves the examples over HTTP
 // without a token, answers bad requests with clear errors, and stops cleanly
-// on SIGTERM.
+// on SIGTERM; on each engine (--engine wasmtime in builds with cgo).
 func TestDevServesTheExamples(t *testing.T) {
 	t.Parallel()
-	p, c := startDev(t, t.TempDir())
+	for _, eng := range engines {
+		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
+			testDevServesTheExamples(t, eng)
+		})
+	}
+}
+
+func testDevServesTheExamples(t *testing.T, eng string) {
+	p, c := startDev(t, t.TempDir(), "--engine", eng)
+	if !strings.Contains(p.Output(), "engine "+eng+",") {
+		t.Errorf("dev does not say it runs on %s:\n%s", eng, p.Output())
+	}
 
 	// The run that the printed curl command starts completes.
 	m := regexp.MustCompile(`-d '([^']+)'`).FindStringSubmatch(p.Output())

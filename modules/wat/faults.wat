@@ -3,7 +3,7 @@
 ;; behaviour the contract lists; each is a function $wf_NAME below.
 ;;
 ;; Memory layout:
-;;   [0, 192)      workflow names: slot i (16 bytes at 16*i) holds the length
+;;   [0, 208)      workflow names: slot i (16 bytes at 16*i) holds the length
 ;;                 of name i in its first byte and the name after it. Slot i
 ;;                 names element i of the function table, so describing and
 ;;                 dispatching are loops over the slots.
@@ -33,6 +33,7 @@
   (import "wasmflow" "step_attempt" (func $step_attempt (result i32)))
   (import "wasmflow" "step_end" (func $step_end (param i32 i32 i32) (result i32)))
   (import "wasmflow" "cursor_set" (func $cursor_set (param i32 i32) (result i32)))
+  (import "wasmflow" "checkpoint" (func $checkpoint (result i32)))
   (import "wasmflow" "effect_begin" (func $effect_begin (param i32 i32) (result i32)))
   (import "wasmflow" "effect_end" (func $effect_end (param i32 i32 i32) (result i32)))
   (import "wasmflow" "sleep" (func $sleep (param i32 i32 i64) (result i32)))
@@ -56,12 +57,14 @@
   (data (i32.const 144) "\03big")
   (data (i32.const 160) "\06cursor")
   (data (i32.const 176) "\08isolated")
+  (data (i32.const 192) "\0bcheckpoints")
   (type $wf (func))
-  (table 12 funcref)
+  (table 13 funcref)
   (elem (i32.const 0)
     $wf_ok $wf_panic $wf_loop $wf_oom $wf_badptr $wf_flaky
-    $wf_sleepy $wf_effects $wf_await $wf_big $wf_cursor $wf_isolated)
-  (global $workflows i32 (i32.const 12))
+    $wf_sleepy $wf_effects $wf_await $wf_big $wf_cursor $wf_isolated
+    $wf_checkpoints)
+  (global $workflows i32 (i32.const 13))
 
   ;; Constant strings: offset, length.
   (data (i32.const 256) "{\"ok\":true}")                                        ;; 256, 11
@@ -97,6 +100,9 @@
   (data (i32.const 832) "\"after\"")                                          ;; 832, 7 (name 833, 5)
   (data (i32.const 848) "{\"isolated\":true}")                                ;; 848, 17
   (data (i32.const 880) "cannot grow memory")                                 ;; 880, 18
+  (data (i32.const 912) "\"n\"")                                              ;; 912, 3
+  (data (i32.const 928) "{\"checkpoints\":")                                  ;; 928, 15
+  (data (i32.const 944) "spin")                                               ;; 944, 4
 
   (global $heap (mut i32) (i32.const 65536))
   (global $out_ptr (mut i32) (i32.const 0))
@@ -337,6 +343,35 @@
     (call $put (i32.const 499) (i32.const 1))
     (call $complete_heap (local.get $m)))
 
+;; checkpoints runs step "spin", whose body calls checkpoint the input's
+  ;; "n" times (default 1000) and returns n; it completes with
+  ;; {"checkpoints":N} read from the step's output. It measures the cost of
+  ;; one checkpoint host call.
+  (func $wf_checkpoints
+    (local $n i64) (local $i i64) (local $p i32) (local $len i32) (local $m i32)
+    (call $read_input)
+    (local.set $len)
+    (local.set $p)
+    (local.set $n (call $find_int (local.get $p) (local.get $len) (i32.const 912) (i32.const 3) (i64.const 1000)))
+    (if (call $begin (i32.const 944) (i32.const 4) (i32.const 0) (i32.const 0))
+      (then
+        (block $done
+          (loop $again
+            (br_if $done (i64.ge_s (local.get $i) (local.get $n)))
+            (drop (call $checkpoint))
+            (local.set $i (i64.add (local.get $i) (i64.const 1)))
+            (br $again)))
+        (local.set $m (global.get $heap))
+        (call $put_u64 (local.get $n))
+        (call $end (i32.const 0) (local.get $m) (i32.sub (global.get $heap) (local.get $m)))))
+    ;; The step's output is the bare number.
+    (local.set $n (call $parse_u64 (global.get $out_ptr) (global.get $out_len)))
+    (local.set $m (global.get $heap))
+    (call $put (i32.const 928) (i32.const 15))
+    (call $put_u64 (local.get $n))
+    (call $put (i32.const 496) (i32.const 1))
+    (call $complete_heap (local.get $m)))
+
   ;; $named_step runs a step whose output is the JSON string at (quoted,
   ;; quoted_len) and whose name is that string without its quotes, with
   ;; options (opts, opts_len); it returns the step's output.
@@ -505,6 +540,22 @@
   ;; their value; it returns default if there is no such key. This is not a
   ;; JSON parser: it is enough for the flat objects this guest reads (its
   ;; input, and the cursors and outputs it wrote itself).
+;; $parse_u64 reads the decimal digits at the start of (p, n), after any
+  ;; white space.
+  (func $parse_u64 (param $p i32) (param $n i32) (result i64)
+    (local $end i32) (local $c i32) (local $v i64)
+    (local.set $end (i32.add (local.get $p) (local.get $n)))
+    (local.set $p (call $skip_space (local.get $p) (local.get $end)))
+    (block $done
+      (loop $digit
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $c (i32.sub (i32.load8_u (local.get $p)) (i32.const 48)))
+        (br_if $done (i32.gt_u (local.get $c) (i32.const 9)))
+        (local.set $v (i64.add (i64.mul (local.get $v) (i64.const 10)) (i64.extend_i32_u (local.get $c))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $digit)))
+    (local.get $v))
+
   (func $find_int (param $p i32) (param $n i32) (param $key i32) (param $key_len i32) (param $default i64) (result i64)
     (local $end i32) (local $i i32) (local $j i32) (local $c i32) (local $v i64)
     (local.set $end (i32.add (local.get $p) (local.get $n)))

@@ -154,6 +154,27 @@ func init() {
 		return done, nil
 	})
 
+	// checkpoints calls checkpoint n times in one step: the cost of one
+	// checkpoint host call, for the benchmarks.
+	wasmflow.Workflow("checkpoints", func(ctx *wasmflow.Context, in struct {
+		N *int `json:"n"`
+	}) (map[string]int, error) {
+		n := 1000
+		if in.N != nil {
+			n = *in.N
+		}
+		done, err := wasmflow.Step(ctx, "spin", func(s *wasmflow.StepContext) (int, error) {
+			for i := 0; i < n; i++ {
+				s.Checkpoint()
+			}
+			return n, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]int{"checkpoints": done}, nil
+	})
+
 	// big returns a JSON string of the given length, to hit the payload
 	// limit.
 	wasmflow.Workflow("big", func(ctx *wasmflow.Context, in struct {

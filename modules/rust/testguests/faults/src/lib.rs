@@ -22,6 +22,7 @@ wasmflow::workflows! {
     "big" => big,
     "cursor" => cursor,
     "isolated" => isolated,
+    "checkpoints" => checkpoints,
 }
 
 fn ok(_ctx: &Context, _: ()) -> Result<Json, Error> {
@@ -211,4 +212,29 @@ fn isolated(ctx: &Context, _: ()) -> Result<Vec<String>, Error> {
         done.push(out);
     }
     Ok(done)
+}
+
+json_struct! {
+    pub struct CheckpointsInput {
+        pub n: Option<i64>,
+    }
+}
+
+json_struct! {
+    pub struct Checkpointed {
+        pub checkpoints: i64,
+    }
+}
+
+/// checkpoints calls checkpoint n times in one step: the cost of one
+/// checkpoint host call, for the benchmarks.
+fn checkpoints(ctx: &Context, input: CheckpointsInput) -> Result<Checkpointed, Error> {
+    let n = input.n.unwrap_or(1000);
+    let done: i64 = step(ctx, "spin", StepOptions::new(), |s| {
+        for _ in 0..n {
+            s.checkpoint();
+        }
+        Ok(n)
+    })?;
+    Ok(Checkpointed { checkpoints: done })
 }
