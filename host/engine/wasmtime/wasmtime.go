@@ -321,6 +321,7 @@ type instance struct {
 	flagGen uint64     // the Call a setter belongs to
 
 	stdout, stderr *output
+	stack          []uint64 // host functions' arguments and results
 
 	// Set for the duration of a Call: what host functions see.
 	ctx     context.Context
@@ -469,7 +470,13 @@ func adapt(hf engine.HostFunc) func(*wt.Caller, []wt.Val) ([]wt.Val, *wt.Trap) {
 				results, trap = nil, wt.NewTrap(i.hostErr.Error())
 			}
 		}()
-		stack := make([]uint64, n)
+		// Host functions never call back into the guest, so one scratch
+		// stack per instance serves every call.
+		if cap(i.stack) < n {
+			i.stack = make([]uint64, n)
+		}
+		stack := i.stack[:n]
+		clear(stack)
 		for k, a := range args {
 			stack[k] = fromVal(a)
 		}
@@ -477,9 +484,13 @@ func adapt(hf engine.HostFunc) func(*wt.Caller, []wt.Val) ([]wt.Val, *wt.Trap) {
 		if ctx == nil {
 			ctx = context.Background()
 		}
-		mem := memory{caller: caller}
-		if ex := caller.GetExport("memory"); ex != nil {
-			mem.m = ex.Memory()
+		// The exported memory, found once instantiation is over; before
+		// that (a start function calling the host) it is looked up.
+		mem := memory{caller: caller, m: i.memory}
+		if mem.m == nil {
+			if ex := caller.GetExport("memory"); ex != nil {
+				mem.m = ex.Memory()
+			}
 		}
 		if err := hf.Call(ctx, mem, stack); err != nil {
 			i.hostErr = err
