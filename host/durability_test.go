@@ -155,4 +155,3 @@ func TestInvalidModulesAreRefusedWithTheReason(t *testing.T) {
 		}
 	})
 }
-

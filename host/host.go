@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	m := metrics.New()
+	m := metrics.New(&metrics.Config{Store: c.Store, Logger: c.Logger})
 	exec, err := executor.New(&executor.Config{
 		Store: c.Store, Engine: eng, Limits: c.Limits, Owner: c.Owner, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
 	})
@@ -119,7 +119,7 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	if c.Workers >= 0 {
 		h.sched, err = scheduler.New(&scheduler.Config{
 			Store: c.Store, Executor: exec, Owner: c.Owner, Concurrency: c.Workers,
-			LeaseDuration: c.LeaseDuration, PollInterval: c.PollInterval, Logger: c.Logger,
+			LeaseDuration: c.LeaseDuration, PollInterval: c.PollInterval, Logger: c.Logger, Observer: m,
 			OnDone: func(run *store.Run, _ *executor.Result) { h.watchers.changed(run.ID) },
 		})
 		if err != nil {

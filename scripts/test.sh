@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every wasmflow test. It installs what the tests need when it is
-# missing (the PostgreSQL server from Debian's packages), builds the guest
-# modules with the project's own build, and runs the Go tests, which start
-# their own private PostgreSQL servers (or use WASMFLOW_TEST_DATABASE_URL).
+# missing (the PostgreSQL server and Chromium from Debian's packages), builds
+# the guest modules with the project's own build, and runs the Go tests,
+# which start their own private PostgreSQL servers (or use
+# WASMFLOW_TEST_DATABASE_URL) and drive the web UI in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,14 @@ if [ ! -x /usr/bin/rustc ] || [ ! -d "$(/usr/bin/rustc --print sysroot 2>/dev/nu
   log "installing Debian's rustc with the wasm32-wasi standard library"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc libstd-rust-dev-wasm32 >/dev/null
+fi
+
+# The web UI tests drive Debian's headless Chromium (the tests fail, not
+# skip, without it).
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing Debian's chromium for the web UI tests"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 log "go vet"

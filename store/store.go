@@ -91,6 +91,12 @@ type Store interface {
 	// set only that run is considered.
 	RunClaim(ctx context.Context, params *RunClaimParams) ([]*Run, error)
 
+	// RunCount counts the runs that match the non-empty fields of params,
+	// in one group per module version, workflow and status (groups without
+	// runs are left out), ordered by module name, version, workflow and
+	// status.
+	RunCount(ctx context.Context, params *RunCountParams) ([]*RunCount, error)
+
 	// RunGetByID returns one run.
 	RunGetByID(ctx context.Context, params *RunGetByIDParams) (*Run, error)
 
@@ -104,6 +110,12 @@ type Store interface {
 	// event. If IdempotencyKey is set and a run with that key exists, it
 	// returns that run and created false.
 	RunInsert(ctx context.Context, params *RunInsertParams) (run *Run, created bool, err error)
+
+	// RunLag returns how long the oldest runnable run has waited for a
+	// claim at Now: Now minus the earliest wake_at among the runs a claim at
+	// Now would take (due pending, sleeping and waiting runs, running runs
+	// whose lease expired). It is zero when no run is runnable.
+	RunLag(ctx context.Context, params *RunLagParams) (time.Duration, error)
 
 	// RunList returns runs newest first (by id, which sorts by creation),
 	// filtered by the non-empty fields, with id < After when After is set.
@@ -423,6 +435,22 @@ type RunClaimParams struct {
 	RunID         string // optional: claim only this run
 }
 
+type RunCountParams struct {
+	Module        string
+	ModuleVersion string
+	Workflow      string
+}
+
+// RunCount is the number of runs of one module version and workflow in one
+// status.
+type RunCount struct {
+	ModuleName    string
+	ModuleVersion string
+	Workflow      string
+	Status        RunStatus
+	Count         int64
+}
+
 type RunGetByIDParams struct{ ID string }
 
 type RunHeartbeatParams struct {
@@ -449,12 +477,16 @@ type RunInsertParams struct {
 	Now            time.Time
 }
 
+type RunLagParams struct{ Now time.Time }
+
 type RunListParams struct {
-	Status   RunStatus
-	Module   string
-	Workflow string
-	After    string // run id: return runs with a smaller id
-	Limit    int    // default 50
+	Status         RunStatus
+	Module         string
+	ModuleVersion  string
+	Workflow       string
+	IdempotencyKey string
+	After          string // run id: return runs with a smaller id
+	Limit          int    // default 50
 }
 
 type RunReleaseParams struct {

@@ -70,6 +70,7 @@ Flags:
 
 	url := "http://" + ln.Addr().String()
 	fmt.Printf("wasmflow dev: serving %s (embedded store in %s, engine %s, no token needed on loopback)\n", url, *data, cfg.Engine)
+	fmt.Printf("web UI: %s/\n", url)
 	if len(names) > 0 {
 		fmt.Printf("modules: %s\n", strings.Join(names, ", "))
 	}

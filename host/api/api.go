@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/wasmflow/wasmflow/host"
+	"github.com/wasmflow/wasmflow/host/api/ui"
 	"github.com/wasmflow/wasmflow/store"
 )
 
@@ -68,6 +69,8 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 	app.Use(authenticate(h, c.Auth))
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/metrics", s.metricsHandler())
+	app.Get("/", webUIPage)
+	app.Get("/ui/:file", ui.Asset)
 	v1 := app.Group("/v1")
 	v1.Get("/openapi.json", openAPI)
 	v1.Post("/modules", s.pushModule)
@@ -75,6 +78,7 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 	v1.Get("/modules/:name", s.getModule)
 	v1.Post("/runs", s.startRun)
 	v1.Get("/runs", s.listRuns)
+	v1.Get("/runs/counts", s.countRuns) // before /runs/:id; run ids are UUIDs
 	v1.Get("/runs/:id", s.getRun)
 	v1.Get("/runs/:id/events", s.listEvents)
 	v1.Post("/runs/:id/signals/:name", s.signal)
@@ -176,6 +180,9 @@ type Module struct {
 	Size      int64      `json:"size"`
 	Workflows []Workflow `json:"workflows"`
 	CreatedAt time.Time  `json:"created_at"`
+	// Runs counts the runs pinned to this version; only GET
+	// /v1/modules/{name} fills it in.
+	Runs *RunCounts `json:"runs,omitempty"`
 }
 
 // Workflow is a workflow a module exports.
@@ -233,9 +240,14 @@ func (s *server) getModule(c *fiber.Ctx) error {
 	if len(mods) == 0 {
 		return apiError(fiber.StatusNotFound, "not_found", "no module named "+c.Params("name"))
 	}
+	counts, err := s.h.Store().RunCount(c.UserContext(), &store.RunCountParams{Module: c.Params("name")})
+	if err != nil {
+		return err
+	}
 	out := make([]Module, len(mods))
 	for i, m := range mods {
 		out[i] = toModule(m)
+		out[i].Runs = tally(counts, func(rc *store.RunCount) bool { return rc.ModuleVersion == m.Version })
 	}
 	return c.JSON(fiber.Map{"name": c.Params("name"), "versions": out})
 }
@@ -301,6 +313,7 @@ type Run struct {
 	IdempotencyKey *string         `json:"idempotency_key"`
 	Progress       json.RawMessage `json:"progress"`
 	Steps          []Step          `json:"steps,omitzero"` // nil (left out) in lists
+	Waits          []Wait          `json:"waits,omitzero"` // nil (left out) in lists
 	CreatedAt      time.Time       `json:"created_at"`
 	UpdatedAt      time.Time       `json:"updated_at"`
 	CompletedAt    *time.Time      `json:"completed_at"`
@@ -315,15 +328,24 @@ type Step struct {
 	Error    *string         `json:"error,omitempty"`
 }
 
+// Wait is a durable timer or a wait for a signal in a run's journal.
+type Wait struct {
+	Kind   string     `json:"kind"`    // timer or signal
+	Name   string     `json:"name"`    // the timer's or the signal's
+	Status string     `json:"status"`  // timers: scheduled, fired; signals: waiting, received, timed_out
+	WakeAt *time.Time `json:"wake_at"` // when the timer fires or the wait times out; null: never
+}
+
 func (s *server) writeRun(c *fiber.Ctx, status int, run *store.Run) error {
 	entries, err := s.h.Steps(c.UserContext(), run.ID)
 	if err != nil {
 		return err
 	}
 	out := toRun(run)
-	out.Steps = []Step{}
+	out.Steps, out.Waits = []Step{}, []Wait{}
 	for _, e := range entries {
 		if e.Kind != store.EntryStep {
+			out.Waits = append(out.Waits, Wait{Kind: string(e.Kind), Name: e.Name, Status: string(e.Status), WakeAt: e.WakeAt})
 			continue
 		}
 		st := Step{Name: e.Name, Status: string(e.Status), Attempts: e.Attempts, Cursor: rawOrString(e.Cursor), Error: optional(e.Error)}
@@ -362,8 +384,12 @@ func (s *server) listRuns(c *fiber.Ctx) error {
 	if status != "" && !status.Valid() {
 		return apiError(fiber.StatusBadRequest, "invalid_request", "unknown status "+string(status))
 	}
+	if err := versionNeedsModule(c); err != nil {
+		return err
+	}
 	runs, err := s.h.Store().RunList(c.UserContext(), &store.RunListParams{
-		Status: status, Module: c.Query("module"), Workflow: c.Query("workflow"), After: c.Query("after"), Limit: limit + 1,
+		Status: status, Module: c.Query("module"), ModuleVersion: c.Query("version"), Workflow: c.Query("workflow"),
+		IdempotencyKey: c.Query("idempotency_key"), After: c.Query("after"), Limit: limit + 1,
 	})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -294,6 +295,36 @@ func TestModules(t *testing.T) {
 		if got.Name != "receipt" || len(got.Versions) != 2 || got.Versions[0].Version != "2" || got.Versions[1].Version != "1" {
 			t.Fatalf("module: %+v", got)
 		}
+		for _, v := range got.Versions {
+			if v.Runs == nil || v.Runs.Total != 0 || len(v.Runs.Statuses) != 7 {
+				t.Fatalf("runs of version %s: %+v, want none, in each of the 7 statuses", v.Version, v.Runs)
+			}
+		}
+	})
+	t.Run("get counts the runs of each version", func(t *testing.T) {
+		var run api.Run
+		b.do(t, "POST", "/v1/runs?wait=10s", map[string]any{"module": "receipt", "version": "1", "workflow": "receipt", "input": receiptInput("V-1")}).expect(t, 201, &run)
+		if run.Status != "completed" {
+			t.Fatalf("run of version 1: %s", run.Status)
+		}
+		var got struct {
+			Versions []api.Module `json:"versions"`
+		}
+		b.do(t, "GET", "/v1/modules/receipt", nil).expect(t, 200, &got)
+		runs := map[string]*api.RunCounts{}
+		for _, v := range got.Versions {
+			runs[v.Version] = v.Runs
+		}
+		if runs["1"] == nil || runs["1"].Total != 1 || runs["1"].Statuses["completed"] != 1 || runs["2"] == nil || runs["2"].Total != 0 {
+			t.Fatalf("runs per version: 1: %+v, 2: %+v; want one completed run of version 1", runs["1"], runs["2"])
+		}
+		var list struct {
+			Modules []api.Module `json:"modules"`
+		}
+		b.do(t, "GET", "/v1/modules", nil).expect(t, 200, &list)
+		if len(list.Modules) != 1 || list.Modules[0].Runs != nil {
+			t.Fatalf("the module list counts no runs: %+v", list.Modules)
+		}
 	})
 	t.Run("get of an unknown module is not_found", func(t *testing.T) {
 		b.do(t, "GET", "/v1/modules/nope", nil).expectError(t, 404, "not_found")
@@ -416,6 +447,10 @@ func TestForegroundRunsAndSignals(t *testing.T) {
 		if signup.Status != "waiting" {
 			t.Fatalf("signup after wait: %s, want waiting", signup.Status)
 		}
+		if len(signup.Waits) != 1 || signup.Waits[0].Kind != "signal" || signup.Waits[0].Name != "email-confirmed" ||
+			signup.Waits[0].Status != "waiting" || signup.Waits[0].WakeAt == nil {
+			t.Fatalf("waits %+v, want the wait for signal email-confirmed with its timeout", signup.Waits)
+		}
 	})
 	if signup.ID == "" {
 		t.FailNow()
@@ -440,6 +475,9 @@ func TestForegroundRunsAndSignals(t *testing.T) {
 		var out map[string]any
 		if err := json.Unmarshal(run.Output, &out); err != nil || run.Status != "completed" || out["confirmed"] != true {
 			t.Fatalf("signup after the signal: %s, output %s (%v)", run.Status, run.Output, err)
+		}
+		if len(run.Waits) != 1 || run.Waits[0].Status != "received" {
+			t.Fatalf("waits after the signal: %+v, want the wait received", run.Waits)
 		}
 	})
 	t.Run("a signal to a finished run is run_finished", func(t *testing.T) {
@@ -550,7 +588,28 @@ func TestListRuns(t *testing.T) {
 			t.Fatalf("runs of an unknown module: %+v", p.Runs)
 		}
 	})
-	for _, q := range []string{"status=asleep", "limit=0", "limit=501", "limit=ten"} {
+	t.Run("filters by module version and idempotency key", func(t *testing.T) {
+		var keyed api.Run
+		b.do(t, "POST", "/v1/runs", map[string]any{"module": "faults", "workflow": "ok", "idempotency_key": "list-key"}).expect(t, 201, &keyed)
+		var p page
+		b.do(t, "GET", "/v1/runs?idempotency_key=list-key", nil).expect(t, 200, &p)
+		if len(p.Runs) != 1 || p.Runs[0].ID != keyed.ID || p.Runs[0].IdempotencyKey == nil || *p.Runs[0].IdempotencyKey != "list-key" {
+			t.Fatalf("runs with key list-key: %+v", p.Runs)
+		}
+		b.do(t, "GET", "/v1/runs?idempotency_key=list", nil).expect(t, 200, &p)
+		if len(p.Runs) != 0 {
+			t.Fatalf("runs with key list (a key's prefix): %+v", p.Runs)
+		}
+		b.do(t, "GET", "/v1/runs?module=faults&version=1&workflow=await", nil).expect(t, 200, &p)
+		if len(p.Runs) != 1 || p.Runs[0].ID != other.ID {
+			t.Fatalf("await runs of faults version 1: %+v", p.Runs)
+		}
+		b.do(t, "GET", "/v1/runs?module=faults&version=2", nil).expect(t, 200, &p)
+		if len(p.Runs) != 0 {
+			t.Fatalf("runs of faults version 2, which does not exist: %+v", p.Runs)
+		}
+	})
+	for _, q := range []string{"status=asleep", "limit=0", "limit=501", "limit=ten", "version=1"} {
 		t.Run("rejects "+q, func(t *testing.T) {
 			b.do(t, "GET", "/v1/runs?"+q, nil).expectError(t, 400, "invalid_request")
 		})
@@ -558,6 +617,110 @@ func TestListRuns(t *testing.T) {
 	t.Run("get of an unknown run is not_found", func(t *testing.T) {
 		b.do(t, "GET", "/v1/runs/nope", nil).expectError(t, 404, "not_found")
 	})
+}
+
+func TestCountRuns(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil, "faults", "receipt")
+	count := func(t *testing.T, query string) api.RunCounts {
+		t.Helper()
+		var c api.RunCounts
+		b.do(t, "GET", "/v1/runs/counts"+query, nil).expect(t, 200, &c)
+		if len(c.Statuses) != 7 {
+			t.Fatalf("counts %+v: want every one of the 7 statuses", c)
+		}
+		return c
+	}
+	if c := count(t, ""); c.Total != 0 {
+		t.Fatalf("counts of no runs: %+v", c)
+	}
+	var waiting api.Run
+	b.do(t, "POST", "/v1/runs", map[string]any{"module": "faults", "workflow": "await"}).expect(t, 201, &waiting)
+	b.waitStatus(t, waiting.ID, "waiting")
+	for i := range 2 {
+		b.do(t, "POST", "/v1/runs?wait=10s", map[string]any{"module": "receipt", "workflow": "receipt", "input": receiptInput(fmt.Sprintf("C-%d", i))}).expect(t, 201, nil)
+	}
+	var cancelled api.Run
+	b.do(t, "POST", "/v1/runs", map[string]any{"module": "faults", "workflow": "await"}).expect(t, 201, &cancelled)
+	b.waitStatus(t, cancelled.ID, "waiting")
+	b.do(t, "POST", "/v1/runs/"+cancelled.ID+"/cancel", nil).expect(t, 202, nil)
+
+	for _, tc := range []struct {
+		name, query string
+		total       int64
+		statuses    map[string]int64
+	}{
+		{"all runs", "", 4, map[string]int64{"waiting": 1, "completed": 2, "cancelled": 1}},
+		{"runs of a module", "?module=faults", 2, map[string]int64{"waiting": 1, "cancelled": 1}},
+		{"runs of a module version and workflow", "?module=receipt&version=1&workflow=receipt", 2, map[string]int64{"completed": 2}},
+		{"runs of a workflow no run has", "?workflow=nope", 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := count(t, tc.query)
+			if c.Total != tc.total {
+				t.Fatalf("total %d, want %d (%+v)", c.Total, tc.total, c)
+			}
+			for status, n := range c.Statuses {
+				if n != tc.statuses[status] {
+					t.Fatalf("%s: %d, want %d (%+v)", status, n, tc.statuses[status], c)
+				}
+			}
+		})
+	}
+	t.Run("a version without its module is invalid_request", func(t *testing.T) {
+		b.do(t, "GET", "/v1/runs/counts?version=1", nil).expectError(t, 400, "invalid_request")
+	})
+}
+
+// The web UI's files are served from the binary, with headers that keep
+// them from loading anything from elsewhere, and revalidated by ETag.
+func TestWebUI(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	page := b.do(t, "GET", "/", nil)
+	page.expect(t, 200, nil)
+	if ct := page.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("/ Content-Type %q", ct)
+	}
+	if csp := page.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self'") {
+		t.Fatalf("/ Content-Security-Policy %q", csp)
+	}
+	if !strings.Contains(string(page.body), `src="/ui/app.js"`) {
+		t.Fatalf("the page does not load /ui/app.js:\n%s", page.body)
+	}
+	for _, f := range []struct{ file, ctype string }{
+		{"app.js", "text/javascript"}, {"run.js", "text/javascript"}, {"style.css", "text/css"}, {"favicon.svg", "image/svg+xml"},
+	} {
+		r := b.do(t, "GET", "/ui/"+f.file, nil)
+		r.expect(t, 200, nil)
+		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, f.ctype) || len(r.body) == 0 {
+			t.Fatalf("/ui/%s: Content-Type %q, %d bytes", f.file, ct, len(r.body))
+		}
+		etag := r.header.Get("ETag")
+		if etag == "" {
+			t.Fatalf("/ui/%s has no ETag", f.file)
+		}
+		if again := b.do(t, "GET", "/ui/"+f.file, nil, "If-None-Match", etag); again.status != 304 || len(again.body) != 0 {
+			t.Fatalf("/ui/%s with its ETag: %d with %d bytes, want 304 without a body", f.file, again.status, len(again.body))
+		}
+	}
+	b.do(t, "GET", "/ui/nope.js", nil).expectError(t, 404, "not_found")
+	m := string(b.do(t, "GET", "/metrics", nil).body)
+	for _, want := range []string{
+		`wasmflow_http_request_duration_seconds_count{method="GET",route="/",status="200"} 1`,
+		`wasmflow_http_request_duration_seconds_count{method="GET",route="/ui/:file",status="304"} 4`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// Every module the page imports is served.
+	for _, js := range []string{"app.js", "run.js", "runs.js", "modules.js", "start.js"} {
+		body := string(b.do(t, "GET", "/ui/"+js, nil).body)
+		for _, m := range regexp.MustCompile(`from '\./([a-z]+\.js)'`).FindAllStringSubmatch(body, -1) {
+			b.do(t, "GET", "/ui/"+m[1], nil).expect(t, 200, nil)
+		}
+	}
 }
 
 func TestEvents(t *testing.T) {

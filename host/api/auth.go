@@ -38,10 +38,13 @@ func requiredScope(method, path string) store.TokenScope {
 	if len(path) > 1 {
 		path = strings.TrimRight(path, "/")
 	}
+	read := method == fiber.MethodGet || method == fiber.MethodHead
 	switch {
 	case path == "/healthz":
 		return ""
-	case method == fiber.MethodGet || method == fiber.MethodHead:
+	case read && (path == "/" || strings.HasPrefix(path, "/ui/")):
+		return "" // the web UI's static files; it asks for a token for the API
+	case read:
 		return store.ScopeRead // every read, /metrics and /v1/openapi.json included
 	case method == fiber.MethodPost && path == "/v1/modules":
 		return store.ScopeAdmin

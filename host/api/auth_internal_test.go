@@ -27,6 +27,12 @@ func TestRequiredScope(t *testing.T) {
 		{"POST", "/v1/runs/r1/cancel", store.ScopeWrite},
 		{"POST", "/v1/runs/r1/retry", store.ScopeWrite},
 		{"DELETE", "/v1/runs/r1", store.ScopeWrite},
+		{"GET", "/", ""},
+		{"GET", "/ui/app.js", ""},
+		{"HEAD", "/UI/style.css", ""},
+		{"POST", "/", store.ScopeWrite},
+		{"POST", "/ui/app.js", store.ScopeWrite},
+		{"GET", "/v1/runs/counts", store.ScopeRead},
 	} {
 		if got := requiredScope(tc.method, tc.path); got != tc.want {
 			t.Errorf("requiredScope(%s %s) = %q, want %q", tc.method, tc.path, got, tc.want)

@@ -116,6 +116,11 @@ func TestAuthChecksTokenAndScope(t *testing.T) {
 		{name: "write token cannot upload a module through another spelling of its path", method: "POST", path: "/V1/Modules/?name=m", auth: bearer(store.ScopeWrite), body: "\x00asm", status: 403, code: "forbidden", challenge: "Bearer"},
 		{name: "admin token uploads modules (past auth to the invalid wasm)", method: "POST", path: "/v1/modules?name=m", auth: bearer(store.ScopeAdmin), body: "\x00asm", status: 400, code: "invalid_module"},
 		{name: "admin token reads", method: "GET", path: "/v1/modules", auth: bearer(store.ScopeAdmin), status: 200},
+		{name: "the web UI's page needs no token", method: "GET", path: "/", status: 200},
+		{name: "the web UI's files need no token", method: "GET", path: "/ui/app.js", status: 200},
+		{name: "a path through the web UI's folder reaches no API route", method: "GET", path: "/ui/../v1/runs", status: 404, code: "not_found"},
+		{name: "a path through the web UI's folder, escaped, reaches no API route", method: "GET", path: "/ui/..%2fv1%2fruns", status: 404, code: "not_found"},
+		{name: "posting to the web UI's page needs a token", method: "POST", path: "/", status: 401, code: "unauthorized", challenge: "Bearer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -20,7 +20,7 @@ func (s *server) observe(c *fiber.Ctx) error {
 		}
 	}
 	route := c.Route().Path
-	if route == "/" { // only the catch-all answers there
+	if route == "/" && c.Locals(webUIKey{}) == nil { // the catch-all, or auth before any route
 		route = "unmatched"
 	}
 	// c.Method() is a view of the request's buffer, reused by the next one.

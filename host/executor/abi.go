@@ -217,7 +217,7 @@ func (a *Activation) stepBegin(c *call) (uint64, error) {
 		return 0, err
 	}
 	if opts.Isolated && a.live {
-		return 0, a.suspendWrite(store.StatusPending, "interrupt", ptrTime(now()), nil)
+		return 0, a.interrupt(InterruptIsolatedStep)
 	}
 	t := now()
 	s := &stepState{opts: opts, started: t, persisted: entry != nil}
@@ -289,6 +289,7 @@ func (a *Activation) stepEnded(status uint32, out []byte) error {
 		}}); err != nil {
 			return err
 		}
+		a.observeStep(e.Name, t.Sub(s.started), false, false)
 		a.step = nil
 		a.record(e)
 		return a.hook(&Point{Kind: PointAfterStep, Step: e.Name})
@@ -306,14 +307,19 @@ func (a *Activation) stepEnded(status uint32, out []byte) error {
 		e.Status, e.WakeAt = store.EntryRetrying, &wake
 		s.persisted = true
 		a.step = nil
-		return a.suspendWrite(store.StatusPending, "retry", &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed,
+		err := a.suspendWrite(store.StatusPending, "retry", &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed,
 			{Type: store.EventRetryScheduled, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts + 1, "at": wake.Format(time.RFC3339Nano)})},
 		}})
+		if a.end != nil && a.end.kind == endPersisted {
+			a.observeStep(e.Name, t.Sub(s.started), true, true)
+		}
+		return err
 	}
 	e.Status = store.EntryFailed
 	if err := a.apply(&store.RunApplyParams{Now: t, Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed}}); err != nil {
 		return err
 	}
+	a.observeStep(e.Name, t.Sub(s.started), true, false)
 	a.step = nil
 	a.record(e)
 	return nil
@@ -377,12 +383,13 @@ func (a *Activation) cursorSet(c *call) (uint64, error) {
 		p.Events = []*store.NewEvent{a.checkpointEvent(t)}
 	}
 	// A stop requested now is written in the same round trip.
-	stop := StopReason(a.stop.Load())
+	stop, cause := StopReason(a.stop.Load()), InterruptShutdown
 	if stop == stopNone && time.Since(a.started) > a.e.limits.ActivationTimeout/2 {
-		stop = StopShutdown
+		stop, cause = StopShutdown, InterruptTimeLimit
 	}
 	if stop == StopShutdown {
 		s.persisted = true
+		a.cause = cause
 		return 0, a.suspendWrite(store.StatusPending, "interrupt", ptrTime(t), p)
 	}
 	if err := a.apply(p); err != nil {
@@ -595,7 +602,9 @@ func (a *Activation) awaitSignal(c *call) (uint64, error) {
 			events = append(events, &store.NewEvent{Type: store.EventTimerScheduled, At: t, Data: mustJSON(map[string]any{"timer": "signal:" + name, "timeout_ms": timeout, "wake_at": deadline.Format(time.RFC3339Nano)})})
 		}
 	}
-	sigs, err := a.e.store.SignalListPending(a.dbctx, &store.SignalListPendingParams{RunID: a.run.ID, Name: name})
+	ctx, cancel := context.WithTimeout(a.dbctx, storeTimeout)
+	sigs, err := a.e.store.SignalListPending(ctx, &store.SignalListPendingParams{RunID: a.run.ID, Name: name})
+	cancel()
 	if err != nil {
 		a.end = &ending{kind: endStore, err: fmt.Errorf("list signals of run %s: %w", a.run.ID, err)}
 		return 0, errEndCall

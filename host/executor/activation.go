@@ -29,7 +29,7 @@ type Activation struct {
 
 	// Everything below is touched only by the goroutine in Run (host
 	// functions run on it, synchronously with the guest).
-	dbctx      context.Context // for store writes: outlives the guest's deadline
+	dbctx      context.Context // for store calls: not cancelled with the activation (see Run)
 	entries    []*store.Entry  // the journal, extended as the run goes
 	effects    map[int][]*store.Effect
 	pos        int // next journal position
@@ -52,6 +52,7 @@ type Activation struct {
 	describe   *describeState
 	end        *ending
 	stepCancel context.CancelCauseFunc // stops the guest when a step times out
+	cause      string                  // why the run is being interrupted (Interrupt*)
 }
 
 type stepState struct {
@@ -116,7 +117,13 @@ func (a *Activation) Stop(reason StopReason) {
 func (a *Activation) Run(ctx context.Context) (*Result, error) {
 	e := a.e
 	a.started = time.Now()
-	a.dbctx = ctx
+	// Writes are not cancelled with ctx: they are fenced, so after a lost
+	// lease the store refuses them by itself, while a write cancelled in
+	// flight may have committed or not. A lost lease that the activation's
+	// own last write caused (the heartbeat saw the run no longer running)
+	// would otherwise turn a committed write into an unknown one.
+	// storeTimeout bounds each call instead.
+	a.dbctx = context.WithoutCancel(ctx)
 	res, err := a.run1(ctx)
 	if e.obs != nil && res != nil {
 		e.obs.ActivationDone(a.run, e.engine.Name(), time.Since(a.started), res)
@@ -129,6 +136,7 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	if n := e.limits.Activations; a.run.Activations > n {
 		return a.failNow(fmt.Sprintf("the run reached its limit of %d activations (--max-activations): it was interrupted, suspended or lost its lease too often", n))
 	}
+	a.observeResumption(ctx)
 	var err error
 	if a.entries, err = e.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: a.run.ID}); err != nil {
 		return nil, fmt.Errorf("load journal of run %s: %w", a.run.ID, err)
@@ -179,6 +187,12 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 }
 
 var errActivationTimeout = errors.New("activation time limit reached")
+
+// storeTimeout bounds one store call of an activation's host functions. A
+// store that does not answer in time fails the activation; its run resumes
+// when its lease expires.
+const storeTimeout = 30 * time.Second
+
 var errStepTimeout = errors.New("step timeout reached")
 
 // conclude turns the end of the guest call into a Result, writing the run's
@@ -196,13 +210,14 @@ func (a *Activation) conclude(ctx context.Context, callErr error, inst engine.In
 	if ctx.Err() != nil {
 		// The scheduler stopped the activation (a lost lease, a shutdown's
 		// grace period over): hand the run back from its last checkpoint.
-		a.dbctx = context.WithoutCancel(ctx)
+		a.cause = InterruptShutdownForced
 		return a.suspendNow(store.StatusPending, "interrupt", ptrTime(now()), nil)
 	}
 	if errors.Is(callErr, errStepTimeout) {
 		s := a.step
 		if s == nil || !s.timedOut.Load() {
 			// The step ended just as its timer fired: resume from here.
+			a.cause = InterruptStepTimeout
 			return a.suspendNow(store.StatusPending, "interrupt", ptrTime(now()), nil)
 		}
 		msg := fmt.Sprintf("step %q timed out after %s", s.entry.Name, time.Duration(s.opts.TimeoutMS)*time.Millisecond)
@@ -257,7 +272,7 @@ func (a *Activation) outcome() (*Result, error) {
 		return &a.end.result, nil
 	case endFenced:
 		a.logger().Warn("activation lost its lease; its writes were refused")
-		return &Result{Status: store.StatusRunning, Reason: "lease lost"}, nil
+		return &Result{Status: store.StatusRunning, Reason: "lease lost", LeaseLost: true}, nil
 	case endCrash:
 		return &Result{Status: store.StatusRunning, Reason: "crashed by test hook"}, nil
 	case endStore:
@@ -306,7 +321,9 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 	if p.Status == "" && a.eventCount+n > a.e.limits.EventsPerRun {
 		return a.fault("the run reached its limit of %d events (--max-events-per-run)", a.e.limits.EventsPerRun)
 	}
-	res, err := a.e.store.RunApply(a.dbctx, p)
+	ctx, cancel := context.WithTimeout(a.dbctx, storeTimeout)
+	res, err := a.e.store.RunApply(ctx, p)
+	cancel()
 	if err != nil {
 		if errors.Is(err, store.ErrFenced) {
 			a.end = &ending{kind: endFenced}
@@ -362,6 +379,9 @@ func (a *Activation) suspendWrite(status store.RunStatus, reason string, wakeAt 
 		s.persisted = true
 	}
 	data := map[string]any{"reason": reason}
+	if reason == "interrupt" && a.cause != "" {
+		data["cause"] = a.cause
+	}
 	if wakeAt != nil {
 		data["wake_at"] = wakeAt.UTC().Format(time.RFC3339Nano)
 	}
@@ -371,7 +391,10 @@ func (a *Activation) suspendWrite(status store.RunStatus, reason string, wakeAt 
 		return err
 	}
 	a.end.result.Reason = reason
-	a.logger().Debug("run suspended", "reason", reason, "status", status)
+	a.logger().Debug("run suspended", "reason", reason, "cause", a.cause, "status", status)
+	if reason == "interrupt" && a.e.obs != nil {
+		a.e.obs.Interrupted(a.run, a.cause)
+	}
 	return errEndCall
 }
 
@@ -384,13 +407,20 @@ func (a *Activation) checkStop(cancelOnly bool) error {
 		return a.finish(store.StatusCancelled, nil, "")
 	case StopShutdown:
 		if !cancelOnly {
-			return a.suspendWrite(store.StatusPending, "interrupt", ptrTime(now()), nil)
+			return a.interrupt(InterruptShutdown)
 		}
 	}
 	if !cancelOnly && time.Since(a.started) > a.e.limits.ActivationTimeout/2 {
-		return a.suspendWrite(store.StatusPending, "interrupt", ptrTime(now()), nil)
+		return a.interrupt(InterruptTimeLimit)
 	}
 	return nil
+}
+
+// interrupt suspends the run, to resume at once in a fresh activation, and
+// ends the guest call.
+func (a *Activation) interrupt(cause string) error {
+	a.cause = cause
+	return a.suspendWrite(store.StatusPending, "interrupt", ptrTime(now()), nil)
 }
 
 // hook asks the test hooks about a point.
@@ -405,7 +435,7 @@ func (a *Activation) hook(p *Point) error {
 		return errEndCall
 	}
 	if h.Interrupt != nil && p.Kind != PointBeforeEffectEnd && h.Interrupt(p) {
-		return a.suspendWrite(store.StatusPending, "interrupt", ptrTime(now()), nil)
+		return a.interrupt(InterruptHook)
 	}
 	return nil
 }

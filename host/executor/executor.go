@@ -110,12 +110,56 @@ type Config struct {
 }
 
 // Observer is told of outcomes worth counting. Its methods must be fast and
-// safe for concurrent use.
+// safe for concurrent use. Except for ActivationDone, each is told only what
+// the store recorded.
 type Observer interface {
 	EffectUncertain(run *store.Run, step, effect string)
 	Nondeterminism(run *store.Run)
 	ActivationDone(run *store.Run, engine string, d time.Duration, r *Result)
+	// StepEnded: an attempt of step ended after d (its time in the
+	// activation that ended it), completed or failed; retry says whether
+	// another attempt is scheduled.
+	StepEnded(run *store.Run, step string, d time.Duration, failed, retry bool)
+	// Interrupted: the run was suspended to resume in a new activation;
+	// cause is one of the Interrupt* constants.
+	Interrupted(run *store.Run, cause string)
+	// Resumed: the activation resumes a run whose previous activation was
+	// interrupted or ended without a word; after is one of the Resumed*
+	// constants.
+	Resumed(run *store.Run, after string)
 }
+
+// Why a run was interrupted: the cause recorded in its run_suspended event
+// (reason "interrupt") and told to the Observer.
+const (
+	// InterruptShutdown: a graceful shutdown stopped it at a checkpoint and
+	// handed it back.
+	InterruptShutdown = "shutdown"
+	// InterruptShutdownForced: the shutdown's grace period ended before it
+	// reached a checkpoint; it resumes from its last one.
+	InterruptShutdownForced = "shutdown_forced"
+	// InterruptTimeLimit: it reached a checkpoint after half of the
+	// activation time limit and yields to a fresh activation.
+	InterruptTimeLimit = "time_limit"
+	// InterruptIsolatedStep: an isolated step starts in a fresh activation.
+	InterruptIsolatedStep = "isolated_step"
+	// InterruptStepTimeout: a step ended just as its timeout fired.
+	InterruptStepTimeout = "step_timeout"
+	// InterruptHook: a test hook (Hooks.Interrupt).
+	InterruptHook = "hook"
+)
+
+// What an activation resumes after.
+const (
+	// ResumedAfterInterrupt: the previous activation suspended the run with
+	// reason interrupt (any cause but a shutdown).
+	ResumedAfterInterrupt = "interrupt"
+	// ResumedAfterHandoff: a shutting-down process handed the run back.
+	ResumedAfterHandoff = "handoff"
+	// ResumedAfterLeaseExpiry: the previous activation wrote nothing more
+	// and its lease expired (its process died, stalled or lost the store).
+	ResumedAfterLeaseExpiry = "lease_expired"
+)
 
 // Hooks let tests stop activations at chosen points (see host/flowtest).
 // Nil functions never fire.
@@ -209,6 +253,9 @@ type Result struct {
 	// WakeAt is when a suspended run becomes runnable again (nil: only a
 	// signal wakes it).
 	WakeAt *time.Time
+	// LeaseLost: the store refused a write because another claim took the
+	// run (status running).
+	LeaseLost bool
 }
 
 // StopReason is why the scheduler asks a running activation to stop.

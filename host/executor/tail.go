@@ -54,7 +54,7 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 	if w.total > maxGuestOutput {
 		if !w.dropped {
 			w.dropped = true
-			w.log.Warn("guest output over the limit; dropping the rest", "stream", w.stream, "limit_bytes", maxGuestOutput)
+			w.logger().Warn("guest output over the limit; dropping the rest", "stream", w.stream, "limit_bytes", maxGuestOutput)
 		}
 		return len(p), nil
 	}
@@ -70,10 +70,19 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 			w.headline = strings.TrimSpace(strings.ToValidUTF8(line, "?"))
 		}
 		if w.a == nil || !w.a.replaying() {
-			w.log.Log(context.Background(), w.level, line, "source", "guest", "stream", w.stream)
+			w.logger().Log(context.Background(), w.level, line, "source", "guest", "stream", w.stream)
 		}
 	}
 	return len(p), nil
+}
+
+// logger is the activation's logger, asked at each line so that the line
+// names the step being run, or the writer's own.
+func (w *tailWriter) logger() *slog.Logger {
+	if w.a != nil {
+		return w.a.logger()
+	}
+	return w.log
 }
 
 func isCrashLine(line string) bool {

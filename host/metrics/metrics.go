@@ -1,18 +1,38 @@
 // Package metrics holds a host's Prometheus metrics: what its activations
-// did (as the executor's Observer), what its API answered, and the Go
-// runtime's own. The API serves them at GET /metrics.
+// did (as the executor's Observer), the leases it lost (as the scheduler's),
+// what its API answered, the runs of the whole cluster as the store holds
+// them, and the Go runtime's own. The API serves them at GET /metrics.
+//
+// Labels name modules, workflows and steps, never runs, so that the number
+// of series stays bounded.
 package metrics
 
 import (
+	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/host/scheduler"
 	"github.com/wasmflow/wasmflow/store"
 )
+
+// Config configures Metrics. Zero fields take the defaults shown.
+type Config struct {
+	// Store, when set, is read at scrape time for the gauges of the whole
+	// cluster: runs by status, and the age of the oldest runnable run.
+	Store Store
+	// StoreTTL is how long scrapes reuse what one of them read from Store,
+	// so that frequent scrapes of many processes do not load the database.
+	// Default 5s; negative: read at every scrape.
+	StoreTTL time.Duration
+	// Logger receives failures to read Store. Default slog.Default().
+	Logger *slog.Logger
+}
 
 // Metrics is one host's metrics, on a registry of their own so that hosts
 // in one process (tests) do not collide.
@@ -22,12 +42,26 @@ type Metrics struct {
 	uncertain      *prometheus.CounterVec
 	nondeterminism *prometheus.CounterVec
 	requests       *prometheus.HistogramVec
+	steps          *prometheus.HistogramVec
+	retries        *prometheus.CounterVec
+	interrupts     *prometheus.CounterVec
+	resumptions    *prometheus.CounterVec
+	leaseLosses    *prometheus.CounterVec
+	stepNames      stepNames
+	fromStore      *storeCollector // nil without Config.Store
 }
 
-var _ executor.Observer = (*Metrics)(nil)
+var (
+	_ executor.Observer  = (*Metrics)(nil)
+	_ scheduler.Observer = (*Metrics)(nil)
+)
 
-// New returns a host's metrics, with the Go runtime's and the process's.
-func New() *Metrics {
+// New returns a host's metrics, with the Go runtime's and the process's. A
+// nil cfg is the zero Config.
+func New(cfg *Config) *Metrics {
+	if cfg == nil {
+		cfg = &Config{}
+	}
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		activations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -48,12 +82,38 @@ func New() *Metrics {
 			Help:    "HTTP requests answered by the API, by method, route and status (live event streams count until their headers).",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route", "status"}),
+		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "wasmflow_step_duration_seconds",
+			Help:    "Step attempts that ended in this process, by module, workflow, step and outcome (completed or failed): how long each ran in the activation that ended it.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10), // 1ms .. 262s
+		}, []string{"module", "workflow", "step", "outcome"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmflow_step_retries_total",
+			Help: "Failed step attempts for which another attempt was scheduled, per the step's retry policy.",
+		}, []string{"module", "workflow", "step"}),
+		interrupts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmflow_interrupts_total",
+			Help: "Runs this process suspended to resume in a fresh activation, by cause: shutdown, shutdown_forced, time_limit, isolated_step, step_timeout or hook.",
+		}, []string{"module", "workflow", "cause"}),
+		resumptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmflow_resumptions_total",
+			Help: "Activations in this process that resumed a run after an interrupt, a handoff by a process shutting down, or an expired lease (a process that died, stalled or lost the database).",
+		}, []string{"module", "workflow", "after"}),
+		leaseLosses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmflow_lease_losses_total",
+			Help: "Activations in this process that lost their run's lease to another claim, by what noticed it first: a heartbeat, or a write the store refused.",
+		}, []string{"detected_by"}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.activations, m.uncertain, m.nondeterminism, m.requests,
+		m.steps, m.retries, m.interrupts, m.resumptions, m.leaseLosses,
 	)
+	if cfg.Store != nil {
+		m.fromStore = newStoreCollector(cfg)
+		m.registry.MustRegister(m.fromStore)
+	}
 	return m
 }
 
@@ -73,6 +133,72 @@ func (m *Metrics) Nondeterminism(run *store.Run) {
 // ActivationDone implements executor.Observer.
 func (m *Metrics) ActivationDone(run *store.Run, engine string, d time.Duration, r *executor.Result) {
 	m.activations.WithLabelValues(engine, string(r.Status)).Observe(d.Seconds())
+}
+
+// StepEnded implements executor.Observer.
+func (m *Metrics) StepEnded(run *store.Run, step string, d time.Duration, failed, retry bool) {
+	step = m.stepNames.label(run, step)
+	outcome := "completed"
+	if failed {
+		outcome = "failed"
+	}
+	m.steps.WithLabelValues(run.ModuleName, run.Workflow, step, outcome).Observe(d.Seconds())
+	if retry {
+		m.retries.WithLabelValues(run.ModuleName, run.Workflow, step).Inc()
+	}
+}
+
+// Interrupted implements executor.Observer.
+func (m *Metrics) Interrupted(run *store.Run, cause string) {
+	m.interrupts.WithLabelValues(run.ModuleName, run.Workflow, cause).Inc()
+}
+
+// Resumed implements executor.Observer.
+func (m *Metrics) Resumed(run *store.Run, after string) {
+	m.resumptions.WithLabelValues(run.ModuleName, run.Workflow, after).Inc()
+}
+
+// LeaseLost implements scheduler.Observer.
+func (m *Metrics) LeaseLost(run *store.Run, by string) {
+	m.leaseLosses.WithLabelValues(by).Inc()
+}
+
+// maxStepNames bounds the step label values of one workflow: steps whose
+// names are made at run time (one per item) would otherwise make a series
+// each. Steps beyond it are counted under otherSteps.
+const (
+	maxStepNames = 100
+	otherSteps   = "_other"
+)
+
+// stepNames remembers the step names each workflow has used as labels.
+type stepNames struct {
+	mu   sync.Mutex
+	seen map[[2]string]map[string]bool // module, workflow -> step names
+}
+
+// label returns step, or otherSteps once the workflow has maxStepNames
+// other names.
+func (n *stepNames) label(run *store.Run, step string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.seen == nil {
+		n.seen = make(map[[2]string]map[string]bool)
+	}
+	wf := [2]string{run.ModuleName, run.Workflow}
+	names := n.seen[wf]
+	if names[step] {
+		return step
+	}
+	if len(names) >= maxStepNames {
+		return otherSteps
+	}
+	if names == nil {
+		names = make(map[string]bool)
+		n.seen[wf] = names
+	}
+	names[step] = true
+	return step
 }
 
 // Request records one HTTP request. route is the route's pattern, not the

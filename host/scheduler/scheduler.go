@@ -41,7 +41,25 @@ type Config struct {
 	// with the run as claimed and how the activation ended (nil when the
 	// store failed). It must be quick.
 	OnDone func(run *store.Run, res *executor.Result)
+	// Observer, when set, is told of lost leases (metrics).
+	Observer Observer
 }
+
+// Observer is told of lost leases, once per activation that lost its lease,
+// when it has ended, by what noticed it first: LeaseLostByHeartbeat or
+// LeaseLostByWrite. Its methods must be fast and safe for concurrent use.
+type Observer interface {
+	LeaseLost(run *store.Run, by string)
+}
+
+// What noticed a lost lease.
+const (
+	// LeaseLostByHeartbeat: a heartbeat found the lease gone and stopped
+	// the activation.
+	LeaseLostByHeartbeat = "heartbeat"
+	// LeaseLostByWrite: the store refused one of the activation's writes.
+	LeaseLostByWrite = "write"
+)
 
 func (c *Config) withDefaults() *Config {
 	cc := *c
@@ -99,9 +117,11 @@ type Scheduler struct {
 }
 
 type running struct {
-	act    *executor.Activation
-	lease  store.Lease
-	cancel context.CancelFunc
+	act       *executor.Activation
+	run       *store.Run // as claimed
+	lease     store.Lease
+	cancel    context.CancelFunc
+	leaseLost bool // a heartbeat found the lease gone; guarded by Scheduler.mu
 }
 
 // New returns a Scheduler.
@@ -304,7 +324,7 @@ func (s *Scheduler) claim() (int, error) {
 
 func (s *Scheduler) start(run *store.Run) {
 	ctx, cancel := context.WithCancel(s.killCtx)
-	r := &running{act: s.cfg.Executor.NewActivation(run), lease: store.Lease{RunID: run.ID, Fence: run.Fence}, cancel: cancel}
+	r := &running{act: s.cfg.Executor.NewActivation(run), run: run, lease: store.Lease{RunID: run.ID, Fence: run.Fence}, cancel: cancel}
 	s.mu.Lock()
 	s.active[run.ID] = r
 	s.mu.Unlock()
@@ -314,15 +334,29 @@ func (s *Scheduler) start(run *store.Run) {
 		defer cancel()
 		res, err := r.act.Run(ctx)
 		s.mu.Lock()
-		delete(s.active, run.ID)
+		if s.active[run.ID] == r { // not yet a newer activation of the run
+			delete(s.active, run.ID)
+		}
 		if err == nil && res.WakeAt != nil && res.Status != store.StatusRunning {
 			if s.nextDue.IsZero() || res.WakeAt.Before(s.nextDue) {
 				s.nextDue = *res.WakeAt
 			}
 		}
+		// A heartbeat that found the lease gone after the activation wrote
+		// how it ended (the run no longer running) saw no loss.
+		lost := ""
+		switch {
+		case r.leaseLost && (err != nil || res.Status == store.StatusRunning):
+			lost = LeaseLostByHeartbeat
+		case err == nil && res.LeaseLost:
+			lost = LeaseLostByWrite
+		}
 		s.mu.Unlock()
+		if lost != "" && s.cfg.Observer != nil {
+			s.cfg.Observer.LeaseLost(run, lost)
+		}
 		if err != nil {
-			s.log.Error("activation failed; the run resumes when its lease expires", "run_id", run.ID, "err", err)
+			s.log.Error("activation failed; the run resumes when its lease expires", "run_id", run.ID, "activation", run.Activations, "err", err)
 		}
 		if s.cfg.OnDone != nil {
 			s.cfg.OnDone(run, res)
@@ -345,8 +379,10 @@ func (s *Scheduler) heartbeats() {
 		}
 		s.mu.Lock()
 		leases := make([]store.Lease, 0, len(s.active))
-		for _, r := range s.active {
+		asked := make(map[string]*running, len(s.active))
+		for id, r := range s.active {
 			leases = append(leases, r.lease)
+			asked[id] = r
 		}
 		s.mu.Unlock()
 		if len(leases) == 0 {
@@ -363,11 +399,17 @@ func (s *Scheduler) heartbeats() {
 		}
 		s.mu.Lock()
 		for _, st := range states {
-			r := s.active[st.RunID]
+			r := asked[st.RunID]
 			switch {
-			case r == nil:
+			case r == nil || s.active[st.RunID] != r:
+				// Its activation ended meanwhile, and the run may have been
+				// claimed again: the state is about a lease it no longer has.
 			case !st.Held:
-				s.log.Warn("lease lost; stopping the activation", "run_id", st.RunID)
+				if r.leaseLost {
+					break // noticed already; the activation is stopping
+				}
+				r.leaseLost = true
+				s.log.Warn("lease lost; stopping the activation", "run_id", st.RunID, "activation", r.run.Activations)
 				r.cancel()
 			case st.CancelRequested:
 				r.act.Stop(executor.StopCancel)

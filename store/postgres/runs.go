@@ -132,6 +132,18 @@ func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*store.R
 	return runs, wrap("list runs", err)
 }
 
+// RunCount implements store.Store.
+func (s *Store) RunCount(ctx context.Context, p *store.RunCountParams) ([]*store.RunCount, error) {
+	q, args := sqlstore.RunCountQuery(p, func(n int) string { return "$" + strconv.Itoa(n) })
+	rows, _ := s.pool.Query(ctx, q, args...)
+	counts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.RunCount, error) {
+		c := &store.RunCount{}
+		err := row.Scan(&c.ModuleName, &c.ModuleVersion, &c.Workflow, &c.Status, &c.Count)
+		return c, err
+	})
+	return counts, wrap("count runs", err)
+}
+
 // RunClaim implements store.Store.
 func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store.Run, error) {
 	limit := p.Limit

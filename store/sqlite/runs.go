@@ -132,6 +132,25 @@ func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*store.R
 	return runs, wrap("list runs", err)
 }
 
+// RunCount implements store.Store.
+func (s *Store) RunCount(ctx context.Context, p *store.RunCountParams) ([]*store.RunCount, error) {
+	q, args := sqlstore.RunCountQuery(p, func(int) string { return "?" })
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap("count runs", err)
+	}
+	defer rows.Close()
+	var counts []*store.RunCount
+	for rows.Next() {
+		c := &store.RunCount{}
+		if err := rows.Scan(&c.ModuleName, &c.ModuleVersion, &c.Workflow, &c.Status, &c.Count); err != nil {
+			return nil, wrap("count runs", err)
+		}
+		counts = append(counts, c)
+	}
+	return counts, wrap("count runs", rows.Err())
+}
+
 func scanRuns(rows *sql.Rows) ([]*store.Run, error) {
 	defer rows.Close()
 	var runs []*store.Run

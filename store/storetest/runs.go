@@ -99,4 +99,77 @@ var runScenarios = []scenario{
 		ok(t, err)
 		equal(t, "cancelled", ids(page), []string{"r07"})
 	}},
+	{"run list filters by module version and idempotency key", func(t *testing.T, st store.Store) {
+		insertRuns(t, st, []store.RunInsertParams{
+			{ID: "r1", ModuleName: "shop", ModuleVersion: "1", Workflow: "order", IdempotencyKey: "order-1"},
+			{ID: "r2", ModuleName: "shop", ModuleVersion: "2", Workflow: "order", IdempotencyKey: "order-2"},
+			{ID: "r3", ModuleName: "shop", ModuleVersion: "2", Workflow: "order"},
+			{ID: "r4", ModuleName: "mail", ModuleVersion: "2", Workflow: "order", IdempotencyKey: "order-4"},
+		})
+		page, err := st.RunList(ctx, &store.RunListParams{Module: "shop", ModuleVersion: "2"})
+		ok(t, err)
+		equal(t, "runs of shop@2", ids(page), []string{"r3", "r2"})
+		page, err = st.RunList(ctx, &store.RunListParams{IdempotencyKey: "order-2"})
+		ok(t, err)
+		equal(t, "runs with key order-2", ids(page), []string{"r2"})
+		page, err = st.RunList(ctx, &store.RunListParams{IdempotencyKey: "order"})
+		ok(t, err)
+		equal(t, "runs with key order (keys match whole)", ids(page), []string{})
+	}},
+	{"run count groups runs by module version, workflow and status", func(t *testing.T, st store.Store) {
+		counts, err := st.RunCount(ctx, &store.RunCountParams{})
+		ok(t, err)
+		equal(t, "groups of no runs", len(counts), 0)
+		insertRuns(t, st, []store.RunInsertParams{
+			{ID: "r1", ModuleName: "shop", ModuleVersion: "1", Workflow: "order"},
+			{ID: "r2", ModuleName: "shop", ModuleVersion: "1", Workflow: "order"},
+			{ID: "r3", ModuleName: "shop", ModuleVersion: "1", Workflow: "refund"},
+			{ID: "r4", ModuleName: "shop", ModuleVersion: "2", Workflow: "order"},
+			{ID: "r5", ModuleName: "mail", ModuleVersion: "1", Workflow: "send"},
+		})
+		_, err = st.RunCancel(ctx, &store.RunCancelParams{ID: "r2", Now: at(time.Minute)})
+		ok(t, err)
+		type group struct {
+			module, version, workflow string
+			status                    store.RunStatus
+			count                     int64
+		}
+		groups := func(counts []*store.RunCount) []group {
+			g := []group{}
+			for _, c := range counts {
+				g = append(g, group{c.ModuleName, c.ModuleVersion, c.Workflow, c.Status, c.Count})
+			}
+			return g
+		}
+		counts, err = st.RunCount(ctx, &store.RunCountParams{})
+		ok(t, err)
+		equal(t, "all groups", groups(counts), []group{
+			{"mail", "1", "send", store.StatusPending, 1},
+			{"shop", "1", "order", store.StatusCancelled, 1},
+			{"shop", "1", "order", store.StatusPending, 1},
+			{"shop", "1", "refund", store.StatusPending, 1},
+			{"shop", "2", "order", store.StatusPending, 1},
+		})
+		counts, err = st.RunCount(ctx, &store.RunCountParams{Module: "shop", Workflow: "order"})
+		ok(t, err)
+		equal(t, "orders of shop", groups(counts), []group{
+			{"shop", "1", "order", store.StatusCancelled, 1},
+			{"shop", "1", "order", store.StatusPending, 1},
+			{"shop", "2", "order", store.StatusPending, 1},
+		})
+		counts, err = st.RunCount(ctx, &store.RunCountParams{Module: "shop", ModuleVersion: "1", Workflow: "refund"})
+		ok(t, err)
+		equal(t, "refunds of shop@1", groups(counts), []group{{"shop", "1", "refund", store.StatusPending, 1}})
+	}},
+}
+
+// insertRuns inserts runs, filling in the digest, the input and the time.
+func insertRuns(t *testing.T, st store.Store, runs []store.RunInsertParams) {
+	t.Helper()
+	for i, p := range runs {
+		p.ModuleDigest, p.Input, p.Now = "sha256:"+p.ModuleName+p.ModuleVersion, json.RawMessage(`null`), at(time.Duration(i)*time.Second)
+		_, created, err := st.RunInsert(ctx, &p)
+		ok(t, err)
+		equal(t, "created "+p.ID, created, true)
+	}
 }

@@ -61,34 +61,53 @@ func AppliedWake(p *store.RunApplyParams, signalsArrived bool) (store.RunStatus,
 // first, at most p.Limit runs (default 50). placeholder renders the n-th
 // parameter, counting from 1, in the store's dialect ($1 or ?).
 func RunListQuery(p *store.RunListParams, placeholder func(n int) string) (string, []any) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, cond+" "+placeholder(len(args)))
-	}
-	if p.Status != "" {
-		add("status =", string(p.Status))
-	}
-	if p.Module != "" {
-		add("module_name =", p.Module)
-	}
-	if p.Workflow != "" {
-		add("workflow =", p.Workflow)
-	}
-	if p.After != "" {
-		add("id <", p.After)
-	}
-	q := `SELECT ` + RunColumns + ` FROM runs`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
+	f := runFilter{placeholder: placeholder}
+	f.add("status =", string(p.Status))
+	f.add("module_name =", p.Module)
+	f.add("module_version =", p.ModuleVersion)
+	f.add("workflow =", p.Workflow)
+	f.add("idempotency_key =", p.IdempotencyKey)
+	f.add("id <", p.After)
 	limit := p.Limit
 	if limit <= 0 {
 		limit = 50
 	}
-	args = append(args, limit)
-	return q + " ORDER BY id DESC LIMIT " + placeholder(len(args)), args
+	f.args = append(f.args, limit)
+	return `SELECT ` + RunColumns + ` FROM runs` + f.where() + " ORDER BY id DESC LIMIT " + placeholder(len(f.args)), f.args
+}
+
+// RunCountQuery builds the query of RunCount: the filters p sets, one row
+// (module_name, module_version, workflow, status, count) per group.
+func RunCountQuery(p *store.RunCountParams, placeholder func(n int) string) (string, []any) {
+	f := runFilter{placeholder: placeholder}
+	f.add("module_name =", p.Module)
+	f.add("module_version =", p.ModuleVersion)
+	f.add("workflow =", p.Workflow)
+	const group = "module_name, module_version, workflow, status"
+	return `SELECT ` + group + `, count(*) FROM runs` + f.where() + ` GROUP BY ` + group + ` ORDER BY ` + group, f.args
+}
+
+// runFilter collects the conditions of a query on runs.
+type runFilter struct {
+	placeholder func(n int) string
+	conds       []string
+	args        []any
+}
+
+// add adds the condition "cond value" unless the value is empty.
+func (f *runFilter) add(cond, value string) {
+	if value == "" {
+		return
+	}
+	f.args = append(f.args, value)
+	f.conds = append(f.conds, cond+" "+f.placeholder(len(f.args)))
+}
+
+func (f *runFilter) where() string {
+	if len(f.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(f.conds, " AND ")
 }
 
 // OrNow returns t, or now when t is zero.

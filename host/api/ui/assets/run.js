@@ -1,0 +1,397 @@
+// The run page: status, input, output and error; the current step's cursor
+// and progress; steps, effects, activations, timers and signals; the
+// timeline of events, live from the run's event stream; and the actions
+// signal, cancel and retry.
+
+import {api, APIError, streamEvents} from './api.js';
+import {badge, between, fmtClock, fmtDuration, h, json, replace, section, shortDigest, table, time} from './dom.js';
+import {every} from './nav.js';
+import {describeEnd, model, progressPair} from './timeline.js';
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+const path = (id) => `/v1/runs/${encodeURIComponent(id)}`;
+
+export function runPage(main, [id], {signal, toast}) {
+  document.title = `Run ${id} · wasmflow`;
+  let run = null;
+  const events = [];
+  let lastSeq = 0;
+  let following = false;
+  let prefilled = '';
+
+  const statusEl = h('span', {class: 'run-status', id: 'run-status', 'aria-live': 'polite'});
+  const liveEl = h('span', {class: 'live', id: 'live', role: 'status'});
+  const errorBox = h('p', {class: 'error', role: 'alert', hidden: true});
+  const nowEl = h('div');
+  const summaryEl = h('div');
+  const ioEl = h('div');
+  const stepsEl = h('div');
+  const effectsEl = h('div');
+  const activationsEl = h('div');
+  const waitsEl = h('div');
+  const timelineEl = h('ol', {class: 'timeline', id: 'timeline'});
+
+  // Actions.
+  const sigName = h('input', {id: 'signal-name', list: 'signal-names', required: true, autocomplete: 'off', spellcheck: 'false'});
+  const sigNames = h('datalist', {id: 'signal-names'});
+  const sigPayload = h('textarea', {id: 'signal-payload', rows: '3', spellcheck: 'false', placeholder: 'null', 'aria-describedby': 'signal-payload-help'});
+  const sigButton = h('button', {type: 'submit', class: 'primary', id: 'send-signal'}, 'Send signal');
+  const cancelBox = h('div', {class: 'inline'});
+  const retryBtn = h('button', {type: 'button', id: 'retry-run', onclick: () => act('retry', 'Retry requested: the run starts again from its failed step.')}, 'Retry run');
+  const actionMsg = h('p', {class: 'action-msg', role: 'status'});
+  const actionsEl = section('Actions', 'actions-title',
+    h('form', {id: 'signal-form', class: 'stack', onsubmit: sendSignal},
+      h('div', {class: 'field'}, h('label', {for: 'signal-name'}, 'Signal name'), sigName, sigNames),
+      h('div', {class: 'field'}, h('label', {for: 'signal-payload'}, 'Payload (JSON, optional)'), sigPayload,
+        h('small', {id: 'signal-payload-help', class: 'muted'}, 'Empty sends null.')),
+      h('div', {class: 'actions'}, sigButton)),
+    h('div', {class: 'actions'}, cancelBox, retryBtn),
+    actionMsg);
+  const actionHint = h('p', {class: 'muted', id: 'actions-hint'});
+  actionsEl.insertBefore(actionHint, actionsEl.children[1]);
+
+  replace(main,
+    h('p', {class: 'crumbs'}, h('a', {href: '#/runs'}, '← All runs')),
+    h('div', {class: 'page-head'},
+      h('h1', null, 'Run ', h('code', {class: 'id'}, id)),
+      h('div', {class: 'head-status'}, statusEl, liveEl)),
+    errorBox,
+    h('div', {class: 'run-layout'},
+      h('div', {class: 'run-main'},
+        nowEl,
+        section('Steps', 'steps-title', stepsEl),
+        section('Effects', 'effects-title', effectsEl),
+        section('Activations', 'activations-title', activationsEl),
+        section('Timeline', 'timeline-title',
+          h('p', {class: 'muted'}, 'Every event of the run, oldest first, grouped by the activation that recorded it.'),
+          timelineEl)),
+      h('div', {class: 'run-side'},
+        actionsEl,
+        section('Run', 'summary-title', summaryEl),
+        section('Timers and signals', 'waits-title', waitsEl),
+        ioEl)));
+
+  renderCancel(false);
+
+  // --- loading -----------------------------------------------------------
+
+  let loadTimer = null;
+  let loading = null;
+  let again = false;
+  // loadRun reads the run and shows it. A call while a read is under way
+  // reads once more after it, so that no change is missed.
+  async function loadRun() {
+    if (loading) {
+      again = true;
+      return loading;
+    }
+    loading = (async () => {
+      do {
+        again = false;
+        try {
+          run = await api('GET', path(id), undefined, {signal});
+          errorBox.hidden = true;
+          renderRun();
+        } catch (e) {
+          if (signal.aborted) return;
+          errorBox.hidden = false;
+          errorBox.textContent = e instanceof APIError && e.status === 404
+            ? `There is no run ${id}.` : `Could not load the run: ${e.message}`;
+        }
+      } while (again && !signal.aborted);
+      loading = null;
+    })();
+    return loading;
+  }
+
+  function loadSoon() {
+    clearTimeout(loadTimer);
+    loadTimer = setTimeout(loadRun, 50);
+  }
+
+  let drawQueued = false;
+  function onEvent(ev) {
+    if (ev.seq <= lastSeq) return;
+    events.push(ev);
+    lastSeq = ev.seq;
+    if (!drawQueued) {
+      drawQueued = true;
+      requestAnimationFrame(() => {
+        drawQueued = false;
+        renderEvents();
+      });
+    }
+    loadSoon();
+  }
+
+  // follow reads the event stream until the run has finished, reconnecting
+  // after errors from the last event seen.
+  async function follow() {
+    if (following) return;
+    following = true;
+    let delay = 500;
+    try {
+      while (!signal.aborted) {
+        setLive('live', 'Live');
+        try {
+          await streamEvents(id, lastSeq, onEvent, signal);
+          await loadRun();
+          if (run && TERMINAL.has(run.status)) {
+            setLive('done', 'Finished');
+            return;
+          }
+        } catch (e) {
+          if (signal.aborted || (e instanceof APIError && (e.status === 401 || e.status === 404))) return;
+        }
+        setLive('retrying', 'Reconnecting…');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 10000);
+      }
+    } finally {
+      following = false;
+    }
+  }
+
+  function setLive(state, text) {
+    liveEl.className = `live ${state}`;
+    liveEl.textContent = text;
+  }
+
+  // --- actions -----------------------------------------------------------
+
+  async function sendSignal(e) {
+    e.preventDefault();
+    const name = sigName.value.trim();
+    const payload = sigPayload.value.trim();
+    if (payload) {
+      try { JSON.parse(payload); } catch (err) {
+        actionMsg.className = 'action-msg error';
+        actionMsg.textContent = `The payload is not valid JSON: ${err.message}`;
+        sigPayload.focus();
+        return;
+      }
+    }
+    await act(`signals/${encodeURIComponent(name)}`, `Signal ${name} sent.`, payload || undefined);
+  }
+
+  async function act(what, done, body) {
+    actionMsg.className = 'action-msg';
+    actionMsg.textContent = 'Sending…';
+    try {
+      await api('POST', `${path(id)}/${what}`, body, {signal});
+      actionMsg.textContent = done;
+      toast(done);
+      await loadRun();
+      follow();
+    } catch (err) {
+      if (signal.aborted) return;
+      actionMsg.className = 'action-msg error';
+      actionMsg.textContent = `${err.code ? `${err.code}: ` : ''}${err.message}`;
+    }
+  }
+
+  function renderCancel(asking) {
+    const finished = run && TERMINAL.has(run.status);
+    if (!asking) {
+      replace(cancelBox, h('button', {type: 'button', class: 'danger', id: 'cancel-run', disabled: !run || finished,
+        onclick: () => renderCancel(true)}, 'Cancel run'));
+      return;
+    }
+    const no = h('button', {type: 'button', onclick: () => { renderCancel(false); cancelBox.querySelector('button').focus(); }}, 'Keep it');
+    replace(cancelBox, h('span', null, 'Cancel this run?'),
+      h('button', {type: 'button', class: 'danger', id: 'confirm-cancel', onclick: async () => {
+        renderCancel(false);
+        await act('cancel', 'Cancel requested: the run stops at its next checkpoint, or at once if it is not running.');
+      }}, 'Yes, cancel it'), no);
+    no.focus();
+  }
+
+  // --- rendering -----------------------------------------------------------
+
+  function renderRun() {
+    const r = run;
+    const finished = TERMINAL.has(r.status);
+    if (statusEl.firstChild?.dataset.status !== r.status) replace(statusEl, badge(r.status));
+    document.title = `Run ${id} (${r.status}) · wasmflow`;
+
+    // Actions follow the status.
+    sigButton.disabled = finished;
+    sigName.disabled = finished;
+    sigPayload.disabled = finished;
+    retryBtn.disabled = r.status !== 'failed';
+    actionHint.textContent = r.status === 'failed'
+      ? 'The run failed: retry it to run it again from its failed step.'
+      : finished ? `The run has ${r.status === 'completed' ? 'completed' : 'been cancelled'}: it takes no more signals.` : '';
+    actionHint.hidden = !actionHint.textContent;
+    if (!cancelBox.querySelector('#confirm-cancel')) renderCancel(false);
+    const awaited = (r.waits ?? []).filter((w) => w.kind === 'signal' && w.status === 'waiting').map((w) => w.name);
+    replace(sigNames, awaited.map((n) => h('option', {value: n})));
+    if (awaited.length && (sigName.value === '' || sigName.value === prefilled) && document.activeElement !== sigName) {
+      sigName.value = prefilled = awaited[0];
+    }
+
+    renderNow(r);
+    replace(summaryEl, h('dl', {class: 'summary'},
+      row('Status', badge(r.status)),
+      row('Module', h('a', {href: `#/modules`}, r.module), ' ', h('span', {class: 'muted'}, `version ${r.module_version}`)),
+      row('Digest', h('code', {title: r.module_digest}, shortDigest(r.module_digest))),
+      row('Workflow', r.workflow),
+      row('Attempt', String(r.attempt)),
+      row('Idempotency key', r.idempotency_key ? h('code', null, r.idempotency_key) : h('span', {class: 'muted'}, 'none')),
+      row('Created', time(r.created_at)),
+      row('Updated', time(r.updated_at)),
+      row('Completed', time(r.completed_at)),
+      r.completed_at && row('Took', fmtDuration(between(r.created_at, r.completed_at)))));
+    replace(ioEl,
+      section('Input', 'input-title', h('pre', {class: 'json', id: 'run-input'}, json(r.input))),
+      (r.output !== null || r.status === 'completed') && section('Output', 'output-title', h('pre', {class: 'json', id: 'run-output'}, json(r.output))),
+      r.error && section('Error', 'error-title', h('pre', {class: 'error-text', id: 'run-error'}, r.error)));
+    renderSteps();
+    renderWaits();
+  }
+
+  function renderNow(r) {
+    if (TERMINAL.has(r.status) && r.progress === null) return replace(nowEl);
+    const step = (r.steps ?? []).find((s) => s.status === 'running' || s.status === 'retrying');
+    const wait = (r.waits ?? []).find((w) => w.status === 'waiting' || w.status === 'scheduled');
+    const pair = progressPair(r.progress);
+    replace(nowEl, section(TERMINAL.has(r.status) ? 'Progress' : 'Now', 'now-title',
+      h('dl', {class: 'summary', id: 'now'},
+        !TERMINAL.has(r.status) && row('Status', badge(r.status), r.status === 'running' ? ' in an activation' : ''),
+        step && row('Step', h('strong', null, step.name), h('span', {class: 'muted'}, ` ${step.status}, attempt ${step.attempts}`)),
+        step && step.cursor !== null && row('Cursor', h('code', {class: 'cursor', id: 'now-cursor'}, json(step.cursor, false))),
+        wait && !step && row(wait.kind === 'signal' ? 'Waiting for' : 'Sleeping on',
+          wait.kind === 'signal' ? h('span', null, 'signal ', h('strong', null, wait.name)) : h('span', null, 'timer ', h('strong', null, wait.name)),
+          wait.wake_at ? h('span', {class: 'muted'}, ' until ', time(wait.wake_at)) : h('span', {class: 'muted'}, ', with no timeout')),
+        r.progress !== null && row('Progress',
+          pair && h('progress', {value: String(pair.done), max: String(pair.total), 'aria-label': 'Progress'}),
+          pair && h('span', null, ` ${Math.floor((100 * pair.done) / pair.total)}% `),
+          h('code', {id: 'now-progress'}, json(r.progress, false))))));
+  }
+
+  function renderEvents() {
+    const m = model(events);
+    renderTimeline(m);
+    renderEffects(m);
+    renderActivations(m);
+    renderSteps(m);
+    renderWaits(m);
+  }
+
+  let lastModel = model([]);
+  function renderSteps(m = lastModel) {
+    lastModel = m;
+    const journal = run?.steps ?? [];
+    if (journal.length === 0 && m.steps.length === 0) {
+      return replace(stepsEl, h('p', {class: 'muted'}, 'No steps yet.'));
+    }
+    // The journal has the steps' status and cursor; the events have each
+    // attempt's timing. Match the k-th step named N in both.
+    const seen = new Map();
+    const rows = (journal.length ? journal : m.steps.map((s) => ({name: s.name, status: s.tries.at(-1)?.outcome, attempts: s.tries.length, cursor: null})))
+      .map((s) => {
+        const k = seen.get(s.name) ?? 0;
+        seen.set(s.name, k + 1);
+        const ev = m.steps.filter((x) => x.name === s.name)[k];
+        const tries = ev?.tries ?? [];
+        return {
+          props: {dataset: {step: s.name, status: s.status}},
+          cells: [
+            h('strong', null, s.name),
+            badge(s.status),
+            tries.length ? h('ol', {class: 'tries'}, tries.map((t) => h('li', {class: `try-${t.outcome}`},
+              h('span', {class: 'nowrap'}, `#${t.attempt} ${outcomeLabel(t)}`), t.ms != null ? ` in ${fmtDuration(t.ms)}` : '',
+              t.activation != null ? h('span', {class: 'muted'}, ` · activation ${t.activation}`) : '',
+              t.error ? h('div', {class: 'error-text'}, t.error) : '')))
+              : h('span', {class: 'muted'}, `${s.attempts} (before this timeline)`),
+            s.cursor != null ? h('code', {class: 'cursor'}, json(s.cursor, false)) : h('span', {class: 'muted'}, '—'),
+            ev?.checkpoints ? String(ev.checkpoints) : '0',
+          ],
+        };
+      });
+    replace(stepsEl, table({caption: 'Steps in journal order', className: 'steps',
+      columns: ['Step', 'Status', 'Attempts', 'Cursor', 'Checkpoints'], rows}));
+  }
+
+  function renderEffects(m) {
+    if (m.effects.length === 0) return replace(effectsEl, h('p', {class: 'muted'}, 'No effects yet.'));
+    const uncertain = m.effects.filter((f) => f.uncertain).length;
+    replace(effectsEl,
+      uncertain > 0 && h('p', {class: 'warning', role: 'note'},
+        h('strong', null, `${uncertain} uncertain effect${uncertain > 1 ? 's' : ''}. `),
+        'A crash fell between the start of the effect and the record of its outcome, so it ran again with the same idempotency key. ',
+        'Check that its receiver deduplicated by that key.'),
+      table({caption: 'Effects with their idempotency keys', className: 'effects',
+        columns: ['Effect', 'Step', 'Idempotency key', 'Status', 'Executions'],
+        rows: m.effects.map((f) => ({
+          props: {class: f.uncertain ? 'uncertain' : null, dataset: {key: f.key, uncertain: String(f.uncertain)}},
+          cells: [
+            h('strong', null, f.name),
+            f.step,
+            h('code', {class: 'key'}, f.key),
+            h('span', null, badge(f.status), f.uncertain && h('span', {class: 'badge uncertain-badge', title: 'ran again with the same key after a crash'}, '⚠ uncertain')),
+            String(f.executions),
+          ],
+        }))}));
+  }
+
+  function renderActivations(m) {
+    if (m.activations.length === 0) return replace(activationsEl, h('p', {class: 'muted'}, 'Not claimed by any process yet.'));
+    replace(activationsEl, table({caption: 'Activations and the process that ran each', className: 'activations',
+      columns: ['#', 'Process', 'Started', 'Ran for', 'Ended'],
+      rows: m.activations.map((a) => ({
+        props: {dataset: {activation: a.n}},
+        cells: [String(a.n), h('code', {class: 'owner'}, a.owner), time(a.at, fmtClock),
+          a.end?.at ? fmtDuration(between(a.at, a.end.at)) : h('span', {class: 'muted'}, a.end ? 'unknown' : 'running'), describeEnd(a.end)],
+      }))}));
+  }
+
+  function renderWaits(m = lastModel) {
+    const waits = run?.waits ?? [];
+    const parts = [];
+    if (waits.length) {
+      parts.push(table({caption: 'Durable timers and signal waits', className: 'waits', columns: ['Kind', 'Name', 'Status', 'Wakes at'],
+        rows: waits.map((w) => ({cells: [w.kind, h('strong', null, w.name), badge(w.status), time(w.wake_at)]}))}));
+    }
+    if (m.signals.length) {
+      parts.push(table({caption: 'Signals received', className: 'signals', columns: ['Signal', 'Received', 'Delivered'],
+        rows: m.signals.map((s) => ({cells: [h('strong', null, s.name), time(s.at, fmtClock),
+          s.consumedAt ? time(s.consumedAt, fmtClock) : h('span', {class: 'muted'}, 'pending')]}))}));
+    }
+    replace(waitsEl, parts.length ? parts : h('p', {class: 'muted'}, 'No timers or signals.'));
+  }
+
+  function renderTimeline(m) {
+    replace(timelineEl, m.items.map(({e, text, uncertain, activation}) => {
+      const head = e.type === 'activation_started';
+      return h('li', {class: `ev ev-${e.type}${uncertain ? ' uncertain' : ''}${head ? ' activation' : ''}`,
+        dataset: {type: e.type, seq: e.seq, activation: activation ?? ''}},
+      h('span', {class: 'ev-time'}, time(e.at, fmtClock)),
+      h('span', {class: 'ev-type'}, e.type),
+      h('span', {class: 'ev-text'}, uncertain && h('strong', null, '⚠ '), text));
+    }));
+  }
+
+  // --- go ----------------------------------------------------------------
+
+  loadRun().then(() => {
+    if (!signal.aborted && run) follow();
+  });
+  // The cursor and progress of a running step change without new events
+  // (checkpoints coalesce into one), so a running run is polled too. Every
+  // other change of status comes with an event.
+  every(1000, signal, async () => {
+    if (run && (run.status === 'running' || run.status === 'pending')) await loadRun();
+  });
+}
+
+function row(label, ...value) {
+  return [h('dt', null, label), h('dd', null, value)];
+}
+
+function outcomeLabel(t) {
+  return {
+    running: '… running', completed: '✓ completed', failed: '✗ failed', interrupted: 'interrupted',
+    lost: '✗ lost with its activation', cancelled: 'cancelled',
+  }[t.outcome] ?? t.outcome;
+}

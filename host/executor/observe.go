@@ -1,0 +1,80 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// resumptionWindow bounds how many events before its own activation_started
+// an activation reads to learn how the previous one ended: signals received
+// in between are skipped, and more of them than this leave it unknown.
+const resumptionWindow = 16
+
+// observeResumption logs and tells the Observer when this activation resumes
+// a run whose previous activation was interrupted or ended without a word.
+// It costs one small read, only for runs activated before.
+func (a *Activation) observeResumption(ctx context.Context) {
+	if a.run.Activations < 2 || a.run.EventCount < 2 {
+		return
+	}
+	after, err := a.resumedAfter(ctx)
+	if err != nil {
+		a.logger().Warn("could not read how the run's previous activation ended", "err", err)
+		return
+	}
+	if after == "" {
+		return
+	}
+	a.logger().Info("run resumed", "after", after)
+	if a.e.obs != nil {
+		a.e.obs.Resumed(a.run, after)
+	}
+}
+
+// resumedAfter reads the events just before this activation's
+// activation_started (the run's last event) and returns what it resumes
+// after (Resumed*), or "" for a first activation or a wake-up from a sleep,
+// a signal wait or a retry backoff.
+func (a *Activation) resumedAfter(ctx context.Context) (string, error) {
+	mine := a.run.EventCount
+	from := max(mine-1-resumptionWindow, 0)
+	evs, err := a.e.store.EventList(ctx, &store.EventListParams{RunID: a.run.ID, AfterSeq: from, Limit: int(mine - 1 - from)})
+	if err != nil {
+		return "", err
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		switch ev := evs[i]; {
+		case ev.Seq >= mine || ev.Type == store.EventSignalReceived:
+			// Signals arrive from outside, whatever the run was doing.
+		case ev.Type == store.EventRunSuspended:
+			var d struct {
+				Reason string `json:"reason"`
+				Cause  string `json:"cause"`
+			}
+			_ = json.Unmarshal(ev.Data, &d)
+			switch {
+			case d.Reason != "interrupt":
+				return "", nil
+			case d.Cause == InterruptShutdown || d.Cause == InterruptShutdownForced:
+				return ResumedAfterHandoff, nil
+			}
+			return ResumedAfterInterrupt, nil
+		case ev.Type == store.EventRunCreated || ev.Type == store.EventRunRetried:
+			return "", nil
+		default:
+			// The previous activation's last word was not a suspension.
+			return ResumedAfterLeaseExpiry, nil
+		}
+	}
+	return "", nil
+}
+
+// observeStep tells the Observer that an attempt of step ended.
+func (a *Activation) observeStep(step string, d time.Duration, failed, retry bool) {
+	if a.e.obs != nil {
+		a.e.obs.StepEnded(a.run, step, d, failed, retry)
+	}
+}

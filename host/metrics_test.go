@@ -1,0 +1,379 @@
+package host_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wasmflow/wasmflow/host"
+	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/testmodules"
+	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/sqlite"
+)
+
+// metric sums the series of metric name whose labels include labels (name,
+// value pairs): counters' and gauges' values, histograms' sample counts. A
+// metric with no such series is 0.
+func metric(t testing.TB, h *host.Host, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := h.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
+
+// waitMetric waits until metric returns want; counters the scheduler
+// updates after an activation returns lag behind the run's status.
+func waitMetric(t testing.TB, h *host.Host, want float64, name string, labels ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := metric(t, h, name, labels...)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v = %g, want %g", name, labels, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func wantMetric(t testing.TB, h *host.Host, want float64, name string, labels ...string) {
+	t.Helper()
+	if got := metric(t, h, name, labels...); got != want {
+		t.Errorf("%s%v = %g, want %g", name, labels, got, want)
+	}
+}
+
+func TestMetricsCountRetriesAndStepOutcomes(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng}, "faults")
+		id := b.start(t, "faults", "flaky", nil)
+		b.wait(t, id, 20*time.Second, store.StatusCompleted)
+		h, flaky := b.host, []string{"module", "faults", "workflow", "flaky"}
+		waitMetric(t, h, 3, "wasmflow_activation_duration_seconds", "engine", eng)
+		wantMetric(t, h, 2, "wasmflow_step_retries_total", append(flaky, "step", "flaky")...)
+		wantMetric(t, h, 2, "wasmflow_step_duration_seconds", append(flaky, "step", "flaky", "outcome", "failed")...)
+		wantMetric(t, h, 1, "wasmflow_step_duration_seconds", append(flaky, "step", "flaky", "outcome", "completed")...)
+		wantMetric(t, h, 2, "wasmflow_activation_duration_seconds", "engine", eng, "status", "pending")
+		wantMetric(t, h, 1, "wasmflow_activation_duration_seconds", "engine", eng, "status", "completed")
+		// Waking up for a retry resumes nothing that was interrupted.
+		wantMetric(t, h, 0, "wasmflow_interrupts_total")
+		wantMetric(t, h, 0, "wasmflow_resumptions_total")
+		wantMetric(t, h, 0, "wasmflow_lease_losses_total")
+	})
+}
+
+func TestMetricsCountInterruptsAndResumptions(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		atHalf := flowtest.InterruptDuringStep("count", func(cur []byte) bool { return string(cur) == `{"next":50,"sum":1225}` })
+		b := setup(t, st, setupOpts{engine: eng, hooks: atHalf}, "faults")
+		id := b.start(t, "faults", "cursor", map[string]any{"items": 100})
+		run := b.wait(t, id, 20*time.Second, store.StatusCompleted)
+		h, cursor := b.host, []string{"module", "faults", "workflow", "cursor"}
+		if run.Activations != 2 {
+			t.Fatalf("run had %d activations, want 2", run.Activations)
+		}
+		wantMetric(t, h, 1, "wasmflow_interrupts_total", append(cursor, "cause", executor.InterruptHook)...)
+		wantMetric(t, h, 1, "wasmflow_interrupts_total")
+		wantMetric(t, h, 1, "wasmflow_resumptions_total", append(cursor, "after", executor.ResumedAfterInterrupt)...)
+		wantMetric(t, h, 1, "wasmflow_resumptions_total")
+		for _, e := range b.events(t, id) {
+			if e.Type == store.EventRunSuspended && data(t, e)["cause"] != executor.InterruptHook {
+				t.Errorf("run_suspended %s, want cause %q", e.Data, executor.InterruptHook)
+			}
+		}
+	})
+}
+
+func TestMetricsCountResumptionsAfterALeaseExpired(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng, hooks: flowtest.CrashBeforeEffectEnd("effects", "first"), lease: time.Second}, "faults")
+		id := b.start(t, "faults", "effects", nil)
+		b.wait(t, id, 20*time.Second, store.StatusCompleted)
+		h, effects := b.host, []string{"module", "faults", "workflow", "effects"}
+		wantMetric(t, h, 1, "wasmflow_resumptions_total", append(effects, "after", executor.ResumedAfterLeaseExpiry)...)
+		wantMetric(t, h, 1, "wasmflow_resumptions_total")
+		wantMetric(t, h, 1, "wasmflow_effects_uncertain_total", effects...)
+		wantMetric(t, h, 0, "wasmflow_interrupts_total")
+	})
+}
+
+func TestMetricsCountAHandoffOnBothSides(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		first := setup(t, st, setupOpts{engine: eng}, "export")
+		id := first.start(t, "export", "export", map[string]any{"items": 100000, "delay_ms": 5})
+		first.wait(t, id, 30*time.Second, store.StatusRunning)
+		time.Sleep(200 * time.Millisecond) // inside the long step
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := first.host.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		export := []string{"module", "export", "workflow", "export"}
+		wantMetric(t, first.host, 1, "wasmflow_interrupts_total", append(export, "cause", executor.InterruptShutdown)...)
+		wantMetric(t, first.host, 1, "wasmflow_interrupts_total")
+
+		second := setup(t, st, setupOpts{engine: eng})
+		waitMetric(t, second.host, 1, "wasmflow_resumptions_total", append(export, "after", executor.ResumedAfterHandoff)...)
+		wantMetric(t, second.host, 1, "wasmflow_resumptions_total")
+		if _, err := second.host.Cancel(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		second.wait(t, id, 10*time.Second, store.StatusCancelled)
+	})
+}
+
+// stealAtFirstCheckpoint returns hooks that, at the first checkpoint of a
+// run, claim it for another owner as if its lease had expired, then call
+// after (which may block) before the activation goes on.
+func stealAtFirstCheckpoint(st store.Store, after func()) executor.Hooks {
+	var once sync.Once
+	return flowtest.Observe(func(p *executor.Point) {
+		if p.Kind != executor.PointDuringStep {
+			return
+		}
+		once.Do(func() {
+			_, err := st.RunClaim(context.Background(), &store.RunClaimParams{
+				Owner: "thief", Now: time.Now().Add(time.Hour), LeaseDuration: time.Hour, Limit: 1, RunID: p.Run.ID,
+			})
+			if err != nil {
+				panic(fmt.Sprintf("steal run %s: %v", p.Run.ID, err))
+			}
+			after()
+		})
+	})
+}
+
+func TestMetricsCountLeaseLosses(t *testing.T) {
+	t.Parallel()
+	t.Run("a refused write", func(t *testing.T) {
+		t.Parallel()
+		forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+			// A long lease: no heartbeat comes before the next write.
+			b := setup(t, st, setupOpts{engine: eng, lease: time.Minute, hooks: stealAtFirstCheckpoint(st, func() {})}, "faults")
+			b.start(t, "faults", "cursor", map[string]any{"items": 1000})
+			waitMetric(t, b.host, 1, "wasmflow_lease_losses_total", "detected_by", "write")
+			wantMetric(t, b.host, 1, "wasmflow_lease_losses_total")
+			wantMetric(t, b.host, 1, "wasmflow_activation_duration_seconds", "engine", eng, "status", "running")
+		})
+	})
+	t.Run("a heartbeat", func(t *testing.T) {
+		t.Parallel()
+		forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+			// The guest waits at its checkpoint long enough for ten
+			// heartbeats (every 100ms), one of which notices the loss.
+			wait := func() { time.Sleep(time.Second) }
+			b := setup(t, st, setupOpts{engine: eng, lease: 300 * time.Millisecond, hooks: stealAtFirstCheckpoint(st, wait)}, "faults")
+			b.start(t, "faults", "cursor", map[string]any{"items": 1000})
+			waitMetric(t, b.host, 1, "wasmflow_lease_losses_total")
+			wantMetric(t, b.host, 1, "wasmflow_lease_losses_total", "detected_by", "heartbeat")
+			wantMetric(t, b.host, 1, "wasmflow_activation_duration_seconds", "engine", eng, "status", "running")
+		})
+	})
+}
+
+func TestMetricsReadRunsAndLagFromTheStore(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		// One worker, held by the first run before its step: the second run
+		// waits for a free slot.
+		release := make(chan struct{})
+		var once sync.Once
+		hold := flowtest.Observe(func(p *executor.Point) {
+			if p.Kind == executor.PointBeforeStep && p.Run.Workflow == "cursor" {
+				<-release
+			}
+		})
+		b := setup(t, st, setupOpts{engine: eng, workers: 1, hooks: hold}, "faults")
+		t.Cleanup(func() { once.Do(func() { close(release) }) }) // before the host's shutdown
+		held := b.start(t, "faults", "cursor", map[string]any{"items": 10})
+		b.wait(t, held, 10*time.Second, store.StatusRunning)
+		waiting := b.start(t, "faults", "ok", nil)
+		const waited = 300 * time.Millisecond
+		time.Sleep(waited)
+
+		h := b.host
+		if lag := metric(t, h, "wasmflow_oldest_runnable_run_age_seconds"); lag < waited.Seconds() || lag > 30 {
+			t.Errorf("lag = %gs, want at least %s (the time run %s has waited)", lag, waited, waiting)
+		}
+		faults := []string{"module", "faults"}
+		wantMetric(t, h, 1, "wasmflow_runs", append(faults, "workflow", "cursor", "status", "running")...)
+		wantMetric(t, h, 1, "wasmflow_runs", append(faults, "workflow", "ok", "status", "pending")...)
+		wantMetric(t, h, 0, "wasmflow_runs", append(faults, "workflow", "ok", "status", "completed")...)
+		wantMetric(t, h, 2, "wasmflow_runs")
+
+		once.Do(func() { close(release) })
+		b.wait(t, held, 10*time.Second, store.StatusCompleted)
+		b.wait(t, waiting, 10*time.Second, store.StatusCompleted)
+	})
+}
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestLogLinesNameTheirRunStepAndActivation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wasmflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var out syncBuffer
+	// Interrupted after its first step and crashed inside its second, the
+	// run has three activations, and logs from the host and from the guest,
+	// inside steps and between them.
+	h, err := host.New(ctx, &host.Config{
+		Store:         st,
+		Hooks:         flowtest.Combine(flowtest.InterruptAfterStep("charge_payment"), flowtest.CrashBeforeEffectEnd("send_receipt", "email")),
+		LeaseDuration: time.Second,
+		PollInterval:  50 * time.Millisecond,
+		Logger:        slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		h.Shutdown(sctx)
+		h.Close(ctx)
+	})
+	if _, _, err := h.PushModule(ctx, &host.PushModuleParams{Name: "receipt", Wasm: testmodules.Bytes(t, "receipt")}); err != nil {
+		t.Fatal(err)
+	}
+	run, _, err := h.StartRun(ctx, &host.StartRunParams{Module: "receipt", Workflow: "receipt",
+		Input: json.RawMessage(`{"order_id":"A-1","amount_cents":4200,"email":"ada@example.com"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err = flowtest.Wait(ctx, h, run.ID, 20*time.Second, store.StatusCompleted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Activations != 3 {
+		t.Fatalf("run had %d activations, want 3", run.Activations)
+	}
+	waitMetric(t, h, 3, "wasmflow_activation_duration_seconds") // the last one has logged
+
+	type line struct {
+		Msg        string   `json:"msg"`
+		RunID      string   `json:"run_id"`
+		Activation *float64 `json:"activation"`
+		Step       *string  `json:"step"`
+		Source     string   `json:"source"`
+		After      string   `json:"after"`
+	}
+	// Each line the test expects, by how it begins, with the step and the
+	// activations it may name (step "" for none).
+	want := map[string]struct {
+		step        string
+		activations []float64
+	}{
+		"charging":                        {"charge_payment", []float64{1}},
+		"run suspended":                   {"", []float64{1}},
+		"run resumed after interrupt":     {"", []float64{2}},
+		"emailing receipt":                {"send_receipt", []float64{2, 3}}, // executed again after the crash
+		"run resumed after lease_expired": {"", []float64{3}},
+		"effect outcome uncertain":        {"send_receipt", []float64{3}},
+		"run finished":                    {"", []float64{3}},
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
+	for sc.Scan() {
+		raw := sc.Text()
+		if !strings.Contains(raw, run.ID) {
+			continue
+		}
+		var l line
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, raw)
+		}
+		if l.RunID != run.ID || l.Activation == nil || *l.Activation < 1 || *l.Activation > 3 {
+			t.Errorf("log line about run %s lacks its run_id or activation: %s", run.ID, raw)
+			continue
+		}
+		key := l.Msg
+		if l.After != "" {
+			key += " after " + l.After
+		}
+		for prefix, w := range want {
+			if !strings.HasPrefix(key, prefix) {
+				continue
+			}
+			seen[prefix] = true
+			step := ""
+			if l.Step != nil {
+				step = *l.Step
+			}
+			if step != w.step || !slices.Contains(w.activations, *l.Activation) {
+				t.Errorf("%q: step %q activation %g, want step %q activation in %v: %s", prefix, step, *l.Activation, w.step, w.activations, raw)
+			}
+		}
+	}
+	for prefix := range want {
+		if !seen[prefix] {
+			t.Errorf("no log line %q about run %s; the log:\n%s", prefix, run.ID, out.String())
+		}
+	}
+}
