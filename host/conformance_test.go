@@ -195,23 +195,30 @@ func TestConformanceIsolatedStep(t *testing.T) {
 		if run.Activations < 2 {
 			t.Errorf("%d activations, want at least 2 (the isolated step gets its own)", run.Activations)
 		}
-		var prev store.EventType
-		found := false
-		for _, e := range b.events(t, id) {
-			if e.Type == store.EventStepStarted && e.Step == "alone" {
-				found = true
-				if prev != store.EventActivationStarted {
-					t.Errorf("isolated step alone started after %s, want right after activation_started", prev)
-				}
-			}
-			if e.Type != store.EventCheckpoint {
-				prev = e.Type
-			}
-		}
-		if !found {
-			t.Error("the isolated step never started")
-		}
+		startsItsActivation(t, b.events(t, id), "alone")
 	})
+}
+
+// startsItsActivation checks that an isolated step's body started right
+// after its activation did, with nothing else run live before it.
+func startsItsActivation(t *testing.T, evs []*store.Event, step string) {
+	t.Helper()
+	var prev store.EventType
+	found := false
+	for _, e := range evs {
+		if e.Type == store.EventStepStarted && e.Step == step {
+			found = true
+			if prev != store.EventActivationStarted {
+				t.Errorf("isolated step %s started after %s, want right after activation_started", step, prev)
+			}
+		}
+		if e.Type != store.EventCheckpoint {
+			prev = e.Type
+		}
+	}
+	if !found {
+		t.Errorf("the isolated step %s never started", step)
+	}
 }
 
 // A crash between an effect's start and its completion leads to one

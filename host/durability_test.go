@@ -40,12 +40,12 @@ func testExportResumesFromCursorAfterInterrupts(t *testing.T, guest string) {
 		observe := flowtest.Observe(func(p *executor.Point) {
 			if p.Kind == executor.PointDuringStep && p.Step == "write_files" && p.Cursor != nil {
 				mu.Lock()
-				saved[exportCursorNext(t, p.Cursor)]++
+				saved[cursorNext(t, p.Cursor)]++
 				mu.Unlock()
 			}
 		})
 		interrupt := flowtest.InterruptDuringStep("write_files", func(cursor []byte) bool {
-			return points[exportCursorNext(t, cursor)]
+			return points[cursorNext(t, cursor)]
 		})
 		b := setup(t, st, setupOpts{engine: eng, hooks: flowtest.Combine(observe, interrupt)}, guest)
 		id := b.start(t, "export", "export", map[string]any{"items": items})
@@ -98,33 +98,12 @@ func testExportResumesFromCursorAfterInterrupts(t *testing.T, guest string) {
 			}
 		}
 		// upload_files is isolated: it is the first thing its activation runs.
-		var prev store.EventType
-		for _, e := range evs {
-			if e.Type == store.EventStepStarted && e.Step == "upload_files" && prev != store.EventActivationStarted {
-				t.Errorf("isolated step upload_files started after %s, want right after activation_started", prev)
-			}
-			if e.Type != store.EventCheckpoint {
-				prev = e.Type
-			}
-		}
+		startsItsActivation(t, evs, "upload_files")
 		// Checkpoints are coalesced: far fewer checkpoint events than items.
 		if n := count(evs, store.EventCheckpoint, "write_files"); n > 21 {
 			t.Errorf("%d checkpoint events for %d items: checkpoints were not coalesced", n, items)
 		}
 	})
-}
-
-// exportCursorNext returns the index of the next item to process from an
-// export cursor.
-func exportCursorNext(t *testing.T, cursor []byte) int {
-	var c struct {
-		Next *int `json:"next"`
-	}
-	if err := json.Unmarshal(cursor, &c); err != nil || c.Next == nil {
-		t.Errorf("export cursor %s has no next item index: %v", cursor, err)
-		return -1
-	}
-	return *c.Next
 }
 
 // Must show 5: malformed bytes, a module without the ABI exports, and a wrong

@@ -79,9 +79,10 @@ type bundle struct {
 }
 
 type setupOpts struct {
-	engine  string // host.Config.Engine; "" is the default (wazero)
-	workers int    // host.Config.Workers; 0 is the default
-	quiet   bool   // discard the host's log (benchmarks)
+	engine  string       // host.Config.Engine; "" is the default (wazero)
+	workers int          // host.Config.Workers; 0 is the default
+	quiet   bool         // discard the host's log (benchmarks)
+	logger  *slog.Logger // the host's logger; default: warnings to the test log
 	hooks   executor.Hooks
 	limits  executor.Limits
 	lease   time.Duration
@@ -108,6 +109,10 @@ func setup(t testing.TB, st store.Store, o setupOpts, modules ...string) *bundle
 	if o.quiet {
 		logTo = io.Discard
 	}
+	logger := o.logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	h, err := host.New(ctx, &host.Config{
 		Store:         st,
 		Engine:        o.engine,
@@ -117,7 +122,7 @@ func setup(t testing.TB, st store.Store, o setupOpts, modules ...string) *bundle
 		Hooks:         o.hooks,
 		LeaseDuration: o.lease,
 		PollInterval:  o.poll,
-		Logger:        slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:        logger,
 	})
 	if err != nil {
 		t.Fatal(err)

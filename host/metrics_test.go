@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,9 +16,7 @@ import (
 	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/host/flowtest"
-	"github.com/wasmflow/wasmflow/internal/testmodules"
 	"github.com/wasmflow/wasmflow/store"
-	"github.com/wasmflow/wasmflow/store/sqlite"
 )
 
 // metric sums the series of metric name whose labels include labels (name,
@@ -272,45 +269,18 @@ func (b *syncBuffer) String() string {
 
 func TestLogLinesNameTheirRunStepAndActivation(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wasmflow.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	var out syncBuffer
 	// Interrupted after its first step and crashed inside its second, the
 	// run has three activations, and logs from the host and from the guest,
 	// inside steps and between them.
-	h, err := host.New(ctx, &host.Config{
-		Store:         st,
-		Hooks:         flowtest.Combine(flowtest.InterruptAfterStep("charge_payment"), flowtest.CrashBeforeEffectEnd("send_receipt", "email")),
-		LeaseDuration: time.Second,
-		PollInterval:  50 * time.Millisecond,
-		Logger:        slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.Start()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		h.Shutdown(sctx)
-		h.Close(ctx)
-	})
-	if _, _, err := h.PushModule(ctx, &host.PushModuleParams{Name: "receipt", Wasm: testmodules.Bytes(t, "receipt")}); err != nil {
-		t.Fatal(err)
-	}
-	run, _, err := h.StartRun(ctx, &host.StartRunParams{Module: "receipt", Workflow: "receipt",
-		Input: json.RawMessage(`{"order_id":"A-1","amount_cents":4200,"email":"ada@example.com"}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err = flowtest.Wait(ctx, h, run.ID, 20*time.Second, store.StatusCompleted)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := setup(t, openStore(t, "sqlite"), setupOpts{
+		hooks:  flowtest.Combine(flowtest.InterruptAfterStep("charge_payment"), flowtest.CrashBeforeEffectEnd("send_receipt", "email")),
+		lease:  time.Second,
+		logger: slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}, "receipt")
+	h := b.host
+	id := b.start(t, "receipt", "receipt", map[string]any{"order_id": "A-1", "amount_cents": 4200, "email": "ada@example.com"})
+	run := b.wait(t, id, 20*time.Second, store.StatusCompleted)
 	if run.Activations != 3 {
 		t.Fatalf("run had %d activations, want 3", run.Activations)
 	}
