@@ -213,7 +213,7 @@ func (a *Activation) stepBegin(c *call) (uint64, error) {
 	if err := a.checkStop(false); err != nil {
 		return 0, err
 	}
-	if err := a.hook(&Point{Kind: PointBeforeStep, Step: name}); err != nil {
+	if err := a.hook(Point{Kind: PointBeforeStep, Step: name}); err != nil {
 		return 0, err
 	}
 	if opts.Isolated && a.live {
@@ -292,7 +292,7 @@ func (a *Activation) stepEnded(status uint32, out []byte) error {
 		a.observeStep(e.Name, t.Sub(s.started), false, false)
 		a.step = nil
 		a.record(e)
-		return a.hook(&Point{Kind: PointAfterStep, Step: e.Name})
+		return a.hook(Point{Kind: PointAfterStep, Step: e.Name})
 	}
 	msg := string(out)
 	e.Error = msg
@@ -356,7 +356,7 @@ func (a *Activation) checkpointCall(c *call) (uint64, error) {
 	if err := a.checkStop(false); err != nil {
 		return 0, err
 	}
-	return 0, a.hook(&Point{Kind: PointDuringStep, Step: a.step.entry.Name, Cursor: a.step.entry.Cursor})
+	return 0, a.hook(Point{Kind: PointDuringStep, Step: a.step.entry.Name, Cursor: a.step.entry.Cursor})
 }
 
 func (a *Activation) cursorSet(c *call) (uint64, error) {
@@ -402,7 +402,7 @@ func (a *Activation) cursorSet(c *call) (uint64, error) {
 	if err := a.checkStop(true); err != nil {
 		return 0, err
 	}
-	return 0, a.hook(&Point{Kind: PointDuringStep, Step: s.entry.Name, Cursor: cur})
+	return 0, a.hook(Point{Kind: PointDuringStep, Step: s.entry.Name, Cursor: cur})
 }
 
 func (a *Activation) checkpointEvent(t time.Time) *store.NewEvent {
@@ -500,7 +500,7 @@ func (a *Activation) effectEnd(c *call) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := a.hook(&Point{Kind: PointBeforeEffectEnd, Step: s.entry.Name, Effect: rec.Name}); err != nil {
+	if err := a.hook(Point{Kind: PointBeforeEffectEnd, Step: s.entry.Name, Effect: rec.Name}); err != nil {
 		return 0, err
 	}
 	t := now()

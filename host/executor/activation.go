@@ -424,17 +424,23 @@ func (a *Activation) interrupt(cause string) error {
 }
 
 // hook asks the test hooks about a point.
-func (a *Activation) hook(p *Point) error {
-	h := a.e.hooks
-	if h.Crash == nil && h.Interrupt == nil {
-		return nil
+func (a *Activation) hook(at Point) error {
+	if h := a.e.hooks; h.Crash == nil && h.Interrupt == nil {
+		return nil // without hooks (in production) a point costs nothing
 	}
+	return a.callHooks(at)
+}
+
+// callHooks is hook's slow path, apart so that only it puts the point on
+// the heap.
+func (a *Activation) callHooks(p Point) error {
+	h := a.e.hooks
 	p.Run = a.run
-	if h.Crash != nil && h.Crash(p) {
+	if h.Crash != nil && h.Crash(&p) {
 		a.end = &ending{kind: endCrash}
 		return errEndCall
 	}
-	if h.Interrupt != nil && p.Kind != PointBeforeEffectEnd && h.Interrupt(p) {
+	if h.Interrupt != nil && p.Kind != PointBeforeEffectEnd && h.Interrupt(&p) {
 		return a.interrupt(InterruptHook)
 	}
 	return nil

@@ -71,7 +71,13 @@ func New(ctx context.Context, cfg *Config) (*Engine, error) {
 
 func adapt(hf engine.HostFunc) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
-		if err := hf.Call(ctx, memory{mod.Memory()}, stack); err != nil {
+		// The instance's memory view, made once per instance and passed
+		// down by Call, so that a host call allocates nothing for it.
+		mem, _ := ctx.Value(memoryKey{}).(*memory)
+		if mem == nil || mem.m != mod.Memory() {
+			mem = &memory{mod.Memory()} // a start function, or another caller
+		}
+		if err := hf.Call(ctx, mem, stack); err != nil {
 			// wazero recovers this panic and returns it, wrapped, from the
 			// export's Call: the guest call ends here.
 			panic(err)
@@ -152,21 +158,26 @@ func (m *module) Instantiate(ctx context.Context, cfg *engine.InstanceConfig) (e
 	if err != nil {
 		return nil, mapError(ctx, err)
 	}
-	return &instance{mod: mod}, nil
+	return &instance{mod: mod, mem: &memory{mod.Memory()}}, nil
 }
 
 func (m *module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
 
 type instance struct {
 	mod api.Module
+	mem *memory
 }
+
+// memoryKey is the context key under which Call passes the instance's
+// memory view to host functions.
+type memoryKey struct{}
 
 func (i *instance) Call(ctx context.Context, name string, args ...uint64) ([]uint64, error) {
 	fn := i.mod.ExportedFunction(name)
 	if fn == nil {
 		return nil, fmt.Errorf("module does not export function %q", name)
 	}
-	res, err := fn.Call(ctx, args...)
+	res, err := fn.Call(context.WithValue(ctx, memoryKey{}, i.mem), args...)
 	if err != nil {
 		return nil, mapError(ctx, err)
 	}
@@ -205,7 +216,7 @@ func mapError(ctx context.Context, err error) error {
 
 type memory struct{ m api.Memory }
 
-func (m memory) Read(ptr, n uint32) ([]byte, bool) {
+func (m *memory) Read(ptr, n uint32) ([]byte, bool) {
 	if m.m == nil {
 		return nil, n == 0
 	}
@@ -217,14 +228,14 @@ func (m memory) Read(ptr, n uint32) ([]byte, bool) {
 	return append([]byte(nil), view...), true
 }
 
-func (m memory) Write(ptr uint32, b []byte) bool {
+func (m *memory) Write(ptr uint32, b []byte) bool {
 	if m.m == nil {
 		return len(b) == 0
 	}
 	return m.m.Write(ptr, b)
 }
 
-func (m memory) Size() uint32 {
+func (m *memory) Size() uint32 {
 	if m.m == nil {
 		return 0
 	}
