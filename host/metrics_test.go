@@ -2,7 +2,6 @@ package host_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/proctest"
 	"github.com/wasmflow/wasmflow/store"
 )
 
@@ -249,27 +249,9 @@ func TestMetricsReadRunsAndLagFromTheStore(t *testing.T) {
 	})
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestLogLinesNameTheirRunStepAndActivation(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out proctest.LockedBuffer
 	// Interrupted after its first step and crashed inside its second, the
 	// run has three activations, and logs from the host and from the guest,
 	// inside steps and between them.

@@ -70,7 +70,7 @@ func FreeAddr(t testing.TB) string {
 type Process struct {
 	Cmd    *exec.Cmd
 	URL    string // empty for processes without an API
-	output *lockedBuffer
+	output *LockedBuffer
 	done   chan struct{}
 	err    error
 }
@@ -80,7 +80,7 @@ type Process struct {
 // killed at the end of the test, and its output logged if the test failed.
 func Start(t testing.TB, addr string, args ...string) *Process {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &LockedBuffer{}
 	cmd := exec.Command(Binary(t), args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -218,18 +218,20 @@ func (c *Client) JSON(t testing.TB, method, path string, body any, wantStatus in
 	}
 }
 
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for concurrent writers: a process's
+// output, or a logger's destination.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
