@@ -37,10 +37,21 @@ $(BUILD)/test/steps-reordered.wasm: $(GO_SOURCES)
 
 # Rust guests: every modules/rust/NAME/src/lib.rs is a cdylib built to
 # modules/build/rust/NAME.wasm against the SDK in sdk/rust, built as an rlib.
-# Plain rustc, no cargo: the SDK has no dependencies. Debian's rustc is the
-# one with the wasm32-wasi standard library (the rustup toolchain has none).
-RUSTC_WASM   ?= /usr/bin/rustc
-RUSTFLAGS_WASM := --edition 2021 --target wasm32-wasi -C opt-level=s -C strip=debuginfo
+# Plain rustc, no cargo: the SDK has no dependencies (cargo users have the
+# workspace in modules/rust). The build takes the first rustc it finds with a
+# WASI standard library: Debian's (/usr/bin/rustc with libstd-rust-dev-wasm32,
+# target wasm32-wasi), then the rustc on PATH (rustup with `rustup target add
+# wasm32-wasip1`; wasm32-wasi before Rust 1.78). Set RUSTC_WASM and
+# RUST_TARGET to choose.
+RUST_FOUND   := $(shell for rc in /usr/bin/rustc $$(command -v rustc 2>/dev/null); do \
+                  sr=$$($$rc --print sysroot 2>/dev/null) || continue; \
+                  for tg in wasm32-wasi wasm32-wasip1; do \
+                    if [ -d "$$sr/lib/rustlib/$$tg/lib" ]; then echo "$$rc $$tg"; exit 0; fi; \
+                  done; \
+                done)
+RUSTC_WASM   ?= $(or $(word 1,$(RUST_FOUND)),/usr/bin/rustc)
+RUST_TARGET  ?= $(or $(word 2,$(RUST_FOUND)),wasm32-wasi)
+RUSTFLAGS_WASM := --edition 2021 --target $(RUST_TARGET) -C opt-level=s -C strip=debuginfo
 RUST_GUESTS  := $(patsubst modules/rust/%/src/lib.rs,%,$(wildcard modules/rust/*/src/lib.rs))
 RUST_SDK     := $(BUILD)/rust/libwasmflow.rlib
 # Rust test guests (modules/TESTGUESTS.md): every
@@ -52,7 +63,7 @@ rust-modules: $(RUST_GUESTS:%=$(BUILD)/rust/%.wasm) $(RUST_TESTGUESTS:%=$(BUILD)
 
 rust-toolchain:
 	@test -x $(RUSTC_WASM) || { echo "rust-modules: $(RUSTC_WASM) not found; install it with: apt-get update && apt-get install -y rustc libstd-rust-dev-wasm32" >&2; exit 1; }
-	@test -d "$$($(RUSTC_WASM) --print sysroot)/lib/rustlib/wasm32-wasi/lib" || { echo "rust-modules: $(RUSTC_WASM) has no wasm32-wasi standard library; install it with: apt-get update && apt-get install -y libstd-rust-dev-wasm32" >&2; exit 1; }
+	@test -d "$$($(RUSTC_WASM) --print sysroot)/lib/rustlib/$(RUST_TARGET)/lib" || { echo "rust-modules: no rustc with a WASI standard library found ($(RUSTC_WASM) has no $(RUST_TARGET)); install Debian's with: apt-get update && apt-get install -y rustc libstd-rust-dev-wasm32 (or: rustup target add wasm32-wasip1)" >&2; exit 1; }
 
 $(RUST_SDK): $(wildcard sdk/rust/src/*.rs) | rust-toolchain
 	@mkdir -p $(dir $@)
