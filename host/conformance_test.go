@@ -101,53 +101,77 @@ func (b *bundle) completed(t *testing.T, id, want string) *store.Run {
 func TestConformanceCursor(t *testing.T) {
 	forEachCombo(t, func(t *testing.T, c *combo) {
 		const items = 200
-		points := map[int]bool{}
-		for len(points) < 10 {
-			points[1+rand.IntN(items-2)] = true
-		}
-		var mu sync.Mutex
-		saved := map[int]int{} // cursor position -> times saved
-		observe := flowtest.Observe(func(p *executor.Point) {
-			if p.Kind == executor.PointDuringStep && p.Step == "count" && p.Cursor != nil {
-				mu.Lock()
-				saved[cursorNext(t, p.Cursor)]++
-				mu.Unlock()
-			}
-		})
-		interrupt := flowtest.InterruptDuringStep("count", func(cursor []byte) bool {
-			return points[cursorNext(t, cursor)]
-		})
-		b := c.setup(t, setupOpts{hooks: flowtest.Combine(observe, interrupt)}, "faults")
+		ci := interruptCursorAtRandom(t, "count", items, 10)
+		b := c.setup(t, setupOpts{hooks: ci.hooks}, "faults")
 		id := b.start(t, "faults", "cursor", map[string]any{"items": items})
 		b.completed(t, id, fmt.Sprintf(`{"processed":%d,"sum":%d}`, items, items*(items-1)/2))
+		ci.check(t, b.events(t, id))
+	})
+}
 
-		mu.Lock()
-		for i := 1; i <= items; i++ {
-			if saved[i] != 1 {
-				t.Errorf("item %d: its cursor was saved %d times, want exactly once", i-1, saved[i])
-			}
-		}
-		mu.Unlock()
-		evs := b.events(t, id)
-		interrupts := 0
-		for _, e := range evs {
-			if e.Type == store.EventRunSuspended && e.Step == "count" && data(t, e)["reason"] == "interrupt" {
-				interrupts++
-			}
-		}
-		if interrupts != len(points) {
-			t.Errorf("count was interrupted %d times, want %d", interrupts, len(points))
-		}
-		if n := count(evs, store.EventStepStarted, "count"); n != len(points)+1 {
-			t.Errorf("count started %d times, want %d (1 + one resumption per interrupt)", n, len(points)+1)
-		}
-		if n := count(evs, store.EventStepCompleted, "count"); n != 1 {
-			t.Errorf("count completed %d times, want 1", n)
-		}
-		if n := count(evs, store.EventCheckpoint, "count"); n > len(points)+1 {
-			t.Errorf("%d checkpoint events for %d items: checkpoints were not coalesced", n, items)
+// cursorInterrupts interrupts a step's cursor loop, whose cursors are
+// {"next":N,...}, at random items, and counts the saves of each position.
+type cursorInterrupts struct {
+	step   string
+	items  int
+	points map[int]bool // cursor positions to interrupt at
+	hooks  executor.Hooks
+	mu     sync.Mutex
+	saved  map[int]int // cursor position -> times saved
+}
+
+// interruptCursorAtRandom interrupts step at n distinct random items of
+// items (never the first or the last).
+func interruptCursorAtRandom(t *testing.T, step string, items, n int) *cursorInterrupts {
+	ci := &cursorInterrupts{step: step, items: items, points: map[int]bool{}, saved: map[int]int{}}
+	for len(ci.points) < n {
+		ci.points[1+rand.IntN(items-2)] = true
+	}
+	observe := flowtest.Observe(func(p *executor.Point) {
+		if p.Kind == executor.PointDuringStep && p.Step == step && p.Cursor != nil {
+			ci.mu.Lock()
+			ci.saved[cursorNext(t, p.Cursor)]++
+			ci.mu.Unlock()
 		}
 	})
+	interrupt := flowtest.InterruptDuringStep(step, func(cursor []byte) bool {
+		return ci.points[cursorNext(t, cursor)]
+	})
+	ci.hooks = flowtest.Combine(observe, interrupt)
+	return ci
+}
+
+// check checks the completed run's events: every item's cursor saved
+// exactly once, the step interrupted once per point and started once more
+// than that, completed once, and its checkpoints coalesced.
+func (ci *cursorInterrupts) check(t *testing.T, evs []*store.Event) {
+	t.Helper()
+	ci.mu.Lock()
+	for i := 1; i <= ci.items; i++ {
+		if ci.saved[i] != 1 {
+			t.Errorf("item %d: its cursor was saved %d times, want exactly once", i-1, ci.saved[i])
+		}
+	}
+	ci.mu.Unlock()
+	interrupts := 0
+	for _, e := range evs {
+		if e.Type == store.EventRunSuspended && e.Step == ci.step && data(t, e)["reason"] == "interrupt" {
+			interrupts++
+		}
+	}
+	n := len(ci.points)
+	if interrupts != n {
+		t.Errorf("%s was interrupted %d times, want %d", ci.step, interrupts, n)
+	}
+	if got := count(evs, store.EventStepStarted, ci.step); got != n+1 {
+		t.Errorf("%s started %d times, want %d (1 + one resumption per interrupt)", ci.step, got, n+1)
+	}
+	if got := count(evs, store.EventStepCompleted, ci.step); got != 1 {
+		t.Errorf("%s completed %d times, want 1", ci.step, got)
+	}
+	if got := count(evs, store.EventCheckpoint, ci.step); got > n+1 {
+		t.Errorf("%d checkpoint events for %d items: checkpoints were not coalesced", got, ci.items)
+	}
 }
 
 // cursorNext returns the index of the next item from a {"next":N,...}
@@ -173,16 +197,21 @@ func TestConformanceInterruptAfterStep(t *testing.T) {
 		if run.Activations != 2 {
 			t.Errorf("%d activations, want 2", run.Activations)
 		}
-		evs := b.events(t, id)
-		for _, step := range []string{"a", "b", "c"} {
-			if n := count(evs, store.EventStepStarted, step); n != 1 {
-				t.Errorf("step %s body ran %d times, want 1", step, n)
-			}
-			if n := count(evs, store.EventStepCompleted, step); n != 1 {
-				t.Errorf("step %s completed %d times, want 1", step, n)
-			}
-		}
+		ranOnce(t, b.events(t, id), "a", "b", "c")
 	})
+}
+
+// ranOnce checks that each step's body ran once and completed once.
+func ranOnce(t *testing.T, evs []*store.Event, steps ...string) {
+	t.Helper()
+	for _, step := range steps {
+		if n := count(evs, store.EventStepStarted, step); n != 1 {
+			t.Errorf("step %s body ran %d times, want 1", step, n)
+		}
+		if n := count(evs, store.EventStepCompleted, step); n != 1 {
+			t.Errorf("step %s completed %d times, want 1", step, n)
+		}
+	}
 }
 
 // An isolated step starts in an activation of its own: it is the first

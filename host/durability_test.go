@@ -4,15 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wasmflow/wasmflow/host"
-	"github.com/wasmflow/wasmflow/host/executor"
-	"github.com/wasmflow/wasmflow/host/flowtest"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 	"github.com/wasmflow/wasmflow/store"
 )
@@ -31,23 +27,8 @@ func testExportResumesFromCursorAfterInterrupts(t *testing.T, guest string) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
 		const items = 300
-		points := map[int]bool{}
-		for len(points) < 20 {
-			points[1+rand.IntN(items-2)] = true
-		}
-		var mu sync.Mutex
-		saved := map[int]int{} // cursor position -> times saved
-		observe := flowtest.Observe(func(p *executor.Point) {
-			if p.Kind == executor.PointDuringStep && p.Step == "write_files" && p.Cursor != nil {
-				mu.Lock()
-				saved[cursorNext(t, p.Cursor)]++
-				mu.Unlock()
-			}
-		})
-		interrupt := flowtest.InterruptDuringStep("write_files", func(cursor []byte) bool {
-			return points[cursorNext(t, cursor)]
-		})
-		b := setup(t, st, setupOpts{engine: eng, hooks: flowtest.Combine(observe, interrupt)}, guest)
+		ci := interruptCursorAtRandom(t, "write_files", items, 20)
+		b := setup(t, st, setupOpts{engine: eng, hooks: ci.hooks}, guest)
 		id := b.start(t, "export", "export", map[string]any{"items": items})
 		run := b.wait(t, id, 60*time.Second, store.StatusCompleted, store.StatusFailed)
 		if run.Status != store.StatusCompleted {
@@ -64,45 +45,15 @@ func testExportResumesFromCursorAfterInterrupts(t *testing.T, guest string) {
 		if out.Processed != items || out.Sum != items*(items-1)/2 {
 			t.Errorf("output %s: want processed=%d sum=%d", run.Output, items, items*(items-1)/2)
 		}
-		mu.Lock()
-		for i := 1; i <= items; i++ {
-			if saved[i] != 1 {
-				t.Errorf("item %d: its cursor was saved %d times, want exactly once", i-1, saved[i])
-			}
-		}
-		mu.Unlock()
 
+		// write_files: each item saved once, 20 interrupts, started once
+		// and resumed 20 times, completed once, checkpoints coalesced.
 		evs := b.events(t, id)
-		interrupts := 0
-		for _, e := range evs {
-			if e.Type == store.EventRunSuspended && e.Step == "write_files" && data(t, e)["reason"] == "interrupt" {
-				interrupts++
-			}
-		}
-		if interrupts != 20 {
-			t.Errorf("write_files was interrupted %d times, want 20", interrupts)
-		}
-		for _, step := range []string{"write_files", "zip_files", "upload_files"} {
-			if n := count(evs, store.EventStepCompleted, step); n != 1 {
-				t.Errorf("step %s completed %d times, want 1", step, n)
-			}
-		}
-		// write_files was started once and resumed 20 times; the other steps'
-		// bodies ran once each.
-		if n := count(evs, store.EventStepStarted, "write_files"); n != 21 {
-			t.Errorf("write_files started %d times, want 21 (1 + 20 resumptions)", n)
-		}
-		for _, step := range []string{"zip_files", "upload_files"} {
-			if n := count(evs, store.EventStepStarted, step); n != 1 {
-				t.Errorf("step %s body ran %d times, want 1", step, n)
-			}
-		}
+		ci.check(t, evs)
+		// The other steps' bodies ran and completed once each.
+		ranOnce(t, evs, "zip_files", "upload_files")
 		// upload_files is isolated: it is the first thing its activation runs.
 		startsItsActivation(t, evs, "upload_files")
-		// Checkpoints are coalesced: far fewer checkpoint events than items.
-		if n := count(evs, store.EventCheckpoint, "write_files"); n > 21 {
-			t.Errorf("%d checkpoint events for %d items: checkpoints were not coalesced", n, items)
-		}
 	})
 }
 

@@ -3,10 +3,8 @@ package host_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path"
 	"path/filepath"
 	"testing"
@@ -22,19 +20,7 @@ import (
 	"github.com/wasmflow/wasmflow/store/sqlite"
 )
 
-// compileCache is the compile cache every test's host shares, so that each
-// guest is compiled once per engine rather than once per test.
-var compileCache string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "wasmflow-host-test-cache-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	compileCache = dir
-	pgtest.Main(m, func() { os.RemoveAll(dir) })
-}
+func TestMain(m *testing.M) { pgtest.Main(m, testmodules.RemoveCompileCache) }
 
 // forEachStore runs f once per store implementation × engine, each with a
 // fresh database, in subtests named "sqlite/wazero", "postgres/wasmtime", ...
@@ -116,7 +102,7 @@ func setup(t testing.TB, st store.Store, o setupOpts, modules ...string) *bundle
 	h, err := host.New(ctx, &host.Config{
 		Store:         st,
 		Engine:        o.engine,
-		CacheDir:      compileCache,
+		CacheDir:      testmodules.CompileCache(t),
 		Workers:       o.workers,
 		Limits:        o.limits,
 		Hooks:         o.hooks,

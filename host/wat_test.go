@@ -4,10 +4,8 @@ package host_test
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -49,20 +47,11 @@ func TestWatCounter(t *testing.T) {
 				if run.Status != store.StatusCompleted {
 					t.Fatalf("run %s: %s", run.Status, run.Error)
 				}
-				var out, want any
-				json.Unmarshal([]byte(`{"done":3}`), &want)
-				if err := json.Unmarshal(run.Output, &out); err != nil || !reflect.DeepEqual(out, want) {
+				if !jsonEqual(t, run.Output, `{"done":3}`) {
 					t.Errorf("output %s, want {\"done\":3}", run.Output)
 				}
 				evs := b.events(t, id)
-				for _, step := range []string{"one", "two", "three"} {
-					if n := count(evs, store.EventStepCompleted, step); n != 1 {
-						t.Errorf("step %s completed %d times, want 1", step, n)
-					}
-					if n := count(evs, store.EventStepStarted, step); n != 1 {
-						t.Errorf("step %s body ran %d times, want 1", step, n)
-					}
-				}
+				ranOnce(t, evs, "one", "two", "three")
 				if n := count(evs, store.EventEffectCompleted, ""); n != 1 {
 					t.Errorf("%d effect_completed events, want 1", n)
 				}

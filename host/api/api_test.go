@@ -27,19 +27,9 @@ import (
 	"github.com/wasmflow/wasmflow/store/sqlite"
 )
 
-// cacheDir keeps compiled modules between the tests' hosts, so that each
-// module is compiled once per test binary.
-var cacheDir string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "wasmflow-api-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cacheDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	testmodules.RemoveCompileCache()
 	os.Exit(code)
 }
 
@@ -59,7 +49,7 @@ func setup(t *testing.T, cfg *api.Config, modules ...string) *testBundle {
 	}
 	h, err := host.New(ctx, &host.Config{
 		Store:         st,
-		CacheDir:      cacheDir,
+		CacheDir:      testmodules.CompileCache(t),
 		LeaseDuration: 2 * time.Second,
 		PollInterval:  50 * time.Millisecond,
 		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
