@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -17,11 +18,13 @@ import (
 )
 
 // BenchmarkActivation measures what every activation pays before the guest
-// does any work: instantiating the compiled faults test guest with the host
-// functions and WASI, and running its _initialize if it has one (a Go
-// guest's runtime start; Rust's and the hand-written guest's are light), on
-// each engine × guest language, named ENGINE/LANGUAGE ("wasmtime" and "wat"
-// only in builds with cgo).
+// does any work, on each engine × guest language (the faults test guest),
+// named ENGINE/LANGUAGE/START ("wasmtime" and "wat" only in builds with
+// cgo). START "image" is what activations do: instantiate the module baked
+// with its init image. START "uploaded" is the module as uploaded, which
+// runs its _initialize, if it has one (a Go guest's runtime start; Rust's
+// and the hand-written guest's are light): what every activation paid
+// before init images, and what one pays for a module that has none.
 func BenchmarkActivation(b *testing.B) {
 	for _, name := range testEngines {
 		for _, lang := range guestLangs {
@@ -32,32 +35,53 @@ func BenchmarkActivation(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer eng.Close(ctx)
-				mod, err := eng.Compile(ctx, testmodules.Bytes(b, (&combo{lang: lang}).guest("faults")))
+				wasm := testmodules.Bytes(b, (&combo{lang: lang}).guest("faults"))
+				exec, err := executor.New(&executor.Config{Store: openStore(b, "sqlite"), Engine: eng, Logger: slog.New(slog.DiscardHandler)})
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer mod.Close(ctx)
-				initialize := false
-				for _, f := range mod.Exports() {
-					initialize = initialize || f.Name == abi.ExportInitialize
+				insp, err := exec.Modules().Inspect(ctx, wasm)
+				if err != nil {
+					b.Fatal(err)
 				}
-				cfg := &engine.InstanceConfig{Stdout: io.Discard, Stderr: io.Discard}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for b.Loop() {
-					inst, err := mod.Instantiate(ctx, cfg)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if initialize {
-						if _, err := inst.Call(ctx, abi.ExportInitialize); err != nil {
-							b.Fatal(err)
-						}
-					}
-					inst.Close(ctx)
+				prep, err := exec.Modules().Load(ctx, insp.Digest)
+				if err != nil {
+					b.Fatal(err)
 				}
+				if prep.Image == nil {
+					b.Fatalf("the %s guest has no init image: %s", lang, prep.NoImage)
+				}
+				uploaded, err := eng.Compile(ctx, wasm)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer uploaded.Close(ctx)
+				b.Run("image", func(b *testing.B) { benchInstantiate(b, prep.Module) })
+				b.Run("uploaded", func(b *testing.B) { benchInstantiate(b, uploaded) })
 			})
 		}
+	}
+}
+
+func benchInstantiate(b *testing.B, mod engine.Module) {
+	ctx := context.Background()
+	initialize := false
+	for _, f := range mod.Exports() {
+		initialize = initialize || f.Name == abi.ExportInitialize
+	}
+	cfg := &engine.InstanceConfig{Stdout: io.Discard, Stderr: io.Discard}
+	b.ReportAllocs()
+	for b.Loop() {
+		inst, err := mod.Instantiate(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if initialize {
+			if _, err := inst.Call(ctx, abi.ExportInitialize); err != nil {
+				b.Fatal(err)
+			}
+		}
+		inst.Close(ctx)
 	}
 }
 

@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	}
 	m := metrics.New(&metrics.Config{Store: c.Store, Logger: c.Logger})
 	exec, err := executor.New(&executor.Config{
-		Store: c.Store, Engine: eng, Limits: c.Limits, Owner: c.Owner, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
+		Store: c.Store, Engine: eng, Limits: c.Limits, Owner: c.Owner, CacheDir: c.CacheDir, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
 	})
 	if err != nil {
 		eng.Close(ctx)

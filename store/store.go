@@ -57,6 +57,14 @@ type Store interface {
 	// latest version (highest created_at) when Version is empty.
 	ModuleGetByName(ctx context.Context, params *ModuleGetByNameParams) (*Module, error)
 
+	// ModuleImageGet returns the init image stored for a module digest in
+	// an image format, or ErrNotFound.
+	ModuleImageGet(ctx context.Context, params *ModuleImageGetParams) (*ModuleImage, error)
+
+	// ModuleImagePut stores a module's init image, replacing one stored
+	// for the same digest and format.
+	ModuleImagePut(ctx context.Context, params *ModuleImagePutParams) error
+
 	// ModuleInsert stores a module. If a module with the same name and the
 	// same digest exists, it returns that one and created false. If Version is
 	// empty, the next free integer version for the name ("1", "2", ...) is
@@ -366,6 +374,28 @@ type ModuleGetBytesParams struct{ Digest string }
 type ModuleGetByNameParams struct {
 	Name    string
 	Version string // empty: latest
+}
+
+type ModuleImageGetParams struct {
+	Digest string
+	Format string
+}
+
+type ModuleImagePutParams struct {
+	Digest string
+	Format string
+	Image  []byte
+	Now    time.Time
+}
+
+// ModuleImage is a module's init image: state derived from the module's
+// bytes by the host (host/snapshot), kept so that no process has to derive
+// it again. The store does not read it.
+type ModuleImage struct {
+	Digest    string
+	Format    string
+	Image     []byte
+	CreatedAt time.Time
 }
 
 type ModuleInsertParams struct {

@@ -21,7 +21,7 @@ import (
 // of the guest call.
 func HostFuncs() []engine.HostFunc {
 	i32, i64 := engine.I32, engine.I64
-	return []engine.HostFunc{
+	return append(wasiFuncs(),
 		hostFunc(abi.FuncResultLen, nil, i32, anyMode, (*Activation).resultLen),
 		hostFunc(abi.FuncResultRead, []engine.ValueType{i32, i32}, i32, anyMode, (*Activation).resultRead),
 		hostFunc(abi.FuncDeclareWorkflow, []engine.ValueType{i32, i32}, i32, describeMode, (*Activation).declareWorkflow),
@@ -44,7 +44,7 @@ func HostFuncs() []engine.HostFunc {
 		hostFunc(abi.FuncProgress, []engine.ValueType{i32, i32}, i32, runMode, (*Activation).progressCall),
 		hostFunc(abi.FuncNow, nil, i64, anyMode, (*Activation).nowCall),
 		hostFunc(abi.FuncRandom, []engine.ValueType{i32, i32}, i32, anyMode, (*Activation).randomCall),
-	}
+	)
 }
 
 type callMode int
@@ -75,6 +75,13 @@ func hostFunc(name string, params []engine.ValueType, result engine.ValueType, m
 				return errors.New("wasmflow host function called outside an activation")
 			}
 			switch {
+			case a.capture != nil:
+				// Making an init image: a module whose _initialize talks to
+				// the host cannot be imaged.
+				if a.capture.refused == "" {
+					a.capture.refused = name
+				}
+				return fmt.Errorf("%s called while the module's init image is made", name)
 			case mode == runMode && a.describe != nil:
 				return a.fault("%s may not be called during %s", name, abi.ExportDescribe)
 			case mode == describeMode && a.describe == nil:

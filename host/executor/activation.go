@@ -53,6 +53,11 @@ type Activation struct {
 	end        *ending
 	stepCancel context.CancelCauseFunc // stops the guest when a step times out
 	cause      string                  // why the run is being interrupted (Interrupt*)
+	capture    *captureState           // making a module's init image, not running a run
+	start      *activationStarted      // to complete the claim's activation_started with, until written
+	startKind  string                  // how the activation began (Start*)
+	monoBase   int64                   // the guest's monotonic clock at instStart
+	instStart  time.Time
 }
 
 type stepState struct {
@@ -125,6 +130,9 @@ func (a *Activation) Run(ctx context.Context) (*Result, error) {
 	// storeTimeout bounds each call instead.
 	a.dbctx = context.WithoutCancel(ctx)
 	res, err := a.run1(ctx)
+	if res != nil {
+		res.Start = a.startKind
+	}
 	if e.obs != nil && res != nil {
 		e.obs.ActivationDone(a.run, e.engine.Name(), time.Since(a.started), res)
 	}
@@ -150,7 +158,7 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 		a.effects[ef.StepSeq] = append(a.effects[ef.StepSeq], ef)
 	}
 
-	mod, err := e.modules.Load(ctx, a.run.ModuleDigest)
+	prep, err := e.modules.Load(ctx, a.run.ModuleDigest)
 	if err != nil {
 		var me *ModuleError
 		if errors.As(err, &me) {
@@ -165,12 +173,11 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	defer stepCancel(nil)
 	a.stepCancel = stepCancel
 	a.stderr = &tailWriter{max: 4096, log: a.logger(), level: slog.LevelWarn, stream: "stderr", a: a}
+	a.startedAs(prep)
+	mod := prep.Module
 	inst, err := mod.Instantiate(stepCtx, &engine.InstanceConfig{
-		Stdout:   &tailWriter{log: a.logger(), level: slog.LevelInfo, stream: "stdout", a: a},
-		Stderr:   a.stderr,
-		Walltime: a.now,
-		Random:   randomReader{a},
-		Sleep:    func(d time.Duration) { sleepCtx(stepCtx, d) },
+		Stdout: &tailWriter{log: a.logger(), level: slog.LevelInfo, stream: "stdout", a: a},
+		Stderr: a.stderr,
 	})
 	if err != nil {
 		return a.conclude(ctx, fmt.Errorf("instantiate: %w", err), nil)
@@ -303,12 +310,41 @@ func (a *Activation) suspendNow(status store.RunStatus, reason string, wakeAt *t
 	return a.outcome()
 }
 
+// startedAs records how the activation starts: the guest's monotonic clock
+// continues from the state it starts in, and the run's activation_started
+// event, which the claim wrote, is completed with data.start by the
+// activation's first write.
+func (a *Activation) startedAs(p *Prepared) {
+	a.instStart, a.monoBase = time.Now(), monotonicStart
+	if p.Image != nil {
+		a.monoBase = p.Image.Clock
+	}
+	a.start = &activationStarted{Owner: a.run.LeaseOwner, Activation: a.run.Activations, Start: p.startKind(), NoImage: p.NoImage}
+	a.startKind = a.start.Start
+}
+
+// activationStarted is the data of an activation_started event.
+type activationStarted struct {
+	Owner      string `json:"owner"`
+	Activation int    `json:"activation"`
+	// Start says how the activation began: StartReplay or StartImage.
+	Start string `json:"start,omitempty"`
+	// NoImage, with StartReplay, says why the module has no init image.
+	NoImage string `json:"no_image,omitempty"`
+}
+
 // apply writes p, fenced, adding pending events and progress. Any failure
 // ends the guest call (errEndCall) with a.end set.
 func (a *Activation) apply(p *store.RunApplyParams) error {
 	p.RunID, p.Fence = a.run.ID, a.run.Fence
 	if p.Now.IsZero() {
 		p.Now = now()
+	}
+	if a.start != nil && p.ReplaceEventSeq == 0 && a.run.EventCount > 0 {
+		// The claim appended activation_started as the run's last event.
+		p.ReplaceEventSeq = a.run.EventCount
+		p.ReplaceEvent = &store.NewEvent{Type: store.EventActivationStarted, At: a.run.UpdatedAt, Data: mustJSON(a.start)}
+		a.start = nil
 	}
 	if len(a.pending) > 0 {
 		p.Events = append(a.pending, p.Events...)
@@ -503,17 +539,43 @@ func (a *Activation) stepName() string {
 
 // now is the guest's clock: real inside a step, the workflow clock outside.
 func (a *Activation) now() time.Time {
-	if a.step != nil || a.describe != nil {
+	switch {
+	case a == nil || a.step != nil || a.describe != nil:
 		return time.Now()
+	case a.capture != nil:
+		return a.capture.now()
 	}
 	return a.clock
 }
 
+// monotonic is the guest's monotonic clock, in nanoseconds: it continues
+// from the value of the state the instance started from.
+func (a *Activation) monotonic() int64 {
+	switch {
+	case a == nil:
+		return int64(time.Since(processStart)) + monotonicStart
+	case a.capture != nil:
+		return a.capture.monotonic()
+	}
+	return a.monoBase + int64(time.Since(a.instStart))
+}
+
+// monotonicStart is the guest's monotonic clock in an instance that starts
+// from no captured state: a second, so that no runtime mistakes it for
+// an unset time.
+const monotonicStart = int64(time.Second)
+
+var processStart = time.Now()
+
 // random fills b: fresh inside a step, deterministic per journal position
 // outside.
 func (a *Activation) random(b []byte) {
-	if a.step != nil || a.describe != nil {
+	switch {
+	case a == nil || a.step != nil || a.describe != nil:
 		cryptoRead(b)
+		return
+	case a.capture != nil:
+		a.capture.random(b)
 		return
 	}
 	if a.rng == nil || a.rngPos != a.pos {

@@ -100,6 +100,9 @@ type Config struct {
 	Limits Limits
 	// Owner names this process in activation events and logs.
 	Owner string
+	// CacheDir, when set, keeps modules' init images on disk between
+	// processes (beside the engine's compile cache).
+	CacheDir string
 	// Logger receives the executor's and the guests' log lines. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -123,6 +126,9 @@ type Observer interface {
 	// Interrupted: the run was suspended to resume in a new activation;
 	// cause is one of the Interrupt* constants.
 	Interrupted(run *store.Run, cause string)
+	// ImageUnavailable: a module was prepared without an init image, for
+	// the reason given; its activations run its runtime's start.
+	ImageUnavailable(digest, reason string)
 	// Resumed: the activation resumes a run whose previous activation was
 	// interrupted or ended without a word; after is one of the Resumed*
 	// constants.
@@ -202,7 +208,8 @@ type Executor struct {
 	log     *slog.Logger
 	hooks   Hooks
 	obs     Observer
-	modules *Modules
+	modules  *Modules
+	cacheDir string
 }
 
 // New returns an Executor.
@@ -229,6 +236,8 @@ func New(cfg *Config) (*Executor, error) {
 		log:    log,
 		hooks:  cfg.Hooks,
 		obs:    cfg.Observer,
+
+		cacheDir: cfg.CacheDir,
 	}
 	e.modules = newModules(e)
 	return e, nil
@@ -256,6 +265,9 @@ type Result struct {
 	// LeaseLost: the store refused a write because another claim took the
 	// run (status running).
 	LeaseLost bool
+	// Start is how the activation began (Start*); empty when it ended
+	// before instantiating the module.
+	Start string
 }
 
 // StopReason is why the scheduler asks a running activation to stop.

@@ -47,6 +47,8 @@ type Metrics struct {
 	interrupts     *prometheus.CounterVec
 	resumptions    *prometheus.CounterVec
 	leaseLosses    *prometheus.CounterVec
+	starts         *prometheus.CounterVec
+	noImage        prometheus.Counter
 	stepNames      stepNames
 	fromStore      *storeCollector // nil without Config.Store
 }
@@ -103,12 +105,21 @@ func New(cfg *Config) *Metrics {
 			Name: "wasmflow_lease_losses_total",
 			Help: "Activations in this process that lost their run's lease to another claim, by what noticed it first: a heartbeat, or a write the store refused.",
 		}, []string{"detected_by"}),
+		starts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmflow_activation_starts_total",
+			Help: "Activations run by this process, by engine and how they began (activation_started's data.start): replay (the module as uploaded, its runtime's start run again) or image (from the module's init image).",
+		}, []string{"engine", "start"}),
+		noImage: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wasmflow_modules_without_image_total",
+			Help: "Modules this process prepared without an init image (their _initialize talks to the host, or their state cannot be captured): their activations run the language runtime's start again. The log line says why.",
+		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.activations, m.uncertain, m.nondeterminism, m.requests,
 		m.steps, m.retries, m.interrupts, m.resumptions, m.leaseLosses,
+		m.starts, m.noImage,
 	)
 	if cfg.Store != nil {
 		m.fromStore = newStoreCollector(cfg)
@@ -133,7 +144,13 @@ func (m *Metrics) Nondeterminism(run *store.Run) {
 // ActivationDone implements executor.Observer.
 func (m *Metrics) ActivationDone(run *store.Run, engine string, d time.Duration, r *executor.Result) {
 	m.activations.WithLabelValues(engine, string(r.Status)).Observe(d.Seconds())
+	if r.Start != "" {
+		m.starts.WithLabelValues(engine, r.Start).Inc()
+	}
 }
+
+// ImageUnavailable implements executor.Observer.
+func (m *Metrics) ImageUnavailable(digest, reason string) { m.noImage.Inc() }
 
 // StepEnded implements executor.Observer.
 func (m *Metrics) StepEnded(run *store.Run, step string, d time.Duration, failed, retry bool) {

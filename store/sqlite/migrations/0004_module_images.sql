@@ -1,0 +1,10 @@
+-- Init images of modules (see host/snapshot): state the host derives from a
+-- module's bytes, kept so that no process derives it again. Any of them may
+-- be deleted: the host makes it again.
+CREATE TABLE module_images (
+    digest     TEXT    NOT NULL,
+    format     TEXT    NOT NULL,
+    image      BLOB    NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (digest, format)
+);
