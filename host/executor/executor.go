@@ -201,13 +201,13 @@ type Point struct {
 
 // Executor runs activations. It is safe for concurrent use.
 type Executor struct {
-	store   store.Store
-	engine  engine.Engine
-	limits  Limits
-	owner   string
-	log     *slog.Logger
-	hooks   Hooks
-	obs     Observer
+	store    store.Store
+	engine   engine.Engine
+	limits   Limits
+	owner    string
+	log      *slog.Logger
+	hooks    Hooks
+	obs      Observer
 	modules  *Modules
 	cacheDir string
 }
