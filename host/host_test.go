@@ -74,6 +74,9 @@ type setupOpts struct {
 	lease   time.Duration
 	poll    time.Duration
 	wrap    func(store.Store) store.Store
+	// cacheDir is the host's compile and image cache; default: the one the
+	// test binary shares.
+	cacheDir string
 }
 
 // setup starts a host with workers on st and pushes the named guests (see
@@ -99,10 +102,13 @@ func setup(t testing.TB, st store.Store, o setupOpts, modules ...string) *bundle
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	if o.cacheDir == "" {
+		o.cacheDir = testmodules.CompileCache(t)
+	}
 	h, err := host.New(ctx, &host.Config{
 		Store:         st,
 		Engine:        o.engine,
-		CacheDir:      testmodules.CompileCache(t),
+		CacheDir:      o.cacheDir,
 		Workers:       o.workers,
 		Limits:        o.limits,
 		Hooks:         o.hooks,

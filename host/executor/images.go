@@ -95,11 +95,14 @@ func (c *captureState) random(b []byte) {
 // the store and the cache directory, made when neither has it), or as
 // uploaded when it cannot be imaged. Upload also checks the module's shape
 // (checkShape) on the compiled code before any of it runs.
-func (m *Modules) prepare(ctx context.Context, digest string, wasm []byte) (*Prepared, error) {
+//
+// At upload, the image is stored even when this process found it in its
+// cache directory, so that every process sharing the store finds it.
+func (m *Modules) prepare(ctx context.Context, digest string, wasm []byte, upload bool) (*Prepared, error) {
 	layout, err := snapshot.Parse(wasm)
 	if err == nil {
 		var p *Prepared
-		if p, err = m.fromImage(ctx, digest, wasm, layout); err == nil {
+		if p, err = m.fromImage(ctx, digest, wasm, layout, upload); err == nil {
 			return p, nil
 		}
 		if !errors.Is(err, snapshot.ErrNotImageable) {
@@ -125,15 +128,18 @@ func (m *Modules) prepare(ctx context.Context, digest string, wasm []byte) (*Pre
 // fromImage bakes the module's init image into it and compiles the result.
 // An error wrapping snapshot.ErrNotImageable means the module must run as
 // uploaded; a *ModuleError, that it cannot run at all.
-func (m *Modules) fromImage(ctx context.Context, digest string, wasm []byte, layout *snapshot.Layout) (*Prepared, error) {
-	img, err := m.loadImage(ctx, digest, layout)
+func (m *Modules) fromImage(ctx context.Context, digest string, wasm []byte, layout *snapshot.Layout, upload bool) (*Prepared, error) {
+	img, stored, err := m.loadImage(ctx, digest, layout)
 	if err != nil {
 		return nil, err
 	}
-	if img == nil {
+	made := img == nil
+	if made {
 		if img, err = m.makeImage(ctx, digest, wasm, layout); err != nil {
 			return nil, err
 		}
+	}
+	if made || (upload && !stored) {
 		m.saveImage(ctx, digest, img)
 	}
 	mod, err := m.compileBaked(ctx, wasm, layout, img)
@@ -222,30 +228,29 @@ func capture(inst engine.Instance, layout *snapshot.Layout, clock int64) (*snaps
 }
 
 // loadImage returns the module's image from the cache directory or the
-// store, or nil when neither has a usable one.
-func (m *Modules) loadImage(ctx context.Context, digest string, layout *snapshot.Layout) (*snapshot.State, error) {
+// store (stored says which), or nil when neither has a usable one.
+func (m *Modules) loadImage(ctx context.Context, digest string, layout *snapshot.Layout) (img *snapshot.State, stored bool, err error) {
 	if path := m.imagePath(digest); path != "" {
 		if b, err := os.ReadFile(path); err == nil {
 			if img, err := m.decodeImage(b, layout); err == nil {
-				return img, nil
+				return img, false, nil
 			}
 			m.e.log.Warn("init image in the cache directory is unusable; loading it again", "digest", digest, "path", path)
 		}
 	}
 	rec, err := m.e.store.ModuleImageGet(ctx, &store.ModuleImageGetParams{Digest: digest, Format: ImageFormat})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load init image of module %s: %w", digest, err)
+		return nil, false, fmt.Errorf("load init image of module %s: %w", digest, err)
 	}
-	img, err := m.decodeImage(rec.Image, layout)
-	if err != nil {
+	if img, err = m.decodeImage(rec.Image, layout); err != nil {
 		m.e.log.Warn("stored init image is unusable; making it again", "digest", digest, "error", err)
-		return nil, nil
+		return nil, false, nil
 	}
 	m.writeCache(digest, rec.Image)
-	return img, nil
+	return img, true, nil
 }
 
 func (m *Modules) decodeImage(b []byte, layout *snapshot.Layout) (*snapshot.State, error) {

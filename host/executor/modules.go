@@ -77,7 +77,7 @@ func (m *Modules) Load(ctx context.Context, digest string) (*Prepared, error) {
 			ce.err = moduleErrorf("stored bytes of module %s hash to %s", digest, got)
 			return
 		}
-		ce.p, ce.err = m.prepare(ctx, digest, wasm)
+		ce.p, ce.err = m.prepare(ctx, digest, wasm, false)
 	})
 	if ce.err != nil {
 		var me *ModuleError
@@ -120,7 +120,7 @@ func (m *Modules) Inspect(ctx context.Context, wasm []byte) (*Inspection, error)
 		return nil, moduleErrorf("not a WebAssembly module: the bytes do not start with the wasm magic number \\0asm")
 	}
 	digest := Digest(wasm)
-	p, err := m.prepare(ctx, digest, wasm)
+	p, err := m.prepare(ctx, digest, wasm, true)
 	if err != nil {
 		return nil, err
 	}
