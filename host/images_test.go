@@ -173,3 +173,27 @@ func hasLang(lang string) bool {
 	}
 	return false
 }
+
+// An init image is plain WebAssembly state, derived deterministically: the
+// engines make the same image of the same module, byte for byte, so that a
+// process on either engine can start from an image the other made.
+func TestEnginesMakeTheSameInitImage(t *testing.T) {
+	t.Parallel()
+	if len(testEngines) < 2 {
+		t.Fatal("this test needs both engines, which needs cgo")
+	}
+	for _, lang := range guestLangs {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			var images [][]byte
+			for _, eng := range testEngines {
+				st := openStore(t, "sqlite")
+				setup(t, st, setupOpts{engine: eng, cacheDir: t.TempDir()}, (&combo{lang: lang}).guest("faults"))
+				images = append(images, storedImage(t, st, "faults"))
+			}
+			if !bytes.Equal(images[0], images[1]) {
+				t.Errorf("%s made an image of %d bytes, %s one of %d bytes, and they differ", testEngines[0], len(images[0]), testEngines[1], len(images[1]))
+			}
+		})
+	}
+}
