@@ -40,7 +40,8 @@ type Store interface {
 	// Close releases the store's connections.
 	Close() error
 
-	// EffectListByRun returns the run's effects, ordered by step seq, then seq.
+	// EffectListByRun returns the run's effects, ordered by step seq, then
+	// seq.
 	EffectListByRun(ctx context.Context, params *EffectListByRunParams) ([]*Effect, error)
 
 	// EntryListByRun returns the run's journal, ordered by seq.
@@ -139,6 +140,9 @@ type Store interface {
 	// every entry after it, and their effects. Any other status is
 	// ErrInvalidTransition. Appends a run_retried event.
 	RunRetry(ctx context.Context, params *RunRetryParams) (*Run, error)
+
+	// RunSnapshotGet returns the run's latest snapshot, or ErrNotFound.
+	RunSnapshotGet(ctx context.Context, params *RunSnapshotGetParams) (*RunSnapshot, error)
 
 	// SignalInsert records a signal for a run that has not finished (a
 	// finished run is ErrInvalidTransition), increments the run's
@@ -359,9 +363,15 @@ type LeaseState struct {
 	CancelRequested bool
 }
 
-type EffectListByRunParams struct{ RunID string }
+type EffectListByRunParams struct {
+	RunID       string
+	FromStepSeq int // only the effects of steps at this journal position or later
+}
 
-type EntryListByRunParams struct{ RunID string }
+type EntryListByRunParams struct {
+	RunID   string
+	FromSeq int // only the entries at this position or later
+}
 
 type EventListParams struct {
 	RunID    string
@@ -437,6 +447,10 @@ type RunApplyParams struct {
 	Effects []*Effect // upserted by (RunID, StepSeq, Seq)
 	Consume *ConsumedSignal
 
+	// Snapshot, when set, becomes the run's snapshot, replacing the one it
+	// had. A terminal Status deletes the run's snapshot.
+	Snapshot *RunSnapshot
+
 	// ReplaceEventSeq, when > 0, is the seq of an existing event whose At and
 	// Data are overwritten by ReplaceEvent instead of appending (coalesced
 	// checkpoints).
@@ -444,6 +458,22 @@ type RunApplyParams struct {
 	ReplaceEvent    *NewEvent
 	Events          []*NewEvent // appended in order
 }
+
+// RunSnapshot is a run's suspension snapshot: its guest's state when it
+// parked at journal position Position, made by the host (host/snapshot)
+// and not read by the store.
+type RunSnapshot struct {
+	RunID        string
+	ModuleDigest string
+	Format       string
+	Attempt      int
+	Position     int
+	Activation   int // the activation that parked
+	Data         []byte
+	CreatedAt    time.Time
+}
+
+type RunSnapshotGetParams struct{ RunID string }
 
 // RunApplyResult reports the run after a RunApply.
 type RunApplyResult struct {
