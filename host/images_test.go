@@ -122,7 +122,7 @@ func storedImage(t *testing.T, st store.Store, module string) []byte {
 	if err != nil {
 		t.Fatalf("module %s has no stored init image: %v", module, err)
 	}
-	if _, err := snapshot.Decode(img.Image, nil, 1<<16); err != nil {
+	if _, err := snapshot.Decode(img.Image, 1<<16); err != nil {
 		t.Fatalf("stored image: %v", err)
 	}
 	return img.Image

@@ -47,6 +47,10 @@ func HostFuncs() []engine.HostFunc {
 	)
 }
 
+// parks are the host functions whose suspensions a guest that can park
+// parks at (ABI.md, section 12); step_end parks only for a retry.
+var parks = map[string]bool{abi.FuncStepBegin: true, abi.FuncSleep: true, abi.FuncAwaitSignal: true}
+
 type callMode int
 
 const (
@@ -82,12 +86,19 @@ func hostFunc(name string, params []engine.ValueType, result engine.ValueType, m
 					a.capture.refused = name
 				}
 				return fmt.Errorf("%s called while the module's init image is made", name)
+			case a.parked != nil && !parkedCallAllowed(name):
+				return a.fault("%s called after the host answered Park: a parking guest must return from the export (ABI.md, section 12)", name)
 			case mode == runMode && a.describe != nil:
 				return a.fault("%s may not be called during %s", name, abi.ExportDescribe)
 			case mode == describeMode && a.describe == nil:
 				return a.fault("%s may only be called during %s", name, abi.ExportDescribe)
 			}
+			a.parkable = parks[name]
 			v, err := fn(a, &call{name: name, mem: mem, stack: stack})
+			a.parkable = false
+			if errors.Is(err, errParked) {
+				v, err = abi.Park, nil
+			}
 			if err != nil {
 				return err
 			}
@@ -274,13 +285,15 @@ func (a *Activation) stepEnd(c *call) (uint64, error) {
 	if a.step.effect != nil {
 		return 0, a.fault("step_end: step %q ended while its effect %q was in progress", a.step.entry.Name, a.step.effect.Name)
 	}
-	return 0, a.stepEnded(status, out)
+	return 0, a.stepEnded(status, out, true)
 }
 
 // stepEnded records the outcome of the current step's attempt. It returns
 // nil when the guest goes on (success, or failure for good) and errEndCall
 // when the run suspends for a retry.
-func (a *Activation) stepEnded(status uint32, out []byte) error {
+//
+// inStepEnd says it is the guest's step_end, not a step timeout.
+func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error {
 	s := a.step
 	if s.timer != nil {
 		s.timer.Stop()
@@ -314,11 +327,19 @@ func (a *Activation) stepEnded(status uint32, out []byte) error {
 		e.Status, e.WakeAt = store.EntryRetrying, &wake
 		s.persisted = true
 		a.step = nil
+		// In the guest's step_end (not when a step timed out), a guest that
+		// can park parks here, and begins the step again when resumed.
+		a.parkable = inStepEnd
 		err := a.suspendWrite(store.StatusPending, "retry", &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed,
 			{Type: store.EventRetryScheduled, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts + 1, "at": wake.Format(time.RFC3339Nano)})},
 		}})
-		if a.end != nil && a.end.kind == endPersisted {
-			a.observeStep(e.Name, t.Sub(s.started), true, true)
+		observed := func() { a.observeStep(e.Name, t.Sub(s.started), true, true) }
+		switch {
+		case a.parked != nil:
+			after := a.parked.after
+			a.parked.after = func() { after(); observed() }
+		case a.end != nil && a.end.kind == endPersisted:
+			observed()
 		}
 		return err
 	}

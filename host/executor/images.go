@@ -34,6 +34,12 @@ type Prepared struct {
 	Image *snapshot.State
 	// NoImage says why the module has no image, when it has none.
 	NoImage string
+	// Parks says the guest can park (it exports wasmflow_resume) and its
+	// state can be snapshotted (it has an image to encode snapshots
+	// against).
+	Parks bool
+
+	layout *snapshot.Layout // with Image: where the module's state is
 }
 
 // startKind is what activation_started's data.start says of an
@@ -150,7 +156,7 @@ func (m *Modules) fromImage(ctx context.Context, digest string, wasm []byte, lay
 		}
 		return nil, err
 	}
-	return &Prepared{Module: mod, Image: img}, nil
+	return &Prepared{Module: mod, Image: img, Parks: hasFunc(mod, abi.ExportResume), layout: layout}, nil
 }
 
 // compileBaked compiles the module baked with img: with its memory as data
@@ -254,10 +260,11 @@ func (m *Modules) loadImage(ctx context.Context, digest string, layout *snapshot
 }
 
 func (m *Modules) decodeImage(b []byte, layout *snapshot.Layout) (*snapshot.State, error) {
-	img, err := snapshot.Decode(b, nil, m.e.limits.MemoryPages)
+	d, err := snapshot.Decode(b, m.e.limits.MemoryPages)
 	if err != nil {
 		return nil, err
 	}
+	img := d.State(nil)
 	if len(img.Globals) != len(layout.Globals) {
 		return nil, fmt.Errorf("%w: it has %d globals, the module %d", snapshot.ErrCorrupt, len(img.Globals), len(layout.Globals))
 	}

@@ -246,18 +246,19 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	t.Parallel()
 	base := &snapshot.State{Pages: 2, Memory: make([]byte, 2*snapshot.PageSize), Clock: 7}
 	copy(base.Memory[100:], "base bytes")
-	s := &snapshot.State{Pages: 3, Memory: make([]byte, 3*snapshot.PageSize), Clock: 99,
+	s := &snapshot.State{Pages: 3, Memory: make([]byte, 3*snapshot.PageSize), Clock: 99, Host: []byte("host state"),
 		Globals: []snapshot.Global{{Index: 1, Type: 0x7f, Bits: 42}, {Index: 5, Type: 0x7e, Bits: math.MaxUint64}}}
 	copy(s.Memory, base.Memory)
 	copy(s.Memory[70000:], "changed later")
 	copy(s.Memory[3*snapshot.PageSize-4:], "end!")
 	for _, b := range []*snapshot.State{nil, base} {
 		enc := snapshot.Encode(s, b)
-		got, err := snapshot.Decode(enc, b, 100)
+		d, err := snapshot.Decode(enc, 100)
 		if err != nil {
 			t.Fatalf("decode against base %v: %v", b != nil, err)
 		}
-		if got.Pages != s.Pages || got.Clock != s.Clock || !bytes.Equal(got.Memory, s.Memory) {
+		got := d.State(b)
+		if got.Pages != s.Pages || got.Clock != s.Clock || !bytes.Equal(got.Memory, s.Memory) || string(got.Host) != "host state" {
 			t.Errorf("base %v: decoded state differs", b != nil)
 		}
 		if len(got.Globals) != 2 || got.Globals[0] != s.Globals[0] || got.Globals[1] != s.Globals[1] {
@@ -289,7 +290,7 @@ func TestDecodeRefusesDamagedBytes(t *testing.T) {
 		"more pages than allowed": {enc, 0},
 	}
 	for name, c := range cases {
-		if _, err := snapshot.Decode(c.b, nil, c.maxPages); !errors.Is(err, snapshot.ErrCorrupt) {
+		if _, err := snapshot.Decode(c.b, c.maxPages); !errors.Is(err, snapshot.ErrCorrupt) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
 		}
 	}
@@ -325,9 +326,11 @@ func FuzzDecode(f *testing.F) {
 	copy(s.Memory[10:], "seed")
 	f.Add(snapshot.Encode(s, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := snapshot.Decode(b, nil, 16)
-		if err == nil && len(got.Memory) != int(got.Pages)*snapshot.PageSize {
-			t.Fatalf("decoded %d bytes of memory for %d pages", len(got.Memory), got.Pages)
+		d, err := snapshot.Decode(b, 16)
+		if err == nil {
+			if got := d.State(nil); len(got.Memory) != int(got.Pages)*snapshot.PageSize {
+				t.Fatalf("decoded %d bytes of memory for %d pages", len(got.Memory), got.Pages)
+			}
 		}
 	})
 }

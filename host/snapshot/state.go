@@ -37,6 +37,9 @@ type State struct {
 	// Clock is the guest's monotonic clock when the state was captured, in
 	// nanoseconds: a restored guest's clock continues from it.
 	Clock int64
+	// Host is the host's own state of the instance (opaque here), restored
+	// with it.
+	Host []byte
 }
 
 // Global is the value of one mutable global, as its bits (i32 zero-extended,
@@ -64,11 +67,13 @@ func Encode(s, base *State) []byte {
 	hdr = binary.LittleEndian.AppendUint32(hdr, s.Pages)
 	hdr = binary.LittleEndian.AppendUint64(hdr, uint64(s.Clock))
 	hdr = binary.LittleEndian.AppendUint32(hdr, uint32(len(s.Globals)))
+	hdr = binary.LittleEndian.AppendUint32(hdr, uint32(len(s.Host)))
 	for _, g := range s.Globals {
 		hdr = binary.LittleEndian.AppendUint32(hdr, g.Index)
 		hdr = append(hdr, byte(g.Type))
 		hdr = binary.LittleEndian.AppendUint64(hdr, g.Bits)
 	}
+	hdr = append(hdr, s.Host...)
 	w.Write(hdr)
 	var zero [chunkSize]byte
 	for off := 0; off < len(s.Memory); off += chunkSize {
@@ -90,10 +95,38 @@ func Encode(s, base *State) []byte {
 	return buf.Bytes()
 }
 
-// Decode reverses Encode against the same base. It refuses bytes that are
-// truncated, altered or larger than maxPages of memory, wrapping
-// ErrCorrupt.
-func Decode(b []byte, base *State, maxPages uint32) (*State, error) {
+// Delta is an encoded state as read back: the chunks of memory that differ
+// from the base it was encoded against, in offset order.
+type Delta struct {
+	Pages   uint32
+	Globals []Global
+	Clock   int64
+	Host    []byte
+	Chunks  []Chunk
+}
+
+// Chunk is a run of memory at Offset.
+type Chunk struct {
+	Offset uint32
+	Data   []byte
+}
+
+// State is the whole state the delta makes of base (nil: zero memory).
+func (d *Delta) State(base *State) *State {
+	s := &State{Pages: d.Pages, Globals: d.Globals, Clock: d.Clock, Host: d.Host, Memory: make([]byte, int(d.Pages)*PageSize)}
+	if base != nil {
+		copy(s.Memory, base.Memory)
+	}
+	for _, c := range d.Chunks {
+		copy(s.Memory[c.Offset:], c.Data)
+	}
+	return s
+}
+
+// Decode reads what Encode wrote. It refuses bytes that are truncated,
+// altered or larger than maxPages of memory, wrapping ErrCorrupt. Which
+// base the state was encoded against is the caller's to know.
+func Decode(b []byte, maxPages uint32) (*Delta, error) {
 	if !bytes.HasPrefix(b, magic) {
 		return nil, fmt.Errorf("%w: it does not start with the snapshot format's magic bytes", ErrCorrupt)
 	}
@@ -102,32 +135,33 @@ func Decode(b []byte, base *State, maxPages uint32) (*State, error) {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	r := bufio.NewReader(zr)
-	s := &State{}
-	var fixed [16]byte
+	d := &Delta{}
+	var fixed [20]byte
 	if _, err := io.ReadFull(r, fixed[:]); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
 	}
-	s.Pages = binary.LittleEndian.Uint32(fixed[0:])
-	s.Clock = int64(binary.LittleEndian.Uint64(fixed[4:]))
+	d.Pages = binary.LittleEndian.Uint32(fixed[0:])
+	d.Clock = int64(binary.LittleEndian.Uint64(fixed[4:]))
 	n := binary.LittleEndian.Uint32(fixed[12:])
-	if s.Pages > maxPages {
-		return nil, fmt.Errorf("%w: %d pages, over the limit of %d", ErrCorrupt, s.Pages, maxPages)
+	hostLen := binary.LittleEndian.Uint32(fixed[16:])
+	if d.Pages > maxPages {
+		return nil, fmt.Errorf("%w: %d pages, over the limit of %d", ErrCorrupt, d.Pages, maxPages)
 	}
-	if n > 1<<16 {
-		return nil, fmt.Errorf("%w: %d globals", ErrCorrupt, n)
+	if n > 1<<16 || hostLen > 1<<26 {
+		return nil, fmt.Errorf("%w: %d globals, %d bytes of host state", ErrCorrupt, n, hostLen)
 	}
 	var g [13]byte
 	for i := uint32(0); i < n; i++ {
 		if _, err := io.ReadFull(r, g[:]); err != nil {
 			return nil, fmt.Errorf("%w: globals: %v", ErrCorrupt, err)
 		}
-		s.Globals = append(s.Globals, Global{Index: binary.LittleEndian.Uint32(g[0:]), Type: GlobalType(g[4]), Bits: binary.LittleEndian.Uint64(g[5:])})
+		d.Globals = append(d.Globals, Global{Index: binary.LittleEndian.Uint32(g[0:]), Type: GlobalType(g[4]), Bits: binary.LittleEndian.Uint64(g[5:])})
 	}
-	size := int(s.Pages) * PageSize
-	s.Memory = make([]byte, size)
-	if base != nil {
-		copy(s.Memory, base.Memory)
+	d.Host = make([]byte, hostLen)
+	if _, err := io.ReadFull(r, d.Host); err != nil {
+		return nil, fmt.Errorf("%w: host state: %v", ErrCorrupt, err)
 	}
+	size := uint64(d.Pages) * PageSize
 	var idx [4]byte
 	for {
 		if _, err := io.ReadFull(r, idx[:]); err == io.EOF {
@@ -135,14 +169,16 @@ func Decode(b []byte, base *State, maxPages uint32) (*State, error) {
 		} else if err != nil {
 			return nil, fmt.Errorf("%w: memory: %v", ErrCorrupt, err)
 		}
-		off := int(binary.LittleEndian.Uint32(idx[:])) * chunkSize
-		if off >= size {
-			return nil, fmt.Errorf("%w: chunk at %d beyond the memory's %d bytes", ErrCorrupt, off, size)
+		off := uint64(binary.LittleEndian.Uint32(idx[:])) * chunkSize
+		if off >= size || (len(d.Chunks) > 0 && uint64(d.Chunks[len(d.Chunks)-1].Offset) >= off) {
+			return nil, fmt.Errorf("%w: chunk at %d out of order or beyond the memory's %d bytes", ErrCorrupt, off, size)
 		}
-		if _, err := io.ReadFull(r, s.Memory[off:min(off+chunkSize, size)]); err != nil {
+		data := make([]byte, min(chunkSize, size-off))
+		if _, err := io.ReadFull(r, data); err != nil {
 			return nil, fmt.Errorf("%w: memory: %v", ErrCorrupt, err)
 		}
+		d.Chunks = append(d.Chunks, Chunk{Offset: uint32(off), Data: data})
 	}
-	// Reaching EOF checks gzip's length and CRC of everything read.
-	return s, nil
+	// Reaching EOF checked gzip's length and CRC of everything read.
+	return d, nil
 }
