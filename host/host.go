@@ -31,9 +31,12 @@ type Config struct {
 	// Engine names the WebAssembly engine: "wazero" (default) or "wasmtime"
 	// (only in builds with cgo).
 	Engine string
-	// CacheDir keeps compiled modules on disk between processes. Default:
-	// none (compiled in memory, once per process).
+	// CacheDir keeps compiled modules and their init images on disk
+	// between processes. Default: none (made in memory, once per process).
 	CacheDir string
+	// NoSnapshots turns suspension snapshots off: every activation of a
+	// suspended run replays its journal (from the module's init image).
+	NoSnapshots bool
 	// Limits bound guests.
 	Limits executor.Limits
 	// Owner names this process in leases and timelines. Default
@@ -109,7 +112,7 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	}
 	m := metrics.New(&metrics.Config{Store: c.Store, Logger: c.Logger})
 	exec, err := executor.New(&executor.Config{
-		Store: c.Store, Engine: eng, Limits: c.Limits, Owner: c.Owner, CacheDir: c.CacheDir, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
+		Store: c.Store, Engine: eng, Limits: c.Limits, Owner: c.Owner, CacheDir: c.CacheDir, NoSnapshots: c.NoSnapshots, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
 	})
 	if err != nil {
 		eng.Close(ctx)

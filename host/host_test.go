@@ -77,6 +77,8 @@ type setupOpts struct {
 	// cacheDir is the host's compile and image cache; default: the one the
 	// test binary shares.
 	cacheDir string
+	// noSnapshots turns suspension snapshots off (host.Config.NoSnapshots).
+	noSnapshots bool
 }
 
 // setup starts a host with workers on st and pushes the named guests (see
@@ -109,6 +111,7 @@ func setup(t testing.TB, st store.Store, o setupOpts, modules ...string) *bundle
 		Store:         st,
 		Engine:        o.engine,
 		CacheDir:      o.cacheDir,
+		NoSnapshots:   o.noSnapshots,
 		Workers:       o.workers,
 		Limits:        o.limits,
 		Hooks:         o.hooks,
