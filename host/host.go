@@ -76,6 +76,7 @@ type Host struct {
 	cfg     Config
 	store   store.Store
 	engine  engine.Engine
+	imaging engine.Engine // makes init images
 	exec    *executor.Executor
 	sched   *scheduler.Scheduler // nil without workers
 	metrics *metrics.Metrics
@@ -110,15 +111,28 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	m := metrics.New(&metrics.Config{Store: c.Store, Logger: c.Logger})
-	exec, err := executor.New(&executor.Config{
-		Store: c.Store, Engine: eng, Limits: c.Limits, Owner: c.Owner, CacheDir: c.CacheDir, NoSnapshots: c.NoSnapshots, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
+	// Init images are made on wazero's interpreter whatever the engine:
+	// they are the same on every engine, and it compiles a module several
+	// times faster than an engine that runs it often.
+	imaging, err := wazero.NewInterpreter(ctx, &wazero.Config{
+		MemoryLimitPages: c.Limits.MemoryPages,
+		HostModule:       abi.ImportModule,
+		HostFuncs:        executor.HostFuncs(),
 	})
 	if err != nil {
 		eng.Close(ctx)
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	h := &Host{cfg: c, store: c.Store, engine: eng, exec: exec, log: c.Logger, metrics: m}
+	m := metrics.New(&metrics.Config{Store: c.Store, Logger: c.Logger})
+	exec, err := executor.New(&executor.Config{
+		Store: c.Store, Engine: eng, ImageEngine: imaging, Limits: c.Limits, Owner: c.Owner, CacheDir: c.CacheDir, NoSnapshots: c.NoSnapshots, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
+	})
+	if err != nil {
+		eng.Close(ctx)
+		imaging.Close(ctx)
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	h := &Host{cfg: c, store: c.Store, engine: eng, imaging: imaging, exec: exec, log: c.Logger, metrics: m}
 	if c.Workers >= 0 {
 		h.sched, err = scheduler.New(&scheduler.Config{
 			Store: c.Store, Executor: exec, Owner: c.Owner, Concurrency: c.Workers,
@@ -164,7 +178,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 
 // Close releases the engine. Call it after Shutdown.
 func (h *Host) Close(ctx context.Context) error {
-	return h.engine.Close(ctx)
+	return errors.Join(h.engine.Close(ctx), h.imaging.Close(ctx))
 }
 
 // Errors of the host API, matched with errors.Is. The HTTP layer maps them to

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wasmflow/wasmflow/abi"
+	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/host/engine/wazero"
 	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/host/snapshot"
 	"github.com/wasmflow/wasmflow/internal/proctest"
@@ -175,25 +178,53 @@ func hasLang(lang string) bool {
 }
 
 // An init image is plain WebAssembly state, derived deterministically: the
-// engines make the same image of the same module, byte for byte, so that a
-// process on either engine can start from an image the other made.
+// engines make the same image of the same module, byte for byte (wazero's
+// interpreter, which hosts make images on, wazero's compiler and wasmtime),
+// so that a process on either engine can start from an image any made.
 func TestEnginesMakeTheSameInitImage(t *testing.T) {
 	t.Parallel()
 	if len(testEngines) < 2 {
 		t.Fatal("this test needs both engines, which needs cgo")
 	}
+	ctx := context.Background()
 	for _, lang := range guestLangs {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
+			wasm := testmodules.Bytes(t, (&combo{lang: lang}).guest("faults"))
 			var images [][]byte
-			for _, eng := range testEngines {
+			for _, eng := range append([]string{"interpreter"}, testEngines...) {
+				e, err := imageEngine(ctx, eng)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer e.Close(ctx)
 				st := openStore(t, "sqlite")
-				setup(t, st, setupOpts{engine: eng, cacheDir: t.TempDir()}, (&combo{lang: lang}).guest("faults"))
-				images = append(images, storedImage(t, st, "faults"))
+				exec, err := executor.New(&executor.Config{Store: st, Engine: e, ImageEngine: e, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				insp, err := exec.Modules().Inspect(ctx, wasm)
+				if err != nil {
+					t.Fatal(err)
+				}
+				img, err := st.ModuleImageGet(ctx, &store.ModuleImageGetParams{Digest: insp.Digest, Format: executor.ImageFormat})
+				if err != nil {
+					t.Fatalf("%s stored no image: %v", eng, err)
+				}
+				images = append(images, img.Image)
 			}
-			if !bytes.Equal(images[0], images[1]) {
-				t.Errorf("%s made an image of %d bytes, %s one of %d bytes, and they differ", testEngines[0], len(images[0]), testEngines[1], len(images[1]))
+			for i := 1; i < len(images); i++ {
+				if !bytes.Equal(images[0], images[i]) {
+					t.Errorf("the interpreter made an image of %d bytes, %s one of %d bytes, and they differ", len(images[0]), testEngines[i-1], len(images[i]))
+				}
 			}
 		})
 	}
+}
+
+func imageEngine(ctx context.Context, name string) (engine.Engine, error) {
+	if name == "interpreter" {
+		return wazero.NewInterpreter(ctx, &wazero.Config{HostModule: abi.ImportModule, HostFuncs: executor.HostFuncs()})
+	}
+	return benchEngine(ctx, name)
 }

@@ -105,6 +105,11 @@ type Config struct {
 	// Engine compiles and runs modules; it must have been created with
 	// HostFuncs(). Required.
 	Engine engine.Engine
+	// ImageEngine makes modules' init images: an engine created with
+	// HostFuncs() too, on which the image is captured (images are the same
+	// on every engine, so one that compiles fast, such as wazero's
+	// interpreter, saves a compilation per module). Default: Engine.
+	ImageEngine engine.Engine
 	// Limits bound guests; zero fields take their defaults.
 	Limits Limits
 	// Owner names this process in activation events and logs.
@@ -221,6 +226,7 @@ type Point struct {
 type Executor struct {
 	store       store.Store
 	engine      engine.Engine
+	imaging     engine.Engine // makes init images
 	limits      Limits
 	owner       string
 	log         *slog.Logger
@@ -248,16 +254,20 @@ func New(cfg *Config) (*Executor, error) {
 		log = slog.Default()
 	}
 	e := &Executor{
-		store:  cfg.Store,
-		engine: cfg.Engine,
-		limits: limits,
-		owner:  cfg.Owner,
-		log:    log,
-		hooks:  cfg.Hooks,
-		obs:    cfg.Observer,
+		store:   cfg.Store,
+		engine:  cfg.Engine,
+		imaging: cfg.ImageEngine,
+		limits:  limits,
+		owner:   cfg.Owner,
+		log:     log,
+		hooks:   cfg.Hooks,
+		obs:     cfg.Observer,
 
 		cacheDir:    cfg.CacheDir,
 		noSnapshots: cfg.NoSnapshots,
+	}
+	if e.imaging == nil {
+		e.imaging = e.engine
 	}
 	e.modules = newModules(e)
 	return e, nil

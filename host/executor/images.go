@@ -177,11 +177,11 @@ func (m *Modules) compileBaked(ctx context.Context, wasm []byte, layout *snapsho
 	return mod, err
 }
 
-// makeImage instantiates the module instrumented to export its globals,
-// runs its _initialize with deterministic clocks and randomness, and
-// captures the state it leaves.
+// makeImage instantiates the module instrumented to export its globals, on
+// the image engine, runs its _initialize with deterministic clocks and
+// randomness, and captures the state it leaves.
 func (m *Modules) makeImage(ctx context.Context, digest string, wasm []byte, layout *snapshot.Layout) (*snapshot.State, error) {
-	mod, err := m.compile(ctx, snapshot.Instrument(wasm, layout))
+	mod, err := compileOn(ctx, m.e.imaging, snapshot.Instrument(wasm, layout))
 	if err != nil {
 		return nil, err
 	}

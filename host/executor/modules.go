@@ -93,7 +93,12 @@ func (m *Modules) Load(ctx context.Context, digest string) (*Prepared, error) {
 }
 
 func (m *Modules) compile(ctx context.Context, wasm []byte) (engine.Module, error) {
-	mod, err := m.e.engine.Compile(ctx, wasm)
+	return compileOn(ctx, m.e.engine, wasm)
+}
+
+// compileOn compiles wasm on eng, a *ModuleError for bytes it refuses.
+func compileOn(ctx context.Context, eng engine.Engine, wasm []byte) (engine.Module, error) {
+	mod, err := eng.Compile(ctx, wasm)
 	if err != nil {
 		if errors.Is(err, engine.ErrInvalidModule) {
 			return nil, moduleErrorf("%v", err)
