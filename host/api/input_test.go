@@ -245,3 +245,45 @@ func TestCancelOfARunningRun(t *testing.T) {
 		}
 	}
 }
+
+// A server that shuts down ends the host calls of its requests: a
+// foreground wait answers with the run as it is, at once.
+func TestRequestContextEndsWithTheServer(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil, "faults")
+	base := b.listen(t)
+
+	type answer struct {
+		status int
+		run    api.Run
+		err    error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post(base+"/v1/runs?wait=60s", "application/json", strings.NewReader(`{"module":"faults","workflow":"loop"}`))
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		var a answer
+		a.status, a.err = resp.StatusCode, json.NewDecoder(resp.Body).Decode(&a.run)
+		answered <- a
+	}()
+	time.Sleep(500 * time.Millisecond) // the run is in its endless loop
+	start := time.Now()
+	if err := b.app.ShutdownWithTimeout(10 * time.Second); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+	select {
+	case a := <-answered:
+		if a.err != nil || a.status != 201 || a.run.Status != "running" {
+			t.Errorf("answer after shutdown: %d %+v (%v), want 201 with the run running", a.status, a.run, a.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no answer 15s after the server began to shut down")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("shutdown took %s with a request waiting, want it at once", d)
+	}
+}
