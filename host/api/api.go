@@ -110,7 +110,8 @@ type server struct {
 //	413 too_large           the body, a module or a payload is over its limit (the message names the limit)
 //	422 workflow_not_found  POST /v1/runs names a workflow the module does not export
 //	500 internal            a bug; the message says what failed
-//	503 unavailable         the token could not be checked now; try again (auth.go)
+//	503 unavailable         the token could not be checked now, or the request ended with the server's
+//	                        shutdown before its answer; try again
 type Error struct {
 	Error ErrorBody `json:"error"`
 }
@@ -167,6 +168,10 @@ func errorHandler(c *fiber.Ctx, err error) error {
 			code = "method_not_allowed"
 		}
 		he = &httpError{status: fe.Code, body: ErrorBody{Code: code, Message: fe.Message}}
+	case c.UserContext().Err() != nil && errors.Is(err, context.Canceled):
+		// The request's context ended (requestContext) before its answer:
+		// not a bug. Only a client of a server that shuts down still reads it.
+		he = &httpError{status: fiber.StatusServiceUnavailable, body: ErrorBody{Code: "unavailable", Message: "the request ended before its answer: the server is shutting down or the client went away; try again"}}
 	default:
 		he = &httpError{status: fiber.StatusInternalServerError, body: ErrorBody{Code: "internal", Message: err.Error()}}
 	}
