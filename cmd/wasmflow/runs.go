@@ -366,6 +366,9 @@ Lists runs, newest first.
 	if *limit < 1 || *limit > 500 {
 		return fmt.Errorf("--limit must be from 1 to 500, got %d", *limit)
 	}
+	if err := checkNames(nameArg{"--module", *module, abi.CheckModuleName}, nameArg{"--workflow", *workflow, abi.CheckName}); err != nil {
+		return err
+	}
 	q := url.Values{"limit": {strconv.Itoa(*limit)}}
 	for k, v := range map[string]string{"status": *status, "module": *module, "workflow": *workflow} {
 		if v != "" {
