@@ -51,7 +51,8 @@ CGO_ENABLED=0 go build ./...
 CGO_ENABLED=0 go vet ./...
 CGO_ENABLED=0 go test -count=1 "$@" -run 'TestConformance' ./host/
 
-log "SDK unit tests (Go, and Rust natively with Debian's rustc)"
+log "ABI and SDK unit tests (Go, and Rust natively with Debian's rustc)"
+(cd abi && go test -count=1 "$@" ./...)
 (cd sdk/go && go test -count=1 "$@" ./...)
 rust_tests="$(mktemp -d)"
 /usr/bin/rustc --edition 2021 --test -o "$rust_tests/wasmflow-sdk-tests" sdk/rust/src/lib.rs
