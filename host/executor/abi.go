@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/wasmflow/wasmflow/abi"
 	"github.com/wasmflow/wasmflow/host/engine"
@@ -144,15 +143,15 @@ func (a *Activation) text(c *call, ptrArg int, limit int) (string, error) {
 // name reads a name argument: 1 to 256 bytes of UTF-8.
 func (a *Activation) name(c *call, ptrArg int, what string) (string, error) {
 	n := c.i32(ptrArg + 1)
-	if n == 0 || n > 256 {
-		return "", a.fault("%s: %s name must be 1 to 256 bytes, got %d%s", c.name, what, n, a.where())
+	if n == 0 || n > abi.MaxNameLen {
+		return "", a.fault("%s: %s name must be 1 to %d bytes, got %d%s", c.name, what, abi.MaxNameLen, n, a.where())
 	}
 	b, err := a.bytes(c, ptrArg, what+" name")
 	if err != nil {
 		return "", err
 	}
-	if !utf8.Valid(b) {
-		return "", a.fault("%s: %s name is not valid UTF-8%s", c.name, what, a.where())
+	if err := abi.CheckName(string(b)); err != nil {
+		return "", a.fault("%s: %s name %v%s", c.name, what, err, a.where())
 	}
 	return string(b), nil
 }
