@@ -61,3 +61,6 @@ rm -rf "$rust_tests"
 
 log "go test"
 go test -count=1 -timeout 30m "$@" ./...
+
+log "the conformance suite again with suspension snapshots off (every activation replays)"
+WASMFLOW_TEST_SNAPSHOTS=off go test -count=1 "$@" -run 'TestConformance' ./host/

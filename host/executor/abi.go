@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -48,7 +49,10 @@ func HostFuncs() []engine.HostFunc {
 
 // parks are the host functions whose suspensions a guest that can park
 // parks at (ABI.md, section 12); step_end parks only for a retry.
-var parks = map[string]bool{abi.FuncStepBegin: true, abi.FuncSleep: true, abi.FuncAwaitSignal: true}
+var parks = map[string]bool{
+	abi.FuncStepBegin: true, abi.FuncSleep: true, abi.FuncAwaitSignal: true,
+	abi.FuncCheckpoint: true, abi.FuncCursorSet: true,
+}
 
 type callMode int
 
@@ -92,9 +96,12 @@ func hostFunc(name string, params []engine.ValueType, result engine.ValueType, m
 			case mode == describeMode && a.describe == nil:
 				return a.fault("%s may only be called during %s", name, abi.ExportDescribe)
 			}
-			a.parkable = parks[name]
+			a.parkable, a.inCall = parks[name], name
 			v, err := fn(a, &call{name: name, mem: mem, stack: stack})
-			a.parkable = false
+			a.parkable, a.inCall = false, ""
+			if name != abi.FuncLog && name != abi.FuncResultLen && name != abi.FuncResultRead {
+				a.resumed = "" // only the first call after a restore is the parked one again
+			}
 			if errors.Is(err, errParked) {
 				v, err = abi.Park, nil
 			}
@@ -251,14 +258,21 @@ func (a *Activation) stepBegin(c *call) (uint64, error) {
 	}
 	a.step, a.live = s, true
 	a.pending = append(a.pending, &store.NewEvent{Type: store.EventStepStarted, Step: name, At: t, Data: mustJSON(map[string]any{"attempt": s.entry.Attempts, "seq": s.entry.Seq})})
-	if opts.TimeoutMS > 0 {
-		s.timer = time.AfterFunc(time.Duration(opts.TimeoutMS)*time.Millisecond, func() {
+	a.startStepTimer()
+	a.setRegister(s.entry.Cursor)
+	return abi.StepRun, nil
+}
+
+// startStepTimer starts the current step's timeout, if it has one. A step
+// resumed from a snapshot gets its whole timeout again.
+func (a *Activation) startStepTimer() {
+	s := a.step
+	if s.opts.TimeoutMS > 0 {
+		s.timer = time.AfterFunc(time.Duration(s.opts.TimeoutMS)*time.Millisecond, func() {
 			s.timedOut.Store(true)
 			a.stepCancel(errStepTimeout)
 		})
 	}
-	a.setRegister(s.entry.Cursor)
-	return abi.StepRun, nil
 }
 
 func (a *Activation) stepEnd(c *call) (uint64, error) {
@@ -394,6 +408,11 @@ func (a *Activation) cursorSet(c *call) (uint64, error) {
 	cur, err := a.bytes(c, 0, fmt.Sprintf("cursor of step %q", s.entry.Name))
 	if err != nil {
 		return 0, err
+	}
+	if a.resumed == abi.FuncCursorSet && bytes.Equal(cur, s.entry.Cursor) {
+		// The save the guest parked at, made again after a restore: the
+		// suspension already wrote it.
+		return 0, a.checkStop(false)
 	}
 	t := now()
 	s.entry.Cursor, s.entry.EffectSeq, s.entry.UpdatedAt = cur, s.effectSeq, t

@@ -58,6 +58,8 @@ type Activation struct {
 	first      int                     // the journal position of entries[0]
 	parkable   bool                    // the host call in progress may answer Park
 	parked     *parkState              // the guest parks: the suspension to write when it returns
+	inCall     string                  // the host function in progress
+	resumed    string                  // restored from a snapshot: the call the guest makes again first
 	start      *activationStarted      // to complete the claim's activation_started with, until written
 	startKind  string                  // how the activation began (Start*)
 	monoBase   int64                   // the guest's monotonic clock at instStart

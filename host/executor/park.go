@@ -28,6 +28,7 @@ var errParked = errors.New("wasmflow: the guest parks")
 // parkState is a suspension decided while the guest parks: written, with
 // the snapshot captured once the guest has returned from the export.
 type parkState struct {
+	call   string // the host function that answered Park
 	p      *store.RunApplyParams
 	reason string
 	after  func() // what to tell observers once it is written
@@ -37,9 +38,19 @@ type parkState struct {
 // snapshot (snapshot.State.Host): what the guest would see differently if
 // it were not restored with it.
 type snapshotHost struct {
-	Position int       `json:"position"`
-	Clock    time.Time `json:"clock"` // the workflow clock
-	Register []byte    `json:"register"`
+	Position int         `json:"position"`
+	Clock    time.Time   `json:"clock"` // the workflow clock
+	Register []byte      `json:"register"`
+	Step     *parkedStep `json:"step,omitempty"` // parked at a checkpoint of this step
+	Call     string      `json:"call"`           // the host function that answered Park
+}
+
+// parkedStep is the state of the step a guest parked in: the rest (its
+// name, attempt and cursor) is its journal entry at Position.
+type parkedStep struct {
+	Opts      abi.StepOptions `json:"opts"`
+	EffectSeq int             `json:"effect_seq"`
+	Started   time.Time       `json:"started"`
 }
 
 // canPark reports whether the run may park here: the guest exports
@@ -47,12 +58,15 @@ type snapshotHost struct {
 // (snapshots are encoded against it), and the host call in progress is one
 // that may answer Park.
 func (a *Activation) canPark() bool {
+	if a.step != nil && a.step.effect != nil {
+		return false // an effect in progress is the host's state, not the guest's
+	}
 	return a.parkable && a.prep != nil && a.prep.Parks && !a.e.noSnapshots
 }
 
 // park records a suspension for the guest to park at.
 func (a *Activation) park(p *store.RunApplyParams, reason string, after func()) error {
-	a.parked = &parkState{p: p, reason: reason, after: after}
+	a.parked = &parkState{call: a.inCall, p: p, reason: reason, after: after}
 	return errParked
 }
 
@@ -71,10 +85,12 @@ func (a *Activation) writePark(callErr error, inst engine.Instance) (*Result, er
 	_ = json.Unmarshal(p.Events[len(p.Events)-1].Data, &suspended)
 	switch {
 	case callErr != nil:
+		a.parked = nil
 		suspended["snapshot"] = "none: the guest did not return after parking"
 		a.logger().Warn("guest did not return after parking; its run will replay", "error", callErr)
 	default:
 		sn, why := a.snapshot(inst)
+		a.parked = nil
 		if sn != nil {
 			p.Snapshot = sn
 			suspended["snapshot_bytes"] = len(sn.Data)
@@ -83,7 +99,6 @@ func (a *Activation) writePark(callErr error, inst engine.Instance) (*Result, er
 		}
 	}
 	p.Events[len(p.Events)-1].Data = mustJSON(suspended)
-	a.parked = nil
 	a.end = nil
 	if err := a.apply(p); err != nil {
 		return a.outcome()
@@ -104,7 +119,11 @@ func (a *Activation) snapshot(inst engine.Instance) (*store.RunSnapshot, string)
 	if err != nil {
 		return nil, err.Error()
 	}
-	st.Host = mustJSON(snapshotHost{Position: a.pos, Clock: a.clock, Register: a.register})
+	h := snapshotHost{Position: a.pos, Clock: a.clock, Register: a.register, Call: a.parked.call}
+	if s := a.step; s != nil {
+		h.Step = &parkedStep{Opts: s.opts, EffectSeq: s.effectSeq, Started: s.started}
+	}
+	st.Host = mustJSON(h)
 	data := snapshot.Encode(st, a.prep.Image)
 	if limit := a.e.limits.SnapshotSize; len(data) > limit {
 		a.logger().Warn("snapshot over the size limit; the run will replay", "bytes", len(data), "limit", limit)
@@ -184,7 +203,19 @@ func (a *Activation) restore(inst engine.Instance, r *restorable) error {
 			return fmt.Errorf("global %d cannot be set", g.Index)
 		}
 	}
+	if ps := r.host.Step; ps != nil {
+		// Parked at a checkpoint: the step goes on, its entry as the
+		// suspension wrote it.
+		if len(a.entries) == 0 || a.entries[0].Seq != r.host.Position || a.entries[0].Kind != store.EntryStep || a.entries[0].Status != store.EntryRunning {
+			return fmt.Errorf("the journal has no running step at position %d", r.host.Position)
+		}
+		entry := *a.entries[0]
+		a.step = &stepState{entry: &entry, opts: ps.Opts, effectSeq: ps.EffectSeq, persisted: true, started: ps.Started}
+		a.live = true
+		a.startStepTimer()
+	}
 	a.monoBase, a.instStart = r.delta.Clock, time.Now()
 	a.pos, a.clock, a.register = r.host.Position, r.host.Clock, r.host.Register
+	a.resumed = r.host.Call
 	return nil
 }

@@ -70,9 +70,19 @@ func hostStepEnd(status uint32, b []byte) (parked bool) {
 }
 
 func hostCursorSet(b []byte) {
-	p, n := bytesPtr(b)
-	sysCursorSet(p, n)
-	runtime.KeepAlive(b)
+	for {
+		p, n := bytesPtr(b)
+		r := sysCursorSet(p, n)
+		runtime.KeepAlive(b)
+		if !park(r) {
+			return
+		}
+	}
+}
+
+func hostCheckpoint() {
+	for park(sysCheckpoint()) {
+	}
 }
 
 func hostEffectBegin(name string) uint32 {
