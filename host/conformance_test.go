@@ -181,9 +181,16 @@ func (ci *cursorInterrupts) check(t *testing.T, evs []*store.Event) {
 	if interrupts != n {
 		t.Errorf("%s was interrupted %d times, want %d", ci.step, interrupts, n)
 	}
-	replays := 0
-	for i, e := range evs {
-		if e.Type == store.EventActivationStarted && i > 1 && !resumedParked(data(t, e)) {
+	// Activations that began while the step was in progress and replayed
+	// start it again.
+	replays, inStep := 0, false
+	for _, e := range evs {
+		switch {
+		case e.Step == ci.step && e.Type == store.EventStepStarted:
+			inStep = true
+		case e.Step == ci.step && e.Type == store.EventStepCompleted:
+			inStep = false
+		case inStep && e.Type == store.EventActivationStarted && !resumedParked(data(t, e)):
 			replays++
 		}
 	}
