@@ -190,3 +190,43 @@ func TestAStaleWarmInstanceIsThrownAway(t *testing.T) {
 }
 
 func ptrTime(t time.Time) *time.Time { return &t }
+
+// What one suspension of each example that suspends stores, as its
+// run_suspended event says (README, "Snapshots"). The signup example must
+// store at most 256 KiB.
+func TestSnapshotSizesOfTheExamples(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		module, workflow string
+		input            any
+		max              float64
+	}{
+		{"signup", "signup", map[string]any{"email": "ada@example.com", "confirm_timeout_ms": 1}, 256 << 10},
+		{"export", "export", map[string]any{"items": 1000}, 16 << 20},
+		{"bench", "steps", map[string]any{"steps": 3, "sleep_ms": 1}, 16 << 20},
+		{"bench", "steps", map[string]any{"steps": 1000, "sleep_ms": 1}, 16 << 20},
+	}
+	b := setup(t, openStore(t, "sqlite"), setupOpts{noWarm: true}, "signup", "export", "bench")
+	for _, c := range cases {
+		id := b.start(t, c.module, c.workflow, c.input)
+		run := b.wait(t, id, 60*time.Second, store.StatusCompleted, store.StatusFailed)
+		if run.Status != store.StatusCompleted {
+			t.Fatalf("%s %v: %s %s", c.module, c.input, run.Status, run.Error)
+		}
+		sus := suspensions(t, b, id)
+		if len(sus) == 0 {
+			t.Fatalf("%s %v did not suspend", c.module, c.input)
+		}
+		for _, s := range sus {
+			n, ok := s["snapshot_bytes"].(float64)
+			if !ok {
+				t.Errorf("%s %v: a suspension stored no snapshot: %v", c.module, c.input, s)
+				continue
+			}
+			t.Logf("%s %v: %s suspension stored %.0f bytes", c.module, c.input, s["reason"], n)
+			if n > c.max {
+				t.Errorf("%s %v: a suspension stored %.0f bytes, over %.0f", c.module, c.input, n, c.max)
+			}
+		}
+	}
+}
