@@ -171,20 +171,22 @@ func benchWait(b *testing.B, bn *bundle, id string) {
 // BenchmarkResume measures the activation that resumes a run after a
 // durable sleep, once the run has completed K trivial steps (the bench
 // example with sleep_ms): from the claim that takes the woken run to the
-// commit of its completion, named STORE/ENGINE/K=N/START. START "snapshot"
-// is the default (the Go guest parks, and the activation restores its
-// snapshot); "replay" turns snapshots off, so the activation replays all K
+// commit of its completion, named STORE/ENGINE/K=N/START. START "warm" is
+// the default (the Go guest parks, and the run wakes in the same process,
+// in the same instance); "snapshot" keeps no warm instances, so the
+// activation reads and restores the run's snapshot, as another process
+// would; "replay" turns snapshots off, so the activation replays all K
 // steps. ns/op is the whole run, K steps included; resume-ns is the
 // resuming activation alone.
 func BenchmarkResume(b *testing.B) {
 	for _, kind := range storeKinds {
 		for _, eng := range testEngines {
 			for _, k := range []int{10, 1000, 20000} {
-				for _, start := range []string{"snapshot", "replay"} {
+				for _, start := range []string{"warm", "snapshot", "replay"} {
 					b.Run(fmt.Sprintf("%s/%s/K=%d/%s", kind, eng, k, start), func(b *testing.B) {
 						ts := &resumeTimer{}
 						bn := setup(b, openStore(b, kind), setupOpts{engine: eng, workers: 4, poll: 10 * time.Millisecond, quiet: true,
-							noSnapshots: start == "replay", wrap: func(s store.Store) store.Store { ts.Store = s; return ts }}, "bench")
+							noSnapshots: start == "replay", noWarm: start == "snapshot", wrap: func(s store.Store) store.Store { ts.Store = s; return ts }}, "bench")
 						var total time.Duration
 						for b.Loop() {
 							id := bn.start(b, "bench", "steps", map[string]any{"steps": k, "sleep_ms": 20})

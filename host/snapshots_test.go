@@ -1,8 +1,11 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -227,6 +230,37 @@ func TestSnapshotSizesOfTheExamples(t *testing.T) {
 			if n > c.max {
 				t.Errorf("%s %v: a suspension stored %.0f bytes, over %.0f", c.module, c.input, n, c.max)
 			}
+		}
+	}
+}
+
+// The parking guest of ABI.md section 12, written in WebAssembly text
+// from ABI.md alone, parks and resumes from its snapshot on both engines,
+// and is the very text ABI.md prints.
+func TestTheWATParkingGuestOfABIMD(t *testing.T) {
+	t.Parallel()
+	if !hasLang("wat") {
+		t.Fatal("this test needs the WAT guests, which need cgo")
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "abi", "ABI.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join("..", "modules", "wat", "nap.wat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	module := src[bytes.Index(src, []byte("(module")):]
+	if !bytes.Contains(doc, module) {
+		t.Errorf("modules/wat/nap.wat is not the example ABI.md section 12 prints")
+	}
+	for _, eng := range testEngines {
+		b := setup(t, openStore(t, "sqlite"), setupOpts{engine: eng, noWarm: true}, "wat/nap")
+		id := b.start(t, "nap", "nap", nil)
+		b.completed(t, id, `{}`)
+		acts := started(t, b, id)
+		if len(acts) != 2 || acts[1]["start"] != executor.StartSnapshot {
+			t.Errorf("%s: activations started %v, want the second from the snapshot", eng, acts)
 		}
 	}
 }

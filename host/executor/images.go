@@ -190,15 +190,11 @@ func (m *Modules) makeImage(ctx context.Context, digest string, wasm []byte, lay
 		return nil, err
 	}
 	a := &Activation{e: m.e, run: &store.Run{ID: "image"}, capture: newCaptureState(digest)}
-	a.dbctx = ctx
-	a.stderr = &tailWriter{max: 4096}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, ctxKey{}, a), min(m.e.limits.ActivationTimeout, describeTimeout))
-	defer cancel()
-	inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{Stderr: a.stderr})
+	ctx, inst, cancel, err := m.instantiateAlone(ctx, mod, a)
 	if err != nil {
-		return nil, moduleErrorf("module cannot be instantiated: %v", err)
+		return nil, err
 	}
-	defer inst.Close(ctx)
+	defer cancel()
 	if hasFunc(mod, abi.ExportInitialize) {
 		if _, err := inst.Call(ctx, abi.ExportInitialize); err != nil {
 			if a.capture.refused != "" {

@@ -214,15 +214,11 @@ type describeState struct {
 func (m *Modules) describe(ctx context.Context, p *Prepared) ([]string, error) {
 	mod := p.Module
 	a := &Activation{e: m.e, run: &store.Run{ID: "describe"}, describe: &describeState{}}
-	a.dbctx = ctx
-	a.stderr = &tailWriter{max: 4096}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, ctxKey{}, a), min(m.e.limits.ActivationTimeout, describeTimeout))
-	defer cancel()
-	inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{Stderr: a.stderr})
+	ctx, inst, cancel, err := m.instantiateAlone(ctx, mod, a)
 	if err != nil {
-		return nil, moduleErrorf("module cannot be instantiated: %v", err)
+		return nil, err
 	}
-	defer inst.Close(ctx)
+	defer cancel()
 	explain := func(what string, err error) error {
 		if a.end != nil && a.end.kind == endFault {
 			return moduleErrorf("%s: %s", what, a.end.result.Reason)
@@ -252,6 +248,21 @@ func (m *Modules) describe(ctx context.Context, p *Prepared) ([]string, error) {
 		return nil, moduleErrorf("module declares no workflows (%s called %s no times)", abi.ExportDescribe, abi.FuncDeclareWorkflow)
 	}
 	return a.describe.workflows, nil
+}
+
+// instantiateAlone instantiates mod for a, which is no run's activation (a
+// module's description, or its image being made), within the describe
+// timeout. cancel closes the instance too.
+func (m *Modules) instantiateAlone(ctx context.Context, mod engine.Module, a *Activation) (context.Context, engine.Instance, func(), error) {
+	a.dbctx = ctx
+	a.stderr = &tailWriter{max: 4096}
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, ctxKey{}, a), min(m.e.limits.ActivationTimeout, describeTimeout))
+	inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{Stderr: a.stderr})
+	if err != nil {
+		cancel()
+		return nil, nil, nil, moduleErrorf("module cannot be instantiated: %v", err)
+	}
+	return ctx, inst, func() { inst.Close(ctx); cancel() }, nil
 }
 
 func hasFunc(mod engine.Module, name string) bool {
