@@ -208,6 +208,7 @@ func TestSnapshotSizesOfTheExamples(t *testing.T) {
 		{"export", "export", map[string]any{"items": 1000}, 16 << 20},
 		{"bench", "steps", map[string]any{"steps": 3, "sleep_ms": 1}, 16 << 20},
 		{"bench", "steps", map[string]any{"steps": 1000, "sleep_ms": 1}, 16 << 20},
+		{"bench", "steps", map[string]any{"steps": 20000, "sleep_ms": 1}, 16 << 20},
 	}
 	b := setup(t, openStore(t, "sqlite"), setupOpts{noWarm: true}, "signup", "export", "bench")
 	for _, c := range cases {
