@@ -229,10 +229,13 @@ type StartRunParams struct {
 	Workflow       string
 	Input          json.RawMessage // optional: null
 	IdempotencyKey string          // optional
-	// Wait, when positive, runs the new run in the foreground: this process
-	// claims it at once (if it has a free worker slot) and StartRun returns
-	// when the run has finished, waits for a signal, or Wait has passed.
-	// Whatever is left goes on in the background, on any process.
+	// Wait, when positive, runs the new run in the foreground: if this
+	// process has a free worker slot, the run is created claimed by it and
+	// its activation starts here at once; StartRun returns when the run has
+	// finished, waits for a signal, or Wait has passed. Whatever is left
+	// goes on in the background, on any process. Foreground runs count
+	// against Workers: with every slot taken, the run goes to the
+	// background at once.
 	Wait time.Duration
 }
 
@@ -275,21 +278,23 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, boo
 	if err != nil {
 		return nil, false, err
 	}
-	run, created, err := h.store.RunInsert(ctx, &store.RunInsertParams{
+	ins := &store.RunInsertParams{
 		ID: id.String(), ModuleName: m.Name, ModuleVersion: m.Version, ModuleDigest: m.Digest,
 		Workflow: p.Workflow, Input: input, IdempotencyKey: p.IdempotencyKey, Now: now(),
-	})
-	if err != nil {
-		return nil, false, err
 	}
-	if created && h.sched != nil {
-		if p.Wait > 0 {
-			if _, err := h.sched.ClaimNow(ctx, run.ID); err != nil {
-				h.log.Warn("could not run in the foreground; the run goes on in the background", "run_id", run.ID, "err", err)
-			}
-		} else {
+	var run *store.Run
+	var created bool
+	if p.Wait > 0 && h.sched != nil {
+		// Created claimed by this process and started here at once.
+		run, created, err = h.sched.InsertForeground(ctx, ins)
+	} else {
+		run, created, err = h.store.RunInsert(ctx, ins)
+		if err == nil && created && h.sched != nil {
 			h.sched.Wake()
 		}
+	}
+	if err != nil {
+		return nil, false, err
 	}
 	if p.Wait > 0 {
 		waited, err := h.WaitRun(ctx, run.ID, p.Wait)

@@ -128,11 +128,11 @@ type Store interface {
 	// filtered by the non-empty fields, with id < After when After is set.
 	RunList(ctx context.Context, params *RunListParams) ([]*Run, error)
 
-	// RunListWakeups returns the next Limit wake-ups of runs that are not
-	// running (pending, sleeping and waiting runs with a wake_at), earliest
-	// first, due ones included: what a claim will take as time passes,
-	// unless something changes them meanwhile. Running runs, whose wake_at
-	// is their lease expiry, are left out.
+	// RunListWakeups returns the next Limit wake-ups later than After of
+	// runs that are not running (pending, sleeping and waiting runs with a
+	// wake_at), earliest first: what claims will take as time passes, unless
+	// something changes them meanwhile. A zero After includes the due ones.
+	// Running runs, whose wake_at is their lease expiry, are left out.
 	RunListWakeups(ctx context.Context, params *RunListWakeupsParams) ([]*Wakeup, error)
 
 	// RunRelease gives up a lease without changing anything else: the run
@@ -508,7 +508,8 @@ type RunListParams struct {
 }
 
 type RunListWakeupsParams struct {
-	Limit int // default 100
+	After time.Time // optional: only wake-ups later than this
+	Limit int       // default 100
 }
 
 // Wakeup is when a run that is not running becomes claimable.

@@ -187,7 +187,7 @@ func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store
 
 // RunListWakeups implements store.Store.
 func (s *Store) RunListWakeups(ctx context.Context, p *store.RunListWakeupsParams) ([]*store.Wakeup, error) {
-	rows, _ := s.pool.Query(ctx, sqlstore.WakeupsQuery("$1"), sqlstore.WakeupsLimit(p))
+	rows, _ := s.pool.Query(ctx, sqlstore.WakeupsQuery("$1", "$2"), p.After, sqlstore.WakeupsLimit(p))
 	wakeups, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Wakeup, error) {
 		w := &store.Wakeup{}
 		err := row.Scan(&w.RunID, &w.At)

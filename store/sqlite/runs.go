@@ -238,7 +238,7 @@ func claimOne(ctx context.Context, tx *sql.Tx, id string, p *store.RunClaimParam
 
 // RunListWakeups implements store.Store.
 func (s *Store) RunListWakeups(ctx context.Context, p *store.RunListWakeupsParams) ([]*store.Wakeup, error) {
-	rows, err := s.db.QueryContext(ctx, sqlstore.WakeupsQuery("?"), sqlstore.WakeupsLimit(p))
+	rows, err := s.db.QueryContext(ctx, sqlstore.WakeupsQuery("?", "?"), micros(p.After), sqlstore.WakeupsLimit(p))
 	if err != nil {
 		return nil, wrap("list wake-ups", err)
 	}

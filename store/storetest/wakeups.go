@@ -66,7 +66,7 @@ var wakeupScenarios = []scenario{
 		equal(t, "lease owner", again.LeaseOwner, "")
 		equal(t, "events", eventTypes(events(t, st, "r1")), []store.EventType{store.EventRunCreated})
 	}},
-	{"wake-ups list runs that are not running, earliest first, due ones included", func(t *testing.T, st store.Store) {
+	{"wake-ups list runs that are not running, earliest first, after a time", func(t *testing.T, st store.Store) {
 		equal(t, "wake-ups of an empty store", wakeups(t, st, 10), []string(nil))
 		insertRun(t, st, "new", at(3*time.Second))
 		insertRun(t, st, "held", t0)
@@ -94,6 +94,10 @@ var wakeupScenarios = []scenario{
 		got, err := st.RunListWakeups(ctx, &store.RunListWakeupsParams{Limit: 1})
 		ok(t, err)
 		sameTime(t, "first wake-up", got[0].At, at(time.Second))
+		got, err = st.RunListWakeups(ctx, &store.RunListWakeupsParams{After: at(2 * time.Second), Limit: 10})
+		ok(t, err)
+		equal(t, "wake-ups after 2s", len(got), 3)
+		equal(t, "first wake-up after 2s", got[0].RunID, "new")
 
 		// A claim of what is due takes the runs the wake-ups named, in order.
 		runs, err := st.RunClaim(ctx, &store.RunClaimParams{Owner: "w2", Now: at(3 * time.Second), LeaseDuration: lease, Limit: 10})

@@ -83,11 +83,13 @@ var Wakeups = List(slices.DeleteFunc(store.StatusesBecoming(store.StatusRunning)
 	return s == store.StatusRunning
 }))
 
-// WakeupsQuery is the query of RunListWakeups, with its one parameter (the
-// limit) rendered as limit. It reads the runs_claim index in wake_at order.
-func WakeupsQuery(limit string) string {
+// WakeupsQuery is the query of RunListWakeups, with its two parameters
+// (after, limit) rendered as after and limit. It reads the runs_claim
+// index in wake_at order (the first status list is that index's
+// predicate).
+func WakeupsQuery(after, limit string) string {
 	return `SELECT id, wake_at FROM runs WHERE status IN ` + Claimable + ` AND status IN ` + Wakeups +
-		` AND wake_at IS NOT NULL ORDER BY wake_at, id LIMIT ` + limit
+		` AND wake_at > ` + after + ` ORDER BY wake_at, id LIMIT ` + limit
 }
 
 // WakeupsLimit is the limit of a RunListWakeups.
