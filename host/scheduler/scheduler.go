@@ -120,9 +120,11 @@ type Scheduler struct {
 
 	mu       sync.Mutex
 	active   map[string]*running
-	reserved int    // worker slots taken by claims and foreground inserts under way
-	timers   timers // upcoming wake-ups
-	closing  bool   // Stop is stopping the activations: start no more
+	reserved int       // worker slots taken by claims and foreground inserts under way
+	timers   timers    // upcoming wake-ups
+	closing  bool      // Stop is stopping the activations: start no more
+	starved  bool      // the last claim had no slot for all that may be due
+	armed    time.Time // when the loop wakes next unless woken
 
 	notified atomic.Bool // a database notification came since the last refresh of timers
 
@@ -315,10 +317,17 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 	}
 }
 
-// refreshEvery bounds how often database notifications make the scheduler
-// re-read its timers from the store: a busy cluster notifies for every run
-// it creates.
-const refreshEvery = 50 * time.Millisecond
+const (
+	// refreshEvery bounds how often database notifications make the
+	// scheduler re-read its timers from the store: a busy cluster notifies
+	// for every run it creates.
+	refreshEvery = 50 * time.Millisecond
+	// claimGap is the least time between two claims of the loop, unless the
+	// first took all it could (there may be more): under load, wake-ups and
+	// timers that come closer together than this share one claim instead
+	// of costing one each.
+	claimGap = 2 * time.Millisecond
+)
 
 func (s *Scheduler) loop() {
 	defer close(s.loopDone)
@@ -345,35 +354,57 @@ func (s *Scheduler) loop() {
 		} else {
 			backoff = 0
 		}
+		claimedAt := time.Now()
 		wait := s.cfg.PollInterval
+		more := free > 0 && claimed == free
+		if s.notified.Load() {
+			wait = min(wait, max(refreshEvery-time.Since(refreshed), 0))
+		}
+		// The next timer and the time the loop wakes are read and set under
+		// one lock, so that an activation ending meanwhile with an earlier
+		// wake-up sees that it must wake the loop. With every slot taken,
+		// the end of an activation wakes it anyway.
+		s.mu.Lock()
 		switch {
 		case backoff > 0:
 			wait = backoff
-		case free > 0 && claimed == free:
+		case more:
 			wait = 0 // there may be more
 		case free > 0:
-			// A slot is free: wake at the next timer, and for a pending
-			// notification's refresh.
-			s.mu.Lock()
 			if at, ok := s.timers.next(); ok {
 				wait = min(wait, max(time.Until(at), 0))
 			}
-			s.mu.Unlock()
-			if s.notified.Load() {
-				wait = min(wait, max(refreshEvery-time.Since(refreshed), 0))
-			}
 		}
-		// With every slot taken, the end of an activation wakes the loop.
-		t := time.NewTimer(wait)
-		select {
-		case <-s.stopping:
-			t.Stop()
+		s.armed = time.Now().Add(wait)
+		s.mu.Unlock()
+		if !s.sleep(wait, true) {
 			return
-		case <-s.wake:
-		case <-t.C:
 		}
-		t.Stop()
+		if !more && !s.sleep(claimGap-time.Since(claimedAt), false) {
+			return
+		}
 	}
+}
+
+// sleep waits for d, or until Stop, or, when wakeable, until Wake. It
+// returns false on Stop.
+func (s *Scheduler) sleep(d time.Duration, wakeable bool) bool {
+	if d <= 0 {
+		return true
+	}
+	wake := s.wake
+	if !wakeable {
+		wake = nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.stopping:
+		return false
+	case <-wake:
+	case <-t.C:
+	}
+	return true
 }
 
 // claim claims as many runs as there are free slots and starts them. It
@@ -381,6 +412,9 @@ func (s *Scheduler) loop() {
 func (s *Scheduler) claim() (claimed, free int, err error) {
 	free = s.reserve(s.cfg.Concurrency)
 	if free == 0 {
+		s.mu.Lock()
+		s.starved = true
+		s.mu.Unlock()
 		return 0, 0, nil
 	}
 	ctx, cancel := context.WithTimeout(s.killCtx, 10*time.Second)
@@ -396,12 +430,13 @@ func (s *Scheduler) claim() (claimed, free int, err error) {
 	if err != nil {
 		return 0, free, fmt.Errorf("claim: %w", err)
 	}
-	if len(runs) < free {
+	s.mu.Lock()
+	s.starved = len(runs) == free
+	if !s.starved {
 		// Whatever was due and free to take is taken now.
-		s.mu.Lock()
 		s.timers.dropDue(t)
-		s.mu.Unlock()
 	}
+	s.mu.Unlock()
 	return len(runs), free, nil
 }
 
@@ -444,8 +479,13 @@ func (s *Scheduler) start(run *store.Run) bool {
 		if s.active[run.ID] == r { // not yet a newer activation of the run
 			delete(s.active, run.ID)
 		}
+		// The loop needs waking when this slot is wanted (a claim took all
+		// the slots it had) or when this run's wake-up comes before the
+		// loop would wake anyway; otherwise a claim would find nothing.
+		wake := s.starved
 		if err == nil && res.WakeAt != nil && res.Status != store.StatusRunning {
 			s.timers.push(store.Wakeup{RunID: run.ID, At: *res.WakeAt})
+			wake = wake || res.WakeAt.Before(s.armed)
 		}
 		// A heartbeat that found the lease gone after the activation wrote
 		// how it ended (the run no longer running) saw no loss.
@@ -466,7 +506,9 @@ func (s *Scheduler) start(run *store.Run) bool {
 		if s.cfg.OnDone != nil {
 			s.cfg.OnDone(run, res)
 		}
-		s.Wake() // a slot is free, and maybe a timer is earlier
+		if wake {
+			s.Wake()
+		}
 	}()
 	return true
 }
