@@ -121,6 +121,8 @@ type Scheduler struct {
 	mu       sync.Mutex
 	active   map[string]*running
 	reserved int       // worker slots taken by claims and foreground inserts under way
+	claiming int       // of which, the loop's claim under way
+	claimed  sync.Cond // signalled when the loop's claim under way has ended
 	timers   timers    // upcoming wake-ups
 	closing  bool      // Stop is stopping the activations: start no more
 	starved  bool      // the last claim had no slot for all that may be due
@@ -153,7 +155,7 @@ func New(cfg *Config) (*Scheduler, error) {
 		return nil, err
 	}
 	killCtx, kill := context.WithCancel(context.Background())
-	return &Scheduler{
+	s := &Scheduler{
 		cfg:      cfg,
 		log:      cfg.Logger.With("owner", cfg.Owner),
 		wake:     make(chan struct{}, 1),
@@ -164,7 +166,9 @@ func New(cfg *Config) (*Scheduler, error) {
 		killCtx:  killCtx,
 		kill:     kill,
 		loopDone: make(chan struct{}),
-	}, nil
+	}
+	s.claimed.L = &s.mu
+	return s, nil
 }
 
 // Start begins claiming runs in the background. When the store is a
@@ -200,13 +204,13 @@ func (s *Scheduler) listenCtx() context.Context {
 // and the log says so. An existing run returned for a reused idempotency
 // key is left as it is.
 func (s *Scheduler) InsertForeground(ctx context.Context, p *store.RunInsertParams) (*store.Run, bool, error) {
-	reserved := 0
+	reserved := false
 	select {
 	case <-s.stopping:
 	default:
-		reserved = s.reserve(1)
+		reserved = s.reserveForeground()
 	}
-	if reserved == 0 {
+	if !reserved {
 		run, created, err := s.cfg.Store.RunInsert(ctx, p)
 		if created {
 			s.log.Info("no free worker slot for a foreground run: it runs in the background, on any process",
@@ -233,15 +237,38 @@ func (s *Scheduler) InsertForeground(ctx context.Context, p *store.RunInsertPara
 	return run, created, nil
 }
 
-// reserve takes up to n free worker slots and returns how many it took.
-// Every activation holds a slot from before its claim to its end, so
-// claims and foreground runs together never exceed Concurrency.
-func (s *Scheduler) reserve(n int) int {
+// Every activation holds a worker slot from before its claim (or its
+// insert, for a foreground run) to its end, so claims and foreground runs
+// together never exceed Concurrency.
+
+// reserveClaim takes every free slot for a claim of the loop and returns
+// how many it took.
+func (s *Scheduler) reserveClaim() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := max(min(n, s.cfg.Concurrency-len(s.active)-s.reserved), 0)
+	k := max(s.cfg.Concurrency-len(s.active)-s.reserved, 0)
 	s.reserved += k
+	s.claiming = k
 	return k
+}
+
+// reserveForeground takes one free slot for a foreground run. The slots a
+// claim under way holds are mostly given back when it ends (it rarely
+// finds as many runs as slots), so it waits for that claim rather than
+// send the run to the background for a slot that is free a moment later.
+func (s *Scheduler) reserveForeground() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.cfg.Concurrency-len(s.active)-s.reserved > 0 {
+			s.reserved++
+			return true
+		}
+		if s.claiming == 0 {
+			return false
+		}
+		s.claimed.Wait()
+	}
 }
 
 func (s *Scheduler) unreserve(n int) {
@@ -410,7 +437,7 @@ func (s *Scheduler) sleep(d time.Duration, wakeable bool) bool {
 // claim claims as many runs as there are free slots and starts them. It
 // returns how many it claimed out of how many slots were free.
 func (s *Scheduler) claim() (claimed, free int, err error) {
-	free = s.reserve(s.cfg.Concurrency)
+	free = s.reserveClaim()
 	if free == 0 {
 		s.mu.Lock()
 		s.starved = true
@@ -426,17 +453,19 @@ func (s *Scheduler) claim() (claimed, free int, err error) {
 	for _, run := range runs {
 		s.start(run) // the loop has not returned, so Stop has not begun closing
 	}
-	s.unreserve(free - len(runs))
-	if err != nil {
-		return 0, free, fmt.Errorf("claim: %w", err)
-	}
 	s.mu.Lock()
+	s.reserved -= free - len(runs)
+	s.claiming = 0
+	s.claimed.Broadcast()
 	s.starved = len(runs) == free
-	if !s.starved {
+	if err == nil && !s.starved {
 		// Whatever was due and free to take is taken now.
 		s.timers.dropDue(t)
 	}
 	s.mu.Unlock()
+	if err != nil {
+		return 0, free, fmt.Errorf("claim: %w", err)
+	}
 	return len(runs), free, nil
 }
 
