@@ -160,7 +160,7 @@ func New(cfg *Config) (*Scheduler, error) {
 		log:      cfg.Logger.With("owner", cfg.Owner),
 		wake:     make(chan struct{}, 1),
 		active:   make(map[string]*running),
-		timers:   timers{max: cfg.Wakeups},
+		timers:   timers{max: cfg.Wakeups, grace: remoteGrace},
 		stopping: make(chan struct{}),
 		stopped:  make(chan struct{}),
 		killCtx:  killCtx,
@@ -354,6 +354,9 @@ const (
 	// timers that come closer together than this share one claim instead
 	// of costing one each.
 	claimGap = 2 * time.Millisecond
+	// remoteGrace is how much later than due a scheduler claims a run whose
+	// wake-up it learnt from the store rather than set itself (see timers).
+	remoteGrace = 20 * time.Millisecond
 )
 
 func (s *Scheduler) loop() {

@@ -10,17 +10,23 @@ import (
 )
 
 // timers is the scheduler's heap of upcoming wake-ups: hints that a claim
-// at a given time may find a run due. It holds what the store listed at the
-// last refresh and what this process's own activations suspended until
-// since. A hint may be stale (the run was claimed elsewhere, signalled,
-// cancelled): the claim it causes then finds nothing, at the cost of one
-// query. The store stays the truth, and polling the fallback.
+// at a given time may find a run due. It holds what this process's own
+// activations suspended until, and what the store listed at refreshes. A
+// hint may be stale (the run was claimed elsewhere, signalled, cancelled):
+// the claim it causes then finds nothing, at the cost of one query. The
+// store stays the truth, and polling the fallback.
+//
+// A listed wake-up this process did not set is held grace later than it
+// is due, so that the process that suspended the run, which knows of it
+// without a query, claims it first; the others are a backup for a process
+// that is busy or gone.
 //
 // It is bounded: a refresh keeps the earliest max hints, and truncated
 // records that later wake-ups may exist that it does not hold.
 type timers struct {
 	h         wakeupHeap
 	max       int
+	grace     time.Duration
 	truncated bool
 }
 
@@ -68,12 +74,24 @@ func (t *timers) dropDue(now time.Time) {
 func (t *timers) low() bool { return t.truncated && 2*len(t.h) < t.max }
 
 // merge adds listed wake-ups (a refresh; full says the store had more) to
-// the hints, removes duplicates, and keeps the earliest max. A sorted slice
-// is a valid heap.
+// the hints, grace later unless this process set them, and keeps the
+// earliest max. A sorted slice is a valid heap.
 func (t *timers) merge(listed []*store.Wakeup, full bool) {
+	type key struct {
+		id string
+		at int64
+	}
+	held := make(map[key]bool, len(t.h))
+	for _, w := range t.h {
+		held[key{w.RunID, w.At.UnixMicro()}] = true
+	}
 	all := slices.Grow(t.h, len(listed))
 	for _, w := range listed {
-		all = append(all, *w)
+		at := w.At.UTC().Add(t.grace)
+		if held[key{w.RunID, w.At.UnixMicro()}] || held[key{w.RunID, at.UnixMicro()}] {
+			continue // set here, or listed before
+		}
+		all = append(all, store.Wakeup{RunID: w.RunID, At: at})
 	}
 	slices.SortFunc(all, func(a, b store.Wakeup) int {
 		return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.RunID, b.RunID))

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"testing"
@@ -15,7 +16,7 @@ func TestTimers(t *testing.T) {
 	// hints lists the hints in time order as "id@seconds ".
 	hints := func(tm *timers) string {
 		h := slices.Clone(tm.h)
-		slices.SortFunc(h, func(a, b store.Wakeup) int { return a.At.Compare(b.At) })
+		slices.SortFunc(h, func(a, b store.Wakeup) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.RunID, b.RunID)) })
 		var s string
 		for _, w := range h {
 			s += fmt.Sprintf("%s@%d ", w.RunID, int(w.At.Sub(t0)/time.Second))
@@ -39,16 +40,21 @@ func TestTimers(t *testing.T) {
 			t.Fatalf("after dropping due hints at 2s: next %v, %d hints; want 3s, 2", next, len(tm.h))
 		}
 	})
-	t.Run("a refresh merges, removes duplicates and keeps the earliest max", func(t *testing.T) {
-		tm := &timers{max: 3}
+	t.Run("a refresh adds wake-ups set elsewhere a grace later, and keeps the earliest max", func(t *testing.T) {
+		tm := &timers{max: 3, grace: time.Second}
 		tm.push(store.Wakeup{RunID: "local", At: at(2)})
 		tm.push(store.Wakeup{RunID: "a", At: at(4)})
-		tm.merge([]*store.Wakeup{{RunID: "a", At: at(4)}, {RunID: "b", At: at(1)}, {RunID: "c", At: at(9)}}, false)
-		if got, want := hints(tm), "b@1 local@2 a@4 "; got != want {
+		listed := []*store.Wakeup{{RunID: "a", At: at(4)}, {RunID: "b", At: at(1)}, {RunID: "c", At: at(9)}}
+		tm.merge(listed, false)
+		if got, want := hints(tm), "b@2 local@2 a@4 "; got != want {
 			t.Fatalf("hints %q, want %q", got, want)
 		}
 		if !tm.truncated {
 			t.Fatal("a heap cut at its bound is not marked truncated")
+		}
+		tm.merge(listed[1:2], true) // b again: held already
+		if got, want := hints(tm), "b@2 local@2 a@4 "; got != want {
+			t.Fatalf("hints after listing b again %q, want %q", got, want)
 		}
 		tm.dropDue(at(2))
 		if !tm.low() {
