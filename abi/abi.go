@@ -20,8 +20,9 @@ const ImportModule = "wasmflow"
 const (
 	// ExportMemory is the guest's linear memory.
 	ExportMemory = "memory"
-	// ExportInitialize, when present, is called once per instance before any
-	// other export (WASI reactors, Go's -buildmode=c-shared).
+	// ExportInitialize, when present, is called once before any other
+	// export (WASI reactors, Go's -buildmode=c-shared): in every instance, or
+	// once per module when the host images its state (ABI.md, section 11).
 	ExportInitialize = "_initialize"
 	// ExportABIVersion: () -> i32. Returns the ABI version (Version).
 	ExportABIVersion = "wasmflow_abi_version"
@@ -30,7 +31,17 @@ const (
 	// ExportRun: () -> (). Runs the invocation obtained with FuncWorkflow and
 	// FuncInput, and ends it with FuncComplete or FuncFail.
 	ExportRun = "wasmflow_run"
+	// ExportResume: () -> (), optional. Continues a parked workflow in an
+	// instance restored from the run's snapshot: the guest makes again the
+	// call that answered Park (ABI.md, section 12). Exporting it says the
+	// guest can park.
+	ExportResume = "wasmflow_resume"
 )
+
+// Park is what FuncStepBegin, FuncStepEnd, FuncSleep and FuncAwaitSignal
+// return to a guest that exports ExportResume when the run suspends there:
+// the guest must return from the export it is in (ABI.md, section 12).
+const Park = 255
 
 // Functions the host provides in ImportModule. Signatures are in wasm types;
 // ptr and len are i32 offsets and byte counts in the guest's memory.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,11 +19,13 @@ import (
 )
 
 // BenchmarkActivation measures what every activation pays before the guest
-// does any work: instantiating the compiled faults test guest with the host
-// functions and WASI, and running its _initialize if it has one (a Go
-// guest's runtime start; Rust's and the hand-written guest's are light), on
-// each engine × guest language, named ENGINE/LANGUAGE ("wasmtime" and "wat"
-// only in builds with cgo).
+// does any work, on each engine × guest language (the faults test guest),
+// named ENGINE/LANGUAGE/START ("wasmtime" and "wat" only in builds with
+// cgo). START "image" is what activations do: instantiate the module baked
+// with its init image. START "uploaded" is the module as uploaded, which
+// runs its _initialize, if it has one (a Go guest's runtime start; Rust's
+// and the hand-written guest's are light): what every activation paid
+// before init images, and what one pays for a module that has none.
 func BenchmarkActivation(b *testing.B) {
 	for _, name := range testEngines {
 		for _, lang := range guestLangs {
@@ -32,32 +36,53 @@ func BenchmarkActivation(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer eng.Close(ctx)
-				mod, err := eng.Compile(ctx, testmodules.Bytes(b, (&combo{lang: lang}).guest("faults")))
+				wasm := testmodules.Bytes(b, (&combo{lang: lang}).guest("faults"))
+				exec, err := executor.New(&executor.Config{Store: openStore(b, "sqlite"), Engine: eng, Logger: slog.New(slog.DiscardHandler)})
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer mod.Close(ctx)
-				initialize := false
-				for _, f := range mod.Exports() {
-					initialize = initialize || f.Name == abi.ExportInitialize
+				insp, err := exec.Modules().Inspect(ctx, wasm)
+				if err != nil {
+					b.Fatal(err)
 				}
-				cfg := &engine.InstanceConfig{Stdout: io.Discard, Stderr: io.Discard}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for b.Loop() {
-					inst, err := mod.Instantiate(ctx, cfg)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if initialize {
-						if _, err := inst.Call(ctx, abi.ExportInitialize); err != nil {
-							b.Fatal(err)
-						}
-					}
-					inst.Close(ctx)
+				prep, err := exec.Modules().Load(ctx, insp.Digest)
+				if err != nil {
+					b.Fatal(err)
 				}
+				if prep.Image == nil {
+					b.Fatalf("the %s guest has no init image: %s", lang, prep.NoImage)
+				}
+				uploaded, err := eng.Compile(ctx, wasm)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer uploaded.Close(ctx)
+				b.Run("image", func(b *testing.B) { benchInstantiate(b, prep.Module) })
+				b.Run("uploaded", func(b *testing.B) { benchInstantiate(b, uploaded) })
 			})
 		}
+	}
+}
+
+func benchInstantiate(b *testing.B, mod engine.Module) {
+	ctx := context.Background()
+	initialize := false
+	for _, f := range mod.Exports() {
+		initialize = initialize || f.Name == abi.ExportInitialize
+	}
+	cfg := &engine.InstanceConfig{Stdout: io.Discard, Stderr: io.Discard}
+	b.ReportAllocs()
+	for b.Loop() {
+		inst, err := mod.Instantiate(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if initialize {
+			if _, err := inst.Call(ctx, abi.ExportInitialize); err != nil {
+				b.Fatal(err)
+			}
+		}
+		inst.Close(ctx)
 	}
 }
 
@@ -141,4 +166,81 @@ func benchWait(b *testing.B, bn *bundle, id string) {
 	if run.Status != store.StatusCompleted {
 		b.Fatal(fmt.Errorf("run %s %s: %s", id, run.Status, run.Error))
 	}
+}
+
+// BenchmarkResume measures the activation that resumes a run after a
+// durable sleep, once the run has completed K trivial steps (the bench
+// example with sleep_ms): from the claim that takes the woken run to the
+// commit of its completion, named STORE/ENGINE/K=N/START. START "snapshot"
+// is the default (the Go guest parks, and the activation restores its
+// snapshot); "replay" turns snapshots off, so the activation replays all K
+// steps. ns/op is the whole run, K steps included; resume-ns is the
+// resuming activation alone.
+func BenchmarkResume(b *testing.B) {
+	for _, kind := range storeKinds {
+		for _, eng := range testEngines {
+			for _, k := range []int{10, 1000, 20000} {
+				for _, start := range []string{"snapshot", "replay"} {
+					b.Run(fmt.Sprintf("%s/%s/K=%d/%s", kind, eng, k, start), func(b *testing.B) {
+						ts := &resumeTimer{}
+						bn := setup(b, openStore(b, kind), setupOpts{engine: eng, workers: 4, poll: 10 * time.Millisecond, quiet: true,
+							noSnapshots: start == "replay", wrap: func(s store.Store) store.Store { ts.Store = s; return ts }}, "bench")
+						var total time.Duration
+						for b.Loop() {
+							id := bn.start(b, "bench", "steps", map[string]any{"steps": k, "sleep_ms": 20})
+							benchWait(b, bn, id)
+							total += ts.resume(b, id)
+						}
+						b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "resume-ns")
+					})
+				}
+			}
+		}
+	}
+}
+
+// resumeTimer times each run's second activation: from the start of the
+// claim that took it to the end of the write that finished the run.
+type resumeTimer struct {
+	store.Store
+	mu       sync.Mutex
+	claimed  map[string]time.Time
+	finished map[string]time.Time
+}
+
+func (s *resumeTimer) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store.Run, error) {
+	t := time.Now()
+	runs, err := s.Store.RunClaim(ctx, p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claimed == nil {
+		s.claimed, s.finished = map[string]time.Time{}, map[string]time.Time{}
+	}
+	for _, r := range runs {
+		if r.Activations == 2 {
+			s.claimed[r.ID] = t
+		}
+	}
+	return runs, err
+}
+
+func (s *resumeTimer) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.RunApplyResult, error) {
+	res, err := s.Store.RunApply(ctx, p)
+	if err == nil && p.Status.Terminal() {
+		s.mu.Lock()
+		s.finished[p.RunID] = time.Now()
+		s.mu.Unlock()
+	}
+	return res, err
+}
+
+func (s *resumeTimer) resume(b *testing.B, id string) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok1 := s.claimed[id]
+	f, ok2 := s.finished[id]
+	if !ok1 || !ok2 {
+		b.Fatalf("run %s: no second activation timed (claimed %v, finished %v)", id, ok1, ok2)
+	}
+	return f.Sub(c)
 }

@@ -31,9 +31,12 @@ type Config struct {
 	// Engine names the WebAssembly engine: "wazero" (default) or "wasmtime"
 	// (only in builds with cgo).
 	Engine string
-	// CacheDir keeps compiled modules on disk between processes. Default:
-	// none (compiled in memory, once per process).
+	// CacheDir keeps compiled modules and their init images on disk
+	// between processes. Default: none (made in memory, once per process).
 	CacheDir string
+	// NoSnapshots turns suspension snapshots off: every activation of a
+	// suspended run replays its journal (from the module's init image).
+	NoSnapshots bool
 	// Limits bound guests.
 	Limits executor.Limits
 	// Owner names this process in leases and timelines. Default
@@ -73,6 +76,7 @@ type Host struct {
 	cfg     Config
 	store   store.Store
 	engine  engine.Engine
+	imaging engine.Engine // makes init images
 	exec    *executor.Executor
 	sched   *scheduler.Scheduler // nil without workers
 	metrics *metrics.Metrics
@@ -107,15 +111,28 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	m := metrics.New(&metrics.Config{Store: c.Store, Logger: c.Logger})
-	exec, err := executor.New(&executor.Config{
-		Store: c.Store, Engine: eng, Limits: c.Limits, Owner: c.Owner, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
+	// Init images are made on wazero's interpreter whatever the engine:
+	// they are the same on every engine, and it compiles a module several
+	// times faster than an engine that runs it often.
+	imaging, err := wazero.NewInterpreter(ctx, &wazero.Config{
+		MemoryLimitPages: c.Limits.MemoryPages,
+		HostModule:       abi.ImportModule,
+		HostFuncs:        executor.HostFuncs(),
 	})
 	if err != nil {
 		eng.Close(ctx)
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	h := &Host{cfg: c, store: c.Store, engine: eng, exec: exec, log: c.Logger, metrics: m}
+	m := metrics.New(&metrics.Config{Store: c.Store, Logger: c.Logger})
+	exec, err := executor.New(&executor.Config{
+		Store: c.Store, Engine: eng, ImageEngine: imaging, Limits: c.Limits, Owner: c.Owner, CacheDir: c.CacheDir, NoSnapshots: c.NoSnapshots, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
+	})
+	if err != nil {
+		eng.Close(ctx)
+		imaging.Close(ctx)
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	h := &Host{cfg: c, store: c.Store, engine: eng, imaging: imaging, exec: exec, log: c.Logger, metrics: m}
 	if c.Workers >= 0 {
 		h.sched, err = scheduler.New(&scheduler.Config{
 			Store: c.Store, Executor: exec, Owner: c.Owner, Concurrency: c.Workers,
@@ -161,11 +178,12 @@ func (h *Host) Shutdown(ctx context.Context) error {
 
 // Close releases the engine. Call it after Shutdown.
 func (h *Host) Close(ctx context.Context) error {
-	return h.engine.Close(ctx)
+	return errors.Join(h.engine.Close(ctx), h.imaging.Close(ctx))
 }
 
 // Errors of the host API, matched with errors.Is. The HTTP layer maps them to
-// statuses.
+// statuses. The messages of the errors the host returns are for people:
+// they say what is wrong without the kind's name in front.
 var (
 	// ErrNotFound: no such module, workflow or run.
 	ErrNotFound = errors.New("not found")
@@ -174,10 +192,17 @@ var (
 	ErrUnknownWorkflow = fmt.Errorf("%w: unknown workflow", ErrNotFound)
 	// ErrInvalid: the request is malformed (bad names, bad JSON).
 	ErrInvalid = errors.New("invalid request")
+	// ErrInvalidModule: PushModule was given bytes that are not a valid
+	// wasmflow module; the message says why. It matches ErrInvalid too.
+	ErrInvalidModule = fmt.Errorf("%w: invalid module", ErrInvalid)
 	// ErrTooLarge: a payload is over its limit.
 	ErrTooLarge = errors.New("payload too large")
 	// ErrConflict: the request conflicts with the current state.
 	ErrConflict = errors.New("conflict")
+	// ErrIdempotencyKeyReused: StartRun was given the idempotency key of a
+	// run started with another module, version, workflow or input. It
+	// matches ErrConflict too.
+	ErrIdempotencyKeyReused = fmt.Errorf("%w: idempotency key reused", ErrConflict)
 	// ErrUnauthorized: the bearer token is unknown or revoked.
 	ErrUnauthorized = errors.New("unauthorized")
 )
@@ -190,20 +215,25 @@ type PushModuleParams struct {
 }
 
 // PushModule validates and stores a module. Pushing the same bytes under the
-// same name again returns the existing record and created false. An invalid
-// module is an error wrapping ErrInvalid whose message says what is wrong.
+// same name again returns the existing record and created false. Bytes that
+// are not a valid module are ErrInvalidModule, with a message that says what
+// is wrong; a name or version outside the grammar of ABI.md section 3.1 is
+// ErrInvalid.
 func (h *Host) PushModule(ctx context.Context, p *PushModuleParams) (*store.Module, bool, error) {
-	if err := checkName("module name", p.Name); err != nil {
+	if err := checkModuleName("module name", p.Name); err != nil {
+		return nil, false, err
+	}
+	if err := checkOptional(checkModuleName, "module version", p.Version); err != nil {
 		return nil, false, err
 	}
 	if len(p.Wasm) > h.cfg.Limits.ModuleSize {
-		return nil, false, fmt.Errorf("%w: module is %d bytes, over the %d-byte limit (--max-module-size)", ErrTooLarge, len(p.Wasm), h.cfg.Limits.ModuleSize)
+		return nil, false, errorf(ErrTooLarge, "module is %d bytes, over the %d-byte limit (--max-module-size)", len(p.Wasm), h.cfg.Limits.ModuleSize)
 	}
 	insp, err := h.exec.Modules().Inspect(ctx, p.Wasm)
 	if err != nil {
 		var me *executor.ModuleError
 		if errors.As(err, &me) {
-			return nil, false, fmt.Errorf("%w: %s", ErrInvalid, me.Reason)
+			return nil, false, errorf(ErrInvalidModule, "%s", me.Reason)
 		}
 		return nil, false, err
 	}
@@ -211,7 +241,7 @@ func (h *Host) PushModule(ctx context.Context, p *PushModuleParams) (*store.Modu
 		Name: p.Name, Version: p.Version, Digest: insp.Digest, Bytes: p.Wasm, Workflows: insp.Workflows, Now: now(),
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return nil, false, fmt.Errorf("%w: module %s version %s exists with other bytes", ErrConflict, p.Name, p.Version)
+		return nil, false, errorf(ErrConflict, "module %s version %s exists with other bytes", p.Name, p.Version)
 	}
 	if err != nil {
 		return nil, false, err
@@ -235,44 +265,58 @@ type StartRunParams struct {
 	// finished, waits for a signal, or Wait has passed. Whatever is left
 	// goes on in the background, on any process. Foreground runs count
 	// against Workers: with every slot taken, the run goes to the
-	// background at once.
+	// background at once. At most MaxWait.
 	Wait time.Duration
 }
 
+// MaxWait bounds StartRunParams.Wait: a caller that wants to follow a run
+// for longer follows its events.
+const MaxWait = 5 * time.Minute
+
 // StartRun creates a run, runnable at once. A reused idempotency key returns
-// the existing run and created false (with Wait, once it has settled).
+// the existing run and created false (with Wait, once it has settled) when
+// the request is the same as the one that started it: the same module,
+// workflow and input (compared as JSON values, see sameJSON), and the same
+// version when p names one. A different request with the key is
+// ErrIdempotencyKeyReused.
 func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, bool, error) {
-	if err := checkName("module", p.Module); err != nil {
+	if err := checkModuleName("module", p.Module); err != nil {
+		return nil, false, err
+	}
+	if err := checkOptional(checkModuleName, "module version", p.Version); err != nil {
 		return nil, false, err
 	}
 	if err := checkName("workflow", p.Workflow); err != nil {
 		return nil, false, err
+	}
+	if err := checkOptional(checkName, "idempotency key", p.IdempotencyKey); err != nil {
+		return nil, false, err
+	}
+	if p.Wait < 0 || p.Wait > MaxWait {
+		return nil, false, errorf(ErrInvalid, "wait must be from 0 to %s, got %s", MaxWait, p.Wait)
 	}
 	input := p.Input
 	if len(input) == 0 {
 		input = json.RawMessage("null")
 	}
 	if len(input) > h.cfg.Limits.Payload {
-		return nil, false, fmt.Errorf("%w: input is %d bytes, over the %d-byte payload limit (--max-payload)", ErrTooLarge, len(input), h.cfg.Limits.Payload)
+		return nil, false, errorf(ErrTooLarge, "input is %d bytes, over the %d-byte payload limit (--max-payload)", len(input), h.cfg.Limits.Payload)
 	}
-	if !json.Valid(input) {
-		return nil, false, fmt.Errorf("%w: input is not valid JSON", ErrInvalid)
-	}
-	if len(p.IdempotencyKey) > 256 {
-		return nil, false, fmt.Errorf("%w: idempotency key is longer than 256 bytes", ErrInvalid)
+	if err := checkJSON("input", input); err != nil {
+		return nil, false, err
 	}
 	m, err := h.store.ModuleGetByName(ctx, &store.ModuleGetByNameParams{Name: p.Module, Version: p.Version})
 	if errors.Is(err, store.ErrNotFound) {
 		if p.Version != "" {
-			return nil, false, fmt.Errorf("%w: module %s version %s", ErrNotFound, p.Module, p.Version)
+			return nil, false, errorf(ErrNotFound, "no module %s version %s", p.Module, p.Version)
 		}
-		return nil, false, fmt.Errorf("%w: module %s", ErrNotFound, p.Module)
+		return nil, false, errorf(ErrNotFound, "no module %s", p.Module)
 	}
 	if err != nil {
 		return nil, false, err
 	}
 	if !slices.Contains(m.Workflows, p.Workflow) {
-		return nil, false, fmt.Errorf("%w: module %s version %s has no workflow %q (it has %v)", ErrUnknownWorkflow, m.Name, m.Version, p.Workflow, m.Workflows)
+		return nil, false, errorf(ErrUnknownWorkflow, "module %s version %s has no workflow %q (it has %v)", m.Name, m.Version, p.Workflow, m.Workflows)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -296,6 +340,11 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, boo
 	if err != nil {
 		return nil, false, err
 	}
+	if !created {
+		if err := sameRequest(run, p, input); err != nil {
+			return nil, false, err
+		}
+	}
 	if p.Wait > 0 {
 		waited, err := h.WaitRun(ctx, run.ID, p.Wait)
 		if err != nil {
@@ -306,18 +355,56 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, boo
 	return run, created, nil
 }
 
+// sameRequest returns nil when p, with its input as given, asks for what
+// run was started with, and ErrIdempotencyKeyReused saying what differs
+// otherwise.
+func sameRequest(run *store.Run, p *StartRunParams, input json.RawMessage) error {
+	var differs string
+	switch {
+	case run.ModuleName != p.Module:
+		differs = fmt.Sprintf("module %s, not %s", run.ModuleName, p.Module)
+	case p.Version != "" && run.ModuleVersion != p.Version:
+		differs = fmt.Sprintf("module version %s, not %s", run.ModuleVersion, p.Version)
+	case run.Workflow != p.Workflow:
+		differs = fmt.Sprintf("workflow %s, not %s", run.Workflow, p.Workflow)
+	case !sameJSON(run.Input, input):
+		differs = "another input"
+	default:
+		return nil
+	}
+	return errorf(ErrIdempotencyKeyReused, "idempotency key %s was used by run %s with %s; use a new key to start another run", quote(p.IdempotencyKey), run.ID, differs)
+}
+
 // Run returns a run.
 func (h *Host) Run(ctx context.Context, id string) (*store.Run, error) {
+	if !validRunID(id) {
+		return nil, errorf(ErrNotFound, "no run %s (run ids are UUIDs)", quote(id))
+	}
 	run, err := h.store.RunGetByID(ctx, &store.RunGetByIDParams{ID: id})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: run %s", ErrNotFound, id)
+		return nil, errorf(ErrNotFound, "no run %s", id)
 	}
 	return run, err
 }
 
-// Steps returns a run's journal.
-func (h *Host) Steps(ctx context.Context, id string) ([]*store.Entry, error) {
-	return h.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: id})
+// EntryCancelled is the status Steps gives a step that was running when
+// its run was cancelled: it will never end.
+const EntryCancelled store.EntryStatus = "cancelled"
+
+// Steps returns the journal of a run, as Run returned it.
+func (h *Host) Steps(ctx context.Context, run *store.Run) ([]*store.Entry, error) {
+	entries, err := h.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: run.ID})
+	if err != nil {
+		return nil, err
+	}
+	if run.Status == store.StatusCancelled {
+		for _, e := range entries {
+			if e.Kind == store.EntryStep && e.Status == store.EntryRunning {
+				e.Status = EntryCancelled
+			}
+		}
+	}
+	return entries, nil
 }
 
 // Events returns a run's events after seq.
@@ -333,21 +420,24 @@ func (h *Host) Signal(ctx context.Context, id, name string, payload json.RawMess
 	if err := checkName("signal name", name); err != nil {
 		return nil, err
 	}
+	if !validRunID(id) {
+		return nil, errorf(ErrNotFound, "no run %s (run ids are UUIDs)", quote(id))
+	}
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
 	}
 	if len(payload) > h.cfg.Limits.Payload {
-		return nil, fmt.Errorf("%w: signal payload is %d bytes, over the %d-byte payload limit (--max-payload)", ErrTooLarge, len(payload), h.cfg.Limits.Payload)
+		return nil, errorf(ErrTooLarge, "signal payload is %d bytes, over the %d-byte payload limit (--max-payload)", len(payload), h.cfg.Limits.Payload)
 	}
-	if !json.Valid(payload) {
-		return nil, fmt.Errorf("%w: signal payload is not valid JSON", ErrInvalid)
+	if err := checkJSON("signal payload", payload); err != nil {
+		return nil, err
 	}
 	sig, err := h.store.SignalInsert(ctx, &store.SignalInsertParams{RunID: id, Name: name, Payload: payload, Now: now()})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("%w: run %s", ErrNotFound, id)
+		return nil, errorf(ErrNotFound, "no run %s", id)
 	case errors.Is(err, store.ErrInvalidTransition):
-		return nil, fmt.Errorf("%w: run %s has finished", ErrConflict, id)
+		return nil, errorf(ErrConflict, "run %s has finished: it takes no more signals", id)
 	case err != nil:
 		return nil, err
 	}
@@ -358,39 +448,69 @@ func (h *Host) Signal(ctx context.Context, id, name string, payload json.RawMess
 	return sig, nil
 }
 
-// Cancel cancels a run: at once if it is not running, at its next host call
-// if it is.
+// CancelWait bounds how long Cancel waits for a running run to stop.
+const CancelWait = 5 * time.Second
+
+// Cancel cancels a run that has not finished. A pending, sleeping or
+// waiting run is cancelled at once. A running run stops at its next host
+// call (any call, not only a checkpoint): Cancel waits for that, up to
+// CancelWait or until ctx ends, and returns the run cancelled, or still
+// running with CancelRequested set when its guest made no host call in that
+// time. A cancelled run is final: Retry refuses it. A run that has finished
+// is ErrConflict.
 func (h *Host) Cancel(ctx context.Context, id string) (*store.Run, error) {
+	if !validRunID(id) {
+		return nil, errorf(ErrNotFound, "no run %s (run ids are UUIDs)", quote(id))
+	}
 	run, err := h.store.RunCancel(ctx, &store.RunCancelParams{ID: id, Now: now()})
 	h.watchers.changed(id)
-	return run, h.stateError(id, err)
+	if err != nil {
+		return nil, h.transitionError(ctx, "cancel", id, err)
+	}
+	if run.Status == store.StatusRunning {
+		return h.WaitRun(ctx, id, CancelWait)
+	}
+	return run, nil
 }
 
 // Retry makes a failed run run again from its failed step, keeping the
-// steps it completed.
+// steps it completed. Any other run is ErrConflict: a completed run has
+// nothing to retry, and a cancelled one was stopped on purpose (start a new
+// run instead).
 func (h *Host) Retry(ctx context.Context, id string) (*store.Run, error) {
+	if !validRunID(id) {
+		return nil, errorf(ErrNotFound, "no run %s (run ids are UUIDs)", quote(id))
+	}
 	run, err := h.store.RunRetry(ctx, &store.RunRetryParams{ID: id, Now: now()})
-	if err == nil && h.sched != nil {
+	if err != nil {
+		return nil, h.transitionError(ctx, "retry", id, err)
+	}
+	if h.sched != nil {
 		h.sched.Wake()
 	}
-	return run, h.stateError(id, err)
+	return run, nil
 }
 
-func (h *Host) stateError(id string, err error) error {
+// transitionError says, for people, why a cancel or a retry was refused.
+func (h *Host) transitionError(ctx context.Context, verb, id string, err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: run %s", ErrNotFound, id)
-	case errors.Is(err, store.ErrInvalidTransition):
-		return fmt.Errorf("%w: %v", ErrConflict, err)
+		return errorf(ErrNotFound, "no run %s", id)
+	case !errors.Is(err, store.ErrInvalidTransition):
+		return err
 	}
-	return err
-}
-
-func checkName(what, s string) error {
-	if s == "" || len(s) > 256 {
-		return fmt.Errorf("%w: %s must be 1 to 256 bytes", ErrInvalid, what)
+	status := "in a status that does not allow it"
+	if run, e := h.store.RunGetByID(ctx, &store.RunGetByIDParams{ID: id}); e == nil {
+		status = string(run.Status)
 	}
-	return nil
+	switch {
+	case verb == "cancel":
+		return errorf(ErrConflict, "run %s has already finished (%s): only a run that has not finished can be cancelled", id, status)
+	case status == string(store.StatusCancelled):
+		return errorf(ErrConflict, "run %s is cancelled, and a cancelled run stays cancelled: start a new run instead (only a failed run can be retried)", id)
+	default:
+		return errorf(ErrConflict, "run %s is %s: only a failed run can be retried", id, status)
+	}
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

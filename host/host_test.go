@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path"
 	"path/filepath"
 	"testing"
@@ -38,6 +39,11 @@ func forEachStore(t *testing.T, f func(t *testing.T, st store.Store, eng string)
 }
 
 var storeKinds = []string{"sqlite", "postgres"}
+
+// snapshotsOff runs every host in the test binary with suspension snapshots
+// off (WASMFLOW_TEST_SNAPSHOTS=off): make test runs the conformance suite
+// both ways.
+var snapshotsOff = os.Getenv("WASMFLOW_TEST_SNAPSHOTS") == "off"
 
 // openStore opens a fresh, empty store of a kind, closed when the test ends.
 func openStore(tb testing.TB, kind string) store.Store {
@@ -74,6 +80,11 @@ type setupOpts struct {
 	lease   time.Duration
 	poll    time.Duration
 	wrap    func(store.Store) store.Store
+	// cacheDir is the host's compile and image cache; default: the one the
+	// test binary shares.
+	cacheDir string
+	// noSnapshots turns suspension snapshots off (host.Config.NoSnapshots).
+	noSnapshots bool
 }
 
 // setup starts a host with workers on st and pushes the named guests (see
@@ -99,10 +110,15 @@ func setup(t testing.TB, st store.Store, o setupOpts, modules ...string) *bundle
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	o.noSnapshots = o.noSnapshots || snapshotsOff
+	if o.cacheDir == "" {
+		o.cacheDir = testmodules.CompileCache(t)
+	}
 	h, err := host.New(ctx, &host.Config{
 		Store:         st,
 		Engine:        o.engine,
-		CacheDir:      testmodules.CompileCache(t),
+		CacheDir:      o.cacheDir,
+		NoSnapshots:   o.noSnapshots,
 		Workers:       o.workers,
 		Limits:        o.limits,
 		Hooks:         o.hooks,

@@ -38,7 +38,7 @@ func (h *Host) CreateToken(ctx context.Context, name string, scope store.TokenSc
 		return "", nil, err
 	}
 	if !scope.Valid() {
-		return "", nil, fmt.Errorf("%w: token scope %q is not one of admin, write, read", ErrInvalid, scope)
+		return "", nil, errorf(ErrInvalid, "token scope %q is not one of admin, write, read", scope)
 	}
 	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(randomBytes(tokenSecretBytes))
 	hash := hashToken(secret)
@@ -92,7 +92,7 @@ func (h *Host) RevokeToken(ctx context.Context, id string) (*store.Token, error)
 	tok, err := h.store.TokenRevoke(ctx, &store.TokenRevokeParams{ID: id, Now: now()})
 	h.tokens.forget(id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: token %s", ErrNotFound, id)
+		return nil, errorf(ErrNotFound, "no token %s", id)
 	}
 	return tok, err
 }

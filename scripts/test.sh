@@ -51,7 +51,8 @@ CGO_ENABLED=0 go build ./...
 CGO_ENABLED=0 go vet ./...
 CGO_ENABLED=0 go test -count=1 "$@" -run 'TestConformance' ./host/
 
-log "SDK unit tests (Go, and Rust natively with Debian's rustc)"
+log "ABI and SDK unit tests (Go, and Rust natively with Debian's rustc)"
+(cd abi && go test -count=1 "$@" ./...)
 (cd sdk/go && go test -count=1 "$@" ./...)
 rust_tests="$(mktemp -d)"
 /usr/bin/rustc --edition 2021 --test -o "$rust_tests/wasmflow-sdk-tests" sdk/rust/src/lib.rs
@@ -60,3 +61,6 @@ rm -rf "$rust_tests"
 
 log "go test"
 go test -count=1 -timeout 30m "$@" ./...
+
+log "the conformance suite again with suspension snapshots off (every activation replays)"
+WASMFLOW_TEST_SNAPSHOTS=off go test -count=1 "$@" -run 'TestConformance' ./host/

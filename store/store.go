@@ -40,7 +40,8 @@ type Store interface {
 	// Close releases the store's connections.
 	Close() error
 
-	// EffectListByRun returns the run's effects, ordered by step seq, then seq.
+	// EffectListByRun returns the run's effects, ordered by step seq, then
+	// seq.
 	EffectListByRun(ctx context.Context, params *EffectListByRunParams) ([]*Effect, error)
 
 	// EntryListByRun returns the run's journal, ordered by seq.
@@ -56,6 +57,14 @@ type Store interface {
 	// ModuleGetByName returns the module with that name and version, or the
 	// latest version (highest created_at) when Version is empty.
 	ModuleGetByName(ctx context.Context, params *ModuleGetByNameParams) (*Module, error)
+
+	// ModuleImageGet returns the init image stored for a module digest in
+	// an image format, or ErrNotFound.
+	ModuleImageGet(ctx context.Context, params *ModuleImageGetParams) (*ModuleImage, error)
+
+	// ModuleImagePut stores a module's init image, replacing one stored
+	// for the same digest and format.
+	ModuleImagePut(ctx context.Context, params *ModuleImagePutParams) error
 
 	// ModuleInsert stores a module. If a module with the same name and the
 	// same digest exists, it returns that one and created false. If Version is
@@ -145,6 +154,9 @@ type Store interface {
 	// every entry after it, and their effects. Any other status is
 	// ErrInvalidTransition. Appends a run_retried event.
 	RunRetry(ctx context.Context, params *RunRetryParams) (*Run, error)
+
+	// RunSnapshotGet returns the run's latest snapshot, or ErrNotFound.
+	RunSnapshotGet(ctx context.Context, params *RunSnapshotGetParams) (*RunSnapshot, error)
 
 	// SignalInsert records a signal for a run that has not finished (a
 	// finished run is ErrInvalidTransition), increments the run's
@@ -365,9 +377,15 @@ type LeaseState struct {
 	CancelRequested bool
 }
 
-type EffectListByRunParams struct{ RunID string }
+type EffectListByRunParams struct {
+	RunID       string
+	FromStepSeq int // only the effects of steps at this journal position or later
+}
 
-type EntryListByRunParams struct{ RunID string }
+type EntryListByRunParams struct {
+	RunID   string
+	FromSeq int // only the entries at this position or later
+}
 
 type EventListParams struct {
 	RunID    string
@@ -380,6 +398,28 @@ type ModuleGetBytesParams struct{ Digest string }
 type ModuleGetByNameParams struct {
 	Name    string
 	Version string // empty: latest
+}
+
+type ModuleImageGetParams struct {
+	Digest string
+	Format string
+}
+
+type ModuleImagePutParams struct {
+	Digest string
+	Format string
+	Image  []byte
+	Now    time.Time
+}
+
+// ModuleImage is a module's init image: state derived from the module's
+// bytes by the host (host/snapshot), kept so that no process has to derive
+// it again. The store does not read it.
+type ModuleImage struct {
+	Digest    string
+	Format    string
+	Image     []byte
+	CreatedAt time.Time
 }
 
 type ModuleInsertParams struct {
@@ -421,6 +461,10 @@ type RunApplyParams struct {
 	Effects []*Effect // upserted by (RunID, StepSeq, Seq)
 	Consume *ConsumedSignal
 
+	// Snapshot, when set, becomes the run's snapshot, replacing the one it
+	// had. A terminal Status deletes the run's snapshot.
+	Snapshot *RunSnapshot
+
 	// ReplaceEventSeq, when > 0, is the seq of an existing event whose At and
 	// Data are overwritten by ReplaceEvent instead of appending (coalesced
 	// checkpoints).
@@ -428,6 +472,22 @@ type RunApplyParams struct {
 	ReplaceEvent    *NewEvent
 	Events          []*NewEvent // appended in order
 }
+
+// RunSnapshot is a run's suspension snapshot: its guest's state when it
+// parked at journal position Position, made by the host (host/snapshot)
+// and not read by the store.
+type RunSnapshot struct {
+	RunID        string
+	ModuleDigest string
+	Format       string
+	Attempt      int
+	Position     int
+	Activation   int // the activation that parked
+	Data         []byte
+	CreatedAt    time.Time
+}
+
+type RunSnapshotGetParams struct{ RunID string }
 
 // RunApplyResult reports the run after a RunApply.
 type RunApplyResult struct {

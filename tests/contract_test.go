@@ -166,3 +166,50 @@ func announceBody(t *testing.T, c *proctest.Client, path string, n int) (int, []
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, body
 }
+
+// Bytes that Postgres cannot keep (not UTF-8, NUL) and names outside the
+// grammar of ABI.md section 3.1 are a 400 from a real server on Postgres,
+// never a 500; a reused idempotency key with another body is a 409.
+func TestBadInputIsA400OnPostgres(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "5s")
+	c.start()
+	c.push(0, "receipt")
+	cl := c.client(0)
+	wasm := testmodules.Bytes(t, "receipt")
+	run := json.RawMessage(`{"module":"receipt","workflow":"receipt"}`)
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		status       int
+		code         string
+	}{
+		{"POST", "/v1/modules?name=%FF%FE", wasm, 400, "invalid_request"},
+		{"POST", "/v1/modules?name=a%00b", wasm, 400, "invalid_request"},
+		{"POST", "/v1/modules?name=%C0%AF", wasm, 400, "invalid_request"},
+		{"POST", "/v1/modules?name=receipt&version=%FF", wasm, 400, "invalid_request"},
+		{"POST", "/v1/modules?name=..%2F..%2Fetc%2Fpasswd", wasm, 400, "invalid_request"},
+		{"GET", "/v1/runs?after=%FF", nil, 400, "invalid_request"},
+		{"GET", "/v1/runs?after=garbage", nil, 400, "invalid_request"},
+		{"GET", "/v1/runs?module=%FF", nil, 400, "invalid_request"},
+		{"GET", "/v1/runs?workflow=%FF", nil, 400, "invalid_request"},
+		{"GET", "/v1/runs?idempotency_key=%FF", nil, 400, "invalid_request"},
+		{"GET", "/v1/runs/counts?module=%FF", nil, 400, "invalid_request"},
+		{"GET", "/v1/modules/%FF", nil, 400, "invalid_request"},
+		{"GET", "/v1/runs/%FF", nil, 404, "not_found"},
+		{"POST", "/v1/runs", json.RawMessage(`{"module":"receipt","workflow":"receipt","idempotency_key":"\u0000"}`), 400, "invalid_request"},
+		{"POST", "/v1/runs", json.RawMessage("{\"module\":\"receipt\",\"workflow\":\"receipt\",\"input\":\"\xff\"}"), 400, "invalid_json"},
+		{"POST", "/v1/runs", json.RawMessage(`{"module":"receipt","workflow":"receipt","inptu":{}}`), 400, "invalid_request"},
+		{"POST", "/v1/runs?wait=1000000h", run, 400, "invalid_request"},
+	} {
+		status, body := cl.Do(t, tc.method, tc.path, tc.body)
+		expectError(t, tc.method+" "+tc.path, status, body, tc.status, tc.code)
+	}
+
+	first := json.RawMessage(`{"module":"receipt","workflow":"receipt","idempotency_key":"pg-1","input":{"order_id":"A-1","amount_cents":4200,"email":"ada@example.com"}}`)
+	cl.JSON(t, "POST", "/v1/runs", first, http.StatusCreated, nil)
+	// Postgres keeps the input as it came; another spelling is the same body.
+	cl.JSON(t, "POST", "/v1/runs", json.RawMessage(`{"input":{"email":"ada@example.com","amount_cents":4200,"order_id":"A-1"},"module":"receipt","workflow":"receipt","idempotency_key":"pg-1"}`), http.StatusOK, nil)
+	status, body := cl.Do(t, "POST", "/v1/runs", json.RawMessage(`{"module":"receipt","workflow":"receipt","idempotency_key":"pg-1","input":{"order_id":"A-2"}}`))
+	expectError(t, "another body with the key", status, body, 409, "idempotency_key_reused")
+}

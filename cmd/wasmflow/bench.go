@@ -59,7 +59,7 @@ Flags:
 		f.DefValue = "warn"
 		f.Value.Set(f.DefValue)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -104,7 +104,7 @@ func (c *apiClient) request(ctx context.Context, method, path string, body any) 
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	req.Header.Set("User-Agent", "wasmflow-cli/"+version)
+	req.Header.Set("User-Agent", "wasmflow-cli/"+buildVersion())
 	return req, nil
 }
 
@@ -291,11 +291,10 @@ func parseClient(fs *flag.FlagSet, cf *clientFlags, args []string, names ...stri
 		return nil, nil, err
 	}
 	if len(rest) != len(names) {
-		fs.Usage()
 		if len(names) == 0 {
-			return nil, nil, fmt.Errorf("%s takes no arguments, got %q", fs.Name(), rest)
+			return nil, nil, fmt.Errorf("%s takes no arguments, got %q (see wasmflow %s --help)", fs.Name(), rest, fs.Name())
 		}
-		return nil, nil, fmt.Errorf("%s takes %s, got %d arguments %q", fs.Name(), strings.Join(names, " "), len(rest), rest)
+		return nil, nil, fmt.Errorf("%s takes %s, got %d arguments %q (see wasmflow %s --help)", fs.Name(), strings.Join(names, " "), len(rest), rest, fs.Name())
 	}
 	base := strings.TrimRight(*cf.server, "/")
 	if !strings.Contains(base, "://") {

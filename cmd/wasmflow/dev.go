@@ -33,7 +33,7 @@ Flags:
 	data := fs.String("data", envOr("WASMFLOW_DATA", ".wasmflow"), "directory of the embedded store and the compiled-module cache (env WASMFLOW_DATA)")
 	modules := fs.String("modules", envOr("WASMFLOW_MODULES", "modules/build/go"), "directory of .wasm modules to upload at start, each named after its file (env WASMFLOW_MODULES)")
 	pf := defineProcessFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := requireLoopback(*listen); err != nil {

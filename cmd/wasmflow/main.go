@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -43,15 +45,58 @@ Usage:
 Run "wasmflow COMMAND --help" for the flags of a command.
 `
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, when set at build time with -ldflags "-X main.version=...",
+// names the build; otherwise the module version and VCS revision that the
+// Go toolchain recorded in the binary do (see versionLine).
+var version = ""
+
+// buildVersion is the version of this build: version, or else the main
+// module's version as the toolchain recorded it.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		return info.Main.Version
+	}
+	return "(devel)"
+}
+
+// versionLine describes this build: its version, and the VCS revision and
+// time it was built from when the toolchain recorded them.
+func versionLine() string {
+	v := buildVersion()
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "wasmflow " + v
+	}
+	vcs := map[string]string{}
+	for _, s := range info.Settings {
+		vcs[s.Key] = s.Value
+	}
+	line := "wasmflow " + v
+	if rev := vcs["vcs.revision"]; rev != "" {
+		line += ", revision " + rev
+		if vcs["vcs.modified"] == "true" {
+			line += " (modified)"
+		}
+		if t := vcs["vcs.time"]; t != "" {
+			line += ", committed " + t
+		}
+	}
+	return line + ", " + info.GoVersion
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
+		if errors.Is(err, errHelped) {
+			return
+		}
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "wasmflow:", err)
+			// One line, whatever the message holds.
+			fmt.Fprintln(os.Stderr, "wasmflow:", strings.Join(strings.Fields(err.Error()), " "))
 		}
 		// Usage errors exit with 2; errors that say otherwise (the API
 		// refused, a run failed) with their own code.
@@ -89,7 +134,7 @@ func run(ctx context.Context, args []string) error {
 	case "bench":
 		return benchCommand(ctx, args[1:])
 	case "version", "--version":
-		fmt.Println("wasmflow", version)
+		fmt.Println(versionLine())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Print(usage)

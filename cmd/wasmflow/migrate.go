@@ -21,7 +21,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	dbURL := fs.String("database-url", envOr("WASMFLOW_DATABASE_URL", ""), databaseURLHelp)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wasmflow/wasmflow/abi"
 	"github.com/wasmflow/wasmflow/host/api"
 )
 
@@ -57,6 +58,9 @@ name, version, digest and the workflows it exports.
 	}
 	if *name == "" {
 		return fmt.Errorf("--name is required: the name runs will use for the module")
+	}
+	if err := checkNames(nameArg{"--name", *name, abi.CheckModuleName}, nameArg{"--version", *ver, abi.CheckModuleName}); err != nil {
+		return err
 	}
 	wasm, err := os.ReadFile(rest[0])
 	if err != nil {

@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
+	"github.com/wasmflow/wasmflow/abi"
 	"github.com/wasmflow/wasmflow/host/api"
 )
 
@@ -91,6 +93,10 @@ Exits with status 1 if the run failed or was cancelled.
 	if *wait < 0 {
 		return fmt.Errorf("--wait must not be negative, got %s", *wait)
 	}
+	if err := checkNames(nameArg{"MODULE", rest[0], abi.CheckModuleName}, nameArg{"--version", *ver, abi.CheckModuleName},
+		nameArg{"WORKFLOW", rest[1], abi.CheckName}, nameArg{"--idempotency-key", *key, abi.CheckName}); err != nil {
+		return err
+	}
 	req := api.StartRunRequest{Module: rest[0], Workflow: rest[1], Input: in, Version: *ver, IdempotencyKey: *key}
 	path := "/v1/runs"
 	if *wait > 0 {
@@ -98,8 +104,12 @@ Exits with status 1 if the run failed or was cancelled.
 	}
 	prog, deadline := newProgress(os.Stderr), time.Now().Add(*wait)
 	var run api.Run
-	if _, err := c.do(ctx, "POST", path, req, &run); err != nil {
+	status, err := c.do(ctx, "POST", path, req, &run)
+	if err != nil {
 		return err
+	}
+	if status == http.StatusOK {
+		fmt.Fprintf(os.Stderr, "run %s already existed for this idempotency key: showing it, not starting another\n", run.ID)
 	}
 	if *wait > 0 && !settled(run.Status) && time.Now().Before(deadline) {
 		if err := waitRun(ctx, c, run.ID, deadline, prog); err != nil {
@@ -281,6 +291,9 @@ waiting for it gets it when it does.
 	if err != nil {
 		return err
 	}
+	if err := checkNames(nameArg{"NAME", rest[1], abi.CheckName}); err != nil {
+		return err
+	}
 	var body any
 	if payload != nil {
 		body = payload
@@ -307,14 +320,17 @@ waiting for it gets it when it does.
 func runTransition(ctx context.Context, verb string, args []string) error {
 	usage := `Usage: wasmflow run cancel ID
 
-Cancels a run: a sleeping or waiting run at once, a running one at its next
-checkpoint or host call. Prints the run.
+Cancels a run that has not finished: a pending, sleeping or waiting run at
+once, a running one at its next host call, which the server waits for (up
+to 5s). Prints the run. A cancelled run stays cancelled: run retry refuses
+it; start a new run instead.
 `
 	if verb == "retry" {
 		usage = `Usage: wasmflow run retry ID
 
 Retries a failed run from the step that failed; the steps it completed are
-kept. Prints the run.
+kept. Only failed runs can be retried: not completed ones, and not cancelled
+ones (start a new run instead). Prints the run.
 `
 	}
 	fs, cf := clientFlagSet("run "+verb, usage)
@@ -326,7 +342,10 @@ kept. Prints the run.
 	if _, err := c.do(ctx, "POST", "/v1/runs/"+url.PathEscape(rest[0])+"/"+verb, nil, &raw); err != nil {
 		return err
 	}
-	_, err = showRun(raw, *cf.json)
+	run, err := showRun(raw, *cf.json)
+	if err == nil && run.CancelRequested {
+		fmt.Fprintf(os.Stderr, "run %s is still running: it is cancelled at its next host call\n", run.ID)
+	}
 	return err
 }
 
@@ -346,6 +365,9 @@ Lists runs, newest first.
 	}
 	if *limit < 1 || *limit > 500 {
 		return fmt.Errorf("--limit must be from 1 to 500, got %d", *limit)
+	}
+	if err := checkNames(nameArg{"--module", *module, abi.CheckModuleName}, nameArg{"--workflow", *workflow, abi.CheckName}); err != nil {
+		return err
 	}
 	q := url.Values{"limit": {strconv.Itoa(*limit)}}
 	for k, v := range map[string]string{"status": *status, "module": *module, "workflow": *workflow} {
@@ -394,6 +416,27 @@ Lists runs, newest first.
 	}
 	if next != nil {
 		fmt.Fprintf(os.Stderr, "(more runs: --all lists every page)\n")
+	}
+	return nil
+}
+
+// nameArg is a name given on the command line, with the check of its
+// grammar (ABI.md section 3.1).
+type nameArg struct {
+	what, value string
+	check       func(string) error
+}
+
+// checkNames checks names before they are sent, so that a typo is a usage
+// error rather than a round trip. Empty values (flags not given) pass.
+func checkNames(names ...nameArg) error {
+	for _, n := range names {
+		if n.value == "" {
+			continue
+		}
+		if err := n.check(n.value); err != nil {
+			return fmt.Errorf("%s %q %v", n.what, n.value, err)
+		}
 	}
 	return nil
 }

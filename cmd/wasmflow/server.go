@@ -46,7 +46,7 @@ Flags:
 	dbURL := fs.String("database-url", envOr("WASMFLOW_DATABASE_URL", ""), "postgres://... for Postgres, or sqlite:PATH for the embedded store (env WASMFLOW_DATABASE_URL)")
 	cacheDir := fs.String("cache-dir", envOr("WASMFLOW_CACHE_DIR", ""), "directory for compiled modules, kept between restarts; empty: compile in memory (env WASMFLOW_CACHE_DIR)")
 	pf := defineProcessFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *dbURL == "" {

@@ -176,24 +176,3 @@ func timeOrDash(t *time.Time) string {
 	}
 	return t.Format(time.RFC3339)
 }
-
-// parseInterspersed parses args with fs, allowing flags after positional
-// arguments ("revoke ID --database-url URL"), and returns the positional
-// ones. Everything after a lone "--" is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		left := fs.Args()
-		if consumed := len(args) - len(left); consumed > 0 && args[consumed-1] == "--" {
-			return append(rest, left...), nil
-		}
-		if len(left) == 0 {
-			return rest, nil
-		}
-		rest = append(rest, left[0])
-		args = left[1:]
-	}
-}

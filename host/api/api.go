@@ -24,8 +24,6 @@ type Config struct {
 	// BodyLimit bounds request bodies. Default: the host's module size limit
 	// plus 1 MiB.
 	BodyLimit int
-	// MaxWait bounds ?wait= on POST /v1/runs. Default 60s.
-	MaxWait time.Duration
 	// Context ends live event streams (GET /v1/runs/{id}/events as
 	// text/event-stream) when it is done, so that a graceful shutdown need
 	// not wait for runs to finish. Default: streams end with their run or
@@ -49,9 +47,6 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 	if c.BodyLimit == 0 {
 		c.BodyLimit = h.Limits().ModuleSize + 1<<20
 	}
-	if c.MaxWait == 0 {
-		c.MaxWait = 60 * time.Second
-	}
 	if c.Context == nil {
 		c.Context = context.Background()
 	}
@@ -66,6 +61,7 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 	})
 	s := &server{h: h, cfg: c}
 	app.Use(s.observe)
+	app.Use(requestContext)
 	app.Use(authenticate(h, c.Auth))
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/metrics", s.metricsHandler())
@@ -98,20 +94,24 @@ type server struct {
 // Error is the body of every error answer. Its code is one of these, stable
 // for clients to match on (openapi.json lists them too):
 //
-//	400 invalid_json        a JSON body (run request, signal payload) does not parse
-//	400 invalid_request     a field, a query parameter or a header has a wrong value or is missing
+//	400 invalid_json        a JSON body (run request, signal payload) does not parse, or is not UTF-8
+//	400 invalid_request     a field, a query parameter, a path parameter or a header has a wrong value
+//	                        (a name outside the grammar of ABI.md section 3.1), is missing, or is unknown
 //	400 invalid_module      the uploaded bytes are not a valid wasmflow module (the message says why)
 //	401 unauthorized        no bearer token, or an unknown or revoked one (auth.go)
 //	403 forbidden           the token's scope does not allow the route (auth.go)
 //	404 not_found           no such run, module or route
 //	404 module_not_found    POST /v1/runs names a module (or module version) that does not exist
 //	409 conflict            the module version exists with other bytes
+//	409 idempotency_key_reused  POST /v1/runs reuses the idempotency key of a run started with
+//	                        another module, version, workflow or input
 //	409 run_finished        a signal to a run that has finished
 //	409 invalid_transition  cancel or retry of a run whose status does not allow it
 //	413 too_large           the body, a module or a payload is over its limit (the message names the limit)
 //	422 workflow_not_found  POST /v1/runs names a workflow the module does not export
 //	500 internal            a bug; the message says what failed
-//	503 unavailable         the token could not be checked now; try again (auth.go)
+//	503 unavailable         the token could not be checked now, or the request ended with the server's
+//	                        shutdown before its answer; try again
 type Error struct {
 	Error ErrorBody `json:"error"`
 }
@@ -142,6 +142,8 @@ func hostError(err error) error {
 		return apiError(fiber.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, host.ErrNotFound):
 		return apiError(fiber.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, host.ErrIdempotencyKeyReused):
+		return apiError(fiber.StatusConflict, "idempotency_key_reused", err.Error())
 	case errors.Is(err, host.ErrConflict):
 		return apiError(fiber.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, host.ErrTooLarge):
@@ -166,6 +168,10 @@ func errorHandler(c *fiber.Ctx, err error) error {
 			code = "method_not_allowed"
 		}
 		he = &httpError{status: fe.Code, body: ErrorBody{Code: code, Message: fe.Message}}
+	case c.UserContext().Err() != nil && errors.Is(err, context.Canceled):
+		// The request's context ended (requestContext) before its answer:
+		// not a bug. Only a client of a server that shuts down still reads it.
+		he = &httpError{status: fiber.StatusServiceUnavailable, body: ErrorBody{Code: "unavailable", Message: "the request ended before its answer: the server is shutting down or the client went away; try again"}}
 	default:
 		he = &httpError{status: fiber.StatusInternalServerError, body: ErrorBody{Code: "internal", Message: err.Error()}}
 	}
@@ -202,13 +208,14 @@ func (s *server) pushModule(c *fiber.Ctx) error {
 	if c.Query("name") == "" {
 		return apiError(fiber.StatusBadRequest, "invalid_request", "the query parameter name is required: POST /v1/modules?name=N")
 	}
+	// The module registry checks the name and the version.
 	m, created, err := s.h.PushModule(c.UserContext(), &host.PushModuleParams{
 		// The body is a view of fasthttp's buffer, reused after the
 		// handler; the module registry keeps what it is given.
 		Name: c.Query("name"), Version: c.Query("version"), Wasm: bytes.Clone(c.Body()),
 	})
 	if err != nil {
-		if errors.Is(err, host.ErrInvalid) {
+		if errors.Is(err, host.ErrInvalidModule) {
 			return apiError(fiber.StatusBadRequest, "invalid_module", err.Error())
 		}
 		return hostError(err)
@@ -221,7 +228,7 @@ func (s *server) pushModule(c *fiber.Ctx) error {
 }
 
 func (s *server) listModules(c *fiber.Ctx) error {
-	mods, err := s.h.Store().ModuleList(c.UserContext(), &store.ModuleListParams{})
+	mods, err := s.h.Modules(c.UserContext())
 	if err != nil {
 		return err
 	}
@@ -233,26 +240,28 @@ func (s *server) listModules(c *fiber.Ctx) error {
 }
 
 func (s *server) getModule(c *fiber.Ctx) error {
-	mods, err := s.h.Store().ModuleListVersions(c.UserContext(), &store.ModuleListVersionsParams{Name: c.Params("name")})
+	name, err := param(c, "name")
 	if err != nil {
 		return err
 	}
-	if len(mods) == 0 {
-		return apiError(fiber.StatusNotFound, "not_found", "no module named "+c.Params("name"))
-	}
-	counts, err := s.h.Store().RunCount(c.UserContext(), &store.RunCountParams{Module: c.Params("name")})
+	mods, err := s.h.ModuleVersions(c.UserContext(), name)
 	if err != nil {
-		return err
+		return hostError(err)
+	}
+	counts, err := s.h.CountRuns(c.UserContext(), &store.RunCountParams{Module: name})
+	if err != nil {
+		return hostError(err)
 	}
 	out := make([]Module, len(mods))
 	for i, m := range mods {
 		out[i] = toModule(m)
 		out[i].Runs = tally(counts, func(rc *store.RunCount) bool { return rc.ModuleVersion == m.Version })
 	}
-	return c.JSON(fiber.Map{"name": c.Params("name"), "versions": out})
+	return c.JSON(fiber.Map{"name": name, "versions": out})
 }
 
-// StartRunRequest is the body of POST /v1/runs.
+// StartRunRequest is the body of POST /v1/runs. Members that are not its
+// fields are refused.
 type StartRunRequest struct {
 	Module         string          `json:"module"`
 	Workflow       string          `json:"workflow"`
@@ -263,12 +272,8 @@ type StartRunRequest struct {
 
 func (s *server) startRun(c *fiber.Ctx) error {
 	var req StartRunRequest
-	if err := json.Unmarshal(c.Body(), &req); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return apiError(fiber.StatusBadRequest, "invalid_request", "request body is not a valid run request: "+err.Error())
-		}
-		return apiError(fiber.StatusBadRequest, "invalid_json", "request body is not valid JSON: "+err.Error())
+	if err := decodeBody(c.Body(), &req); err != nil {
+		return err
 	}
 	if key := c.Get("Idempotency-Key"); key != "" && req.IdempotencyKey == "" {
 		req.IdempotencyKey = key
@@ -277,9 +282,9 @@ func (s *server) startRun(c *fiber.Ctx) error {
 	if w := c.Query("wait"); w != "" {
 		d, err := time.ParseDuration(w)
 		if err != nil || d < 0 {
-			return apiError(fiber.StatusBadRequest, "invalid_request", "wait must be a duration such as 5s")
+			return apiError(fiber.StatusBadRequest, "invalid_request", "wait must be a duration such as 5s, at most "+host.MaxWait.String())
 		}
-		wait = min(d, s.cfg.MaxWait)
+		wait = d // the host bounds it
 	}
 	run, created, err := s.h.StartRun(c.UserContext(), &host.StartRunParams{
 		Module: req.Module, Version: req.Version, Workflow: req.Workflow, Input: req.Input, IdempotencyKey: req.IdempotencyKey,
@@ -311,12 +316,15 @@ type Run struct {
 	Error          *string         `json:"error"`
 	Attempt        int             `json:"attempt"`
 	IdempotencyKey *string         `json:"idempotency_key"`
-	Progress       json.RawMessage `json:"progress"`
-	Steps          []Step          `json:"steps,omitzero"` // nil (left out) in lists
-	Waits          []Wait          `json:"waits,omitzero"` // nil (left out) in lists
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
-	CompletedAt    *time.Time      `json:"completed_at"`
+	// CancelRequested: the run was cancelled while running, and stops at
+	// its next host call.
+	CancelRequested bool            `json:"cancel_requested"`
+	Progress        json.RawMessage `json:"progress"`
+	Steps           []Step          `json:"steps,omitzero"` // nil (left out) in lists
+	Waits           []Wait          `json:"waits,omitzero"` // nil (left out) in lists
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+	CompletedAt     *time.Time      `json:"completed_at"`
 }
 
 // Step is a step of a run's journal.
@@ -337,7 +345,15 @@ type Wait struct {
 }
 
 func (s *server) writeRun(c *fiber.Ctx, status int, run *store.Run) error {
-	entries, err := s.h.Steps(c.UserContext(), run.ID)
+	ctx := c.UserContext()
+	if ctx.Err() != nil {
+		// The host call ended with the request's context (the server is
+		// shutting down): the answer still shows the run as it is.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+	}
+	entries, err := s.h.Steps(ctx, run)
 	if err != nil {
 		return err
 	}
@@ -359,12 +375,17 @@ func toRun(run *store.Run) Run {
 		ID: run.ID, Module: run.ModuleName, ModuleVersion: run.ModuleVersion, ModuleDigest: run.ModuleDigest,
 		Workflow: run.Workflow, Status: string(run.Status), Input: rawOrNull(run.Input), Output: rawOrNull(run.Output),
 		Error: optional(run.Error), Attempt: run.Attempt, IdempotencyKey: optional(run.IdempotencyKey),
-		Progress: rawOrNull(run.Progress), CreatedAt: run.CreatedAt, UpdatedAt: run.UpdatedAt, CompletedAt: run.CompletedAt,
+		CancelRequested: run.CancelRequested && !run.Status.Terminal(),
+		Progress:        rawOrNull(run.Progress), CreatedAt: run.CreatedAt, UpdatedAt: run.UpdatedAt, CompletedAt: run.CompletedAt,
 	}
 }
 
 func (s *server) getRun(c *fiber.Ctx) error {
-	run, err := s.h.Run(c.UserContext(), c.Params("id"))
+	id, err := param(c, "id")
+	if err != nil {
+		return err
+	}
+	run, err := s.h.Run(c.UserContext(), id)
 	if err != nil {
 		return hostError(err)
 	}
@@ -380,19 +401,12 @@ func (s *server) listRuns(c *fiber.Ctx) error {
 		}
 		limit = n
 	}
-	status := store.RunStatus(c.Query("status"))
-	if status != "" && !status.Valid() {
-		return apiError(fiber.StatusBadRequest, "invalid_request", "unknown status "+string(status))
-	}
-	if err := versionNeedsModule(c); err != nil {
-		return err
-	}
-	runs, err := s.h.Store().RunList(c.UserContext(), &store.RunListParams{
-		Status: status, Module: c.Query("module"), ModuleVersion: c.Query("version"), Workflow: c.Query("workflow"),
-		IdempotencyKey: c.Query("idempotency_key"), After: c.Query("after"), Limit: limit + 1,
+	runs, err := s.h.ListRuns(c.UserContext(), &store.RunListParams{
+		Status: store.RunStatus(c.Query("status")), Module: c.Query("module"), ModuleVersion: c.Query("version"),
+		Workflow: c.Query("workflow"), IdempotencyKey: c.Query("idempotency_key"), After: c.Query("after"), Limit: limit + 1,
 	})
 	if err != nil {
-		return err
+		return hostError(err)
 	}
 	next := ""
 	if len(runs) > limit {
@@ -420,10 +434,14 @@ func (s *server) listEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream") {
-		return s.streamEvents(c, after)
+	id, err := param(c, "id")
+	if err != nil {
+		return err
 	}
-	evs, err := s.h.Events(c.UserContext(), c.Params("id"), after)
+	if strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream") {
+		return s.streamEvents(c, id, after)
+	}
+	evs, err := s.h.Events(c.UserContext(), id, after)
 	if err != nil {
 		return hostError(err)
 	}
@@ -442,7 +460,15 @@ func (s *server) signal(c *fiber.Ctx) error {
 	if body := c.Body(); len(body) > 0 && !json.Valid(body) {
 		return apiError(fiber.StatusBadRequest, "invalid_json", "the signal payload (the request body) is not valid JSON")
 	}
-	sig, err := s.h.Signal(c.UserContext(), c.Params("id"), c.Params("name"), c.Body())
+	id, err := param(c, "id")
+	if err != nil {
+		return err
+	}
+	name, err := param(c, "name")
+	if err != nil {
+		return err
+	}
+	sig, err := s.h.Signal(c.UserContext(), id, name, c.Body())
 	if errors.Is(err, host.ErrConflict) {
 		return apiError(fiber.StatusConflict, "run_finished", err.Error())
 	}
@@ -453,7 +479,11 @@ func (s *server) signal(c *fiber.Ctx) error {
 }
 
 func (s *server) cancel(c *fiber.Ctx) error {
-	run, err := s.h.Cancel(c.UserContext(), c.Params("id"))
+	id, err := param(c, "id")
+	if err != nil {
+		return err
+	}
+	run, err := s.h.Cancel(c.UserContext(), id)
 	if err != nil {
 		return transitionError(err)
 	}
@@ -461,7 +491,11 @@ func (s *server) cancel(c *fiber.Ctx) error {
 }
 
 func (s *server) retry(c *fiber.Ctx) error {
-	run, err := s.h.Retry(c.UserContext(), c.Params("id"))
+	id, err := param(c, "id")
+	if err != nil {
+		return err
+	}
+	run, err := s.h.Retry(c.UserContext(), id)
 	if err != nil {
 		return transitionError(err)
 	}

@@ -31,14 +31,11 @@ func tally(groups []*store.RunCount, match func(*store.RunCount) bool) *RunCount
 // countRuns answers GET /v1/runs/counts: how many runs match the filters
 // GET /v1/runs takes (but status), in all and per status.
 func (s *server) countRuns(c *fiber.Ctx) error {
-	if err := versionNeedsModule(c); err != nil {
-		return err
-	}
-	groups, err := s.h.Store().RunCount(c.UserContext(), &store.RunCountParams{
+	groups, err := s.h.CountRuns(c.UserContext(), &store.RunCountParams{
 		Module: c.Query("module"), ModuleVersion: c.Query("version"), Workflow: c.Query("workflow"),
 	})
 	if err != nil {
-		return err
+		return hostError(err)
 	}
 	return c.JSON(tally(groups, func(*store.RunCount) bool { return true }))
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -42,8 +41,7 @@ func afterSeq(c *fiber.Ctx) (int64, error) {
 // ones as they are recorded. The stream ends once the run has finished and
 // its last event has been sent, when the client goes away, or when
 // Config.Context is done.
-func (s *server) streamEvents(c *fiber.Ctx, after int64) error {
-	id := strings.Clone(c.Params("id")) // the stream outlives c and its buffers
+func (s *server) streamEvents(c *fiber.Ctx, id string, after int64) error {
 	if _, err := s.h.Run(c.UserContext(), id); err != nil {
 		return hostError(err)
 	}

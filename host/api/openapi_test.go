@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/wasmflow/wasmflow/abi"
 )
 
 // TestOpenAPIMatchesRouter keeps openapi.json in step with the routes New
@@ -212,4 +214,37 @@ func deref(t *testing.T, doc, v any) map[string]any {
 func asSlice(v any) []any {
 	s, _ := v.([]any)
 	return s
+}
+
+// TestOpenAPINamesAreTheABIGrammar keeps the name patterns of openapi.json
+// in step with abi.CheckModuleName and abi.CheckName (ABI.md section 3.1).
+func TestOpenAPINamesAreTheABIGrammar(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	var schemas map[string]struct {
+		Pattern   string `json:"pattern"`
+		MaxLength int    `json:"maxLength"`
+	}
+	var components struct {
+		Schemas json.RawMessage `json:"schemas"`
+	}
+	if err := json.Unmarshal(openAPISpec(t, b)["components"], &components); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(components.Schemas, &schemas); err != nil {
+		t.Fatal(err)
+	}
+	for schema, check := range map[string]func(string) error{"ModuleName": abi.CheckModuleName, "Name": abi.CheckName} {
+		s := schemas[schema]
+		// JSON Schema's \uXXXX escapes are Go's \x{XXXX}.
+		re, err := regexp.Compile(regexp.MustCompile(`\\u([0-9A-Fa-f]{4})`).ReplaceAllString(s.Pattern, `\x{$1}`))
+		if err != nil {
+			t.Fatalf("%s: pattern %q: %v", schema, s.Pattern, err)
+		}
+		for _, name := range []string{"receipt", "signup", "1.0.0-rc.1", "a..b", "a.", "..", "/abs", "a/b", "café", "a b", "a\x00b", "a\nb", "a\u0085b", "_x", "email confirmed"} {
+			if valid := re.MatchString(name) && len(name) <= s.MaxLength; valid != (check(name) == nil) {
+				t.Errorf("%s: %q matches the pattern %v, but the ABI's check says %v", schema, name, valid, check(name))
+			}
+		}
+	}
 }

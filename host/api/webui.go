@@ -15,11 +15,3 @@ func webUIPage(c *fiber.Ctx) error {
 	c.Locals(webUIKey{}, true)
 	return ui.Index(c)
 }
-
-// versionNeedsModule rejects a version filter without its module.
-func versionNeedsModule(c *fiber.Ctx) error {
-	if c.Query("version") != "" && c.Query("module") == "" {
-		return apiError(fiber.StatusBadRequest, "invalid_request", "version filters the versions of one module: pass module too")
-	}
-	return nil
-}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 )
 
 // Engine compiles modules. One Engine serves the whole process; it is safe
@@ -23,6 +22,17 @@ type Engine interface {
 	Compile(ctx context.Context, wasm []byte) (Module, error)
 	// Close releases everything the engine holds.
 	Close(ctx context.Context) error
+}
+
+// MemoryStarter is implemented by engines that start instances from given
+// memory contents more cheaply than from data segments (wazero, which maps
+// them copy-on-write where the platform allows).
+type MemoryStarter interface {
+	// CompileWithMemory compiles wasm, which has no data segments, into a
+	// module whose instances start with memory 0 holding a copy of memory
+	// (its length a whole number of pages, at least the declared minimum).
+	// memory must not change afterwards.
+	CompileWithMemory(ctx context.Context, wasm, memory []byte) (Module, error)
 }
 
 // Module is a compiled module, shared by all its instances.
@@ -51,6 +61,15 @@ type Instance interface {
 	Call(ctx context.Context, name string, args ...uint64) ([]uint64, error)
 	// MemorySize is the current size of the exported memory in bytes.
 	MemorySize() uint32
+	// Memory is the exported memory, for reading and writing the instance's
+	// state between calls.
+	Memory() Memory
+	// Global reads the exported global name as bits (i32 zero-extended,
+	// floats as IEEE bits); false if there is no such number global.
+	Global(name string) (uint64, bool)
+	// SetGlobal sets the exported mutable global name; false if there is
+	// no such mutable number global.
+	SetGlobal(name string, bits uint64) bool
 	// Close releases the instance.
 	Close(ctx context.Context) error
 }
@@ -113,10 +132,25 @@ type Config struct {
 	// MemoryLimitPages caps every instance's memory, in 64 KiB pages.
 	// Default 4096 (256 MiB).
 	MemoryLimitPages uint32
-	// HostModule is the import module name of HostFuncs.
+	// HostModule is the import module name of HostFuncs whose Module is
+	// empty.
 	HostModule string
-	// HostFuncs are provided to every instance under HostModule.
+	// HostFuncs are provided to every instance, under their Func.Module or
+	// HostModule. Functions of module WASIModule replace the engine's own
+	// WASI functions of the same name.
 	HostFuncs []HostFunc
+}
+
+// WASIModule is the import module of the WASI functions every engine
+// provides (wasi_snapshot_preview1).
+const WASIModule = "wasi_snapshot_preview1"
+
+// ModuleOf returns the import module f is provided under.
+func (c *Config) ModuleOf(f HostFunc) string {
+	if f.Module != "" {
+		return f.Module
+	}
+	return c.HostModule
 }
 
 // HostFunc is a function the host provides to guests. Call receives the
@@ -137,21 +171,19 @@ type Memory interface {
 	Write(ptr uint32, b []byte) bool
 	// Size is the memory's current size in bytes.
 	Size() uint32
+	// Grow adds pages to the memory, as memory.grow does; false if the
+	// memory cannot grow that far.
+	Grow(pages uint32) bool
 }
 
 // InstanceConfig is what one instance sees of the outside world through
-// WASI: no files, no environment, no arguments, no network, only what is
-// given here. Zero values: output discarded, the real clock, crypto/rand,
-// time.Sleep.
+// the engine's WASI: no files, no environment, no arguments, no network,
+// only the output streams given here (nil: discarded). Clocks, randomness
+// and poll_oneoff are the host's to serve (Config.HostFuncs under
+// WASIModule), so that every engine serves them alike.
 type InstanceConfig struct {
 	Stdout io.Writer
 	Stderr io.Writer
-	// Walltime is the WASI realtime clock.
-	Walltime func() time.Time
-	// Random is the WASI random source.
-	Random io.Reader
-	// Sleep serves WASI poll_oneoff clock subscriptions.
-	Sleep func(d time.Duration)
 }
 
 // ExitError reports that the guest called WASI proc_exit.

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -9,7 +10,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/wasmflow/wasmflow/abi"
 	"github.com/wasmflow/wasmflow/host/engine"
@@ -21,7 +21,7 @@ import (
 // of the guest call.
 func HostFuncs() []engine.HostFunc {
 	i32, i64 := engine.I32, engine.I64
-	return []engine.HostFunc{
+	return append(wasiFuncs(),
 		hostFunc(abi.FuncResultLen, nil, i32, anyMode, (*Activation).resultLen),
 		hostFunc(abi.FuncResultRead, []engine.ValueType{i32, i32}, i32, anyMode, (*Activation).resultRead),
 		hostFunc(abi.FuncDeclareWorkflow, []engine.ValueType{i32, i32}, i32, describeMode, (*Activation).declareWorkflow),
@@ -44,7 +44,14 @@ func HostFuncs() []engine.HostFunc {
 		hostFunc(abi.FuncProgress, []engine.ValueType{i32, i32}, i32, runMode, (*Activation).progressCall),
 		hostFunc(abi.FuncNow, nil, i64, anyMode, (*Activation).nowCall),
 		hostFunc(abi.FuncRandom, []engine.ValueType{i32, i32}, i32, anyMode, (*Activation).randomCall),
-	}
+	)
+}
+
+// parks are the host functions whose suspensions a guest that can park
+// parks at (ABI.md, section 12); step_end parks only for a retry.
+var parks = map[string]bool{
+	abi.FuncStepBegin: true, abi.FuncSleep: true, abi.FuncAwaitSignal: true,
+	abi.FuncCheckpoint: true, abi.FuncCursorSet: true,
 }
 
 type callMode int
@@ -75,12 +82,29 @@ func hostFunc(name string, params []engine.ValueType, result engine.ValueType, m
 				return errors.New("wasmflow host function called outside an activation")
 			}
 			switch {
+			case a.capture != nil:
+				// Making an init image: a module whose _initialize talks to
+				// the host cannot be imaged.
+				if a.capture.refused == "" {
+					a.capture.refused = name
+				}
+				return fmt.Errorf("%s called while the module's init image is made", name)
+			case a.parked != nil && !parkedCallAllowed(name):
+				return a.fault("%s called after the host answered Park: a parking guest must return from the export (ABI.md, section 12)", name)
 			case mode == runMode && a.describe != nil:
 				return a.fault("%s may not be called during %s", name, abi.ExportDescribe)
 			case mode == describeMode && a.describe == nil:
 				return a.fault("%s may only be called during %s", name, abi.ExportDescribe)
 			}
+			a.parkable, a.inCall = parks[name], name
 			v, err := fn(a, &call{name: name, mem: mem, stack: stack})
+			a.parkable, a.inCall = false, ""
+			if name != abi.FuncLog && name != abi.FuncResultLen && name != abi.FuncResultRead {
+				a.resumed = "" // only the first call after a restore is the parked one again
+			}
+			if errors.Is(err, errParked) {
+				v, err = abi.Park, nil
+			}
 			if err != nil {
 				return err
 			}
@@ -126,15 +150,15 @@ func (a *Activation) text(c *call, ptrArg int, limit int) (string, error) {
 // name reads a name argument: 1 to 256 bytes of UTF-8.
 func (a *Activation) name(c *call, ptrArg int, what string) (string, error) {
 	n := c.i32(ptrArg + 1)
-	if n == 0 || n > 256 {
-		return "", a.fault("%s: %s name must be 1 to 256 bytes, got %d%s", c.name, what, n, a.where())
+	if n == 0 || n > abi.MaxNameLen {
+		return "", a.fault("%s: %s name must be 1 to %d bytes, got %d%s", c.name, what, abi.MaxNameLen, n, a.where())
 	}
 	b, err := a.bytes(c, ptrArg, what+" name")
 	if err != nil {
 		return "", err
 	}
-	if !utf8.Valid(b) {
-		return "", a.fault("%s: %s name is not valid UTF-8%s", c.name, what, a.where())
+	if err := abi.CheckName(string(b)); err != nil {
+		return "", a.fault("%s: %s name %v%s", c.name, what, err, a.where())
 	}
 	return string(b), nil
 }
@@ -234,14 +258,21 @@ func (a *Activation) stepBegin(c *call) (uint64, error) {
 	}
 	a.step, a.live = s, true
 	a.pending = append(a.pending, &store.NewEvent{Type: store.EventStepStarted, Step: name, At: t, Data: mustJSON(map[string]any{"attempt": s.entry.Attempts, "seq": s.entry.Seq})})
-	if opts.TimeoutMS > 0 {
-		s.timer = time.AfterFunc(time.Duration(opts.TimeoutMS)*time.Millisecond, func() {
+	a.startStepTimer()
+	a.setRegister(s.entry.Cursor)
+	return abi.StepRun, nil
+}
+
+// startStepTimer starts the current step's timeout, if it has one. A step
+// resumed from a snapshot gets its whole timeout again.
+func (a *Activation) startStepTimer() {
+	s := a.step
+	if s.opts.TimeoutMS > 0 {
+		s.timer = time.AfterFunc(time.Duration(s.opts.TimeoutMS)*time.Millisecond, func() {
 			s.timedOut.Store(true)
 			a.stepCancel(errStepTimeout)
 		})
 	}
-	a.setRegister(s.entry.Cursor)
-	return abi.StepRun, nil
 }
 
 func (a *Activation) stepEnd(c *call) (uint64, error) {
@@ -267,13 +298,15 @@ func (a *Activation) stepEnd(c *call) (uint64, error) {
 	if a.step.effect != nil {
 		return 0, a.fault("step_end: step %q ended while its effect %q was in progress", a.step.entry.Name, a.step.effect.Name)
 	}
-	return 0, a.stepEnded(status, out)
+	return 0, a.stepEnded(status, out, true)
 }
 
 // stepEnded records the outcome of the current step's attempt. It returns
 // nil when the guest goes on (success, or failure for good) and errEndCall
 // when the run suspends for a retry.
-func (a *Activation) stepEnded(status uint32, out []byte) error {
+//
+// inStepEnd says it is the guest's step_end, not a step timeout.
+func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error {
 	s := a.step
 	if s.timer != nil {
 		s.timer.Stop()
@@ -307,11 +340,19 @@ func (a *Activation) stepEnded(status uint32, out []byte) error {
 		e.Status, e.WakeAt = store.EntryRetrying, &wake
 		s.persisted = true
 		a.step = nil
+		// In the guest's step_end (not when a step timed out), a guest that
+		// can park parks here, and begins the step again when resumed.
+		a.parkable = inStepEnd
 		err := a.suspendWrite(store.StatusPending, "retry", &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed,
 			{Type: store.EventRetryScheduled, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts + 1, "at": wake.Format(time.RFC3339Nano)})},
 		}})
-		if a.end != nil && a.end.kind == endPersisted {
-			a.observeStep(e.Name, t.Sub(s.started), true, true)
+		observed := func() { a.observeStep(e.Name, t.Sub(s.started), true, true) }
+		switch {
+		case a.parked != nil:
+			after := a.parked.after
+			a.parked.after = func() { after(); observed() }
+		case a.end != nil && a.end.kind == endPersisted:
+			observed()
 		}
 		return err
 	}
@@ -367,6 +408,11 @@ func (a *Activation) cursorSet(c *call) (uint64, error) {
 	cur, err := a.bytes(c, 0, fmt.Sprintf("cursor of step %q", s.entry.Name))
 	if err != nil {
 		return 0, err
+	}
+	if a.resumed == abi.FuncCursorSet && bytes.Equal(cur, s.entry.Cursor) {
+		// The save the guest parked at, made again after a restore: the
+		// suspension already wrote it.
+		return 0, a.checkStop(false)
 	}
 	t := now()
 	s.entry.Cursor, s.entry.EffectSeq, s.entry.UpdatedAt = cur, s.effectSeq, t

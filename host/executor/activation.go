@@ -53,6 +53,17 @@ type Activation struct {
 	end        *ending
 	stepCancel context.CancelCauseFunc // stops the guest when a step times out
 	cause      string                  // why the run is being interrupted (Interrupt*)
+	capture    *captureState           // making a module's init image, not running a run
+	prep       *Prepared               // the module as activations start it
+	first      int                     // the journal position of entries[0]
+	parkable   bool                    // the host call in progress may answer Park
+	parked     *parkState              // the guest parks: the suspension to write when it returns
+	inCall     string                  // the host function in progress
+	resumed    string                  // restored from a snapshot: the call the guest makes again first
+	start      *activationStarted      // to complete the claim's activation_started with, until written
+	startKind  string                  // how the activation began (Start*)
+	monoBase   int64                   // the guest's monotonic clock at instStart
+	instStart  time.Time
 }
 
 type stepState struct {
@@ -125,6 +136,9 @@ func (a *Activation) Run(ctx context.Context) (*Result, error) {
 	// storeTimeout bounds each call instead.
 	a.dbctx = context.WithoutCancel(ctx)
 	res, err := a.run1(ctx)
+	if res != nil {
+		res.Start = a.startKind
+	}
 	if e.obs != nil && res != nil {
 		e.obs.ActivationDone(a.run, e.engine.Name(), time.Since(a.started), res)
 	}
@@ -137,20 +151,7 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 		return a.failNow(fmt.Sprintf("the run reached its limit of %d activations (--max-activations): it was interrupted, suspended or lost its lease too often", n))
 	}
 	a.observeResumption(ctx)
-	var err error
-	if a.entries, err = e.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: a.run.ID}); err != nil {
-		return nil, fmt.Errorf("load journal of run %s: %w", a.run.ID, err)
-	}
-	effects, err := e.store.EffectListByRun(ctx, &store.EffectListByRunParams{RunID: a.run.ID})
-	if err != nil {
-		return nil, fmt.Errorf("load effects of run %s: %w", a.run.ID, err)
-	}
-	a.effects = make(map[int][]*store.Effect)
-	for _, ef := range effects {
-		a.effects[ef.StepSeq] = append(a.effects[ef.StepSeq], ef)
-	}
-
-	mod, err := e.modules.Load(ctx, a.run.ModuleDigest)
+	prep, err := e.modules.Load(ctx, a.run.ModuleDigest)
 	if err != nil {
 		var me *ModuleError
 		if errors.As(err, &me) {
@@ -158,6 +159,7 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 		}
 		return nil, err
 	}
+	a.prep = prep
 
 	callCtx, cancel := context.WithTimeoutCause(context.WithValue(ctx, ctxKey{}, a), e.limits.ActivationTimeout, errActivationTimeout)
 	defer cancel()
@@ -165,26 +167,96 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	defer stepCancel(nil)
 	a.stepCancel = stepCancel
 	a.stderr = &tailWriter{max: 4096, log: a.logger(), level: slog.LevelWarn, stream: "stderr", a: a}
-	inst, err := mod.Instantiate(stepCtx, &engine.InstanceConfig{
-		Stdout:   &tailWriter{log: a.logger(), level: slog.LevelInfo, stream: "stdout", a: a},
-		Stderr:   a.stderr,
-		Walltime: a.now,
-		Random:   randomReader{a},
-		Sleep:    func(d time.Duration) { sleepCtx(stepCtx, d) },
-	})
+	a.startedAs(prep)
+	inst, export, err := a.begin(ctx, stepCtx)
+	if inst != nil {
+		defer inst.Close(context.WithoutCancel(ctx))
+	}
 	if err != nil {
-		return a.conclude(ctx, fmt.Errorf("instantiate: %w", err), nil)
+		return a.conclude(ctx, err, inst)
 	}
-	defer inst.Close(context.WithoutCancel(ctx))
-
-	if hasFunc(mod, abi.ExportInitialize) {
-		if _, err := inst.Call(stepCtx, abi.ExportInitialize); err != nil {
-			return a.conclude(ctx, err, inst)
-		}
+	a.parkable = false
+	_, err = inst.Call(stepCtx, export)
+	if a.parked != nil {
+		return a.writePark(err, inst)
 	}
-	_, err = inst.Call(stepCtx, abi.ExportRun)
 	return a.conclude(ctx, err, inst)
 }
+
+// begin loads what the activation starts from, instantiates the module in
+// that state, and returns the export to call: wasmflow_resume in an
+// instance restored from the run's snapshot, else wasmflow_run, after
+// _initialize when the module has no image. A store failure is returned
+// with a nil instance; any other error is the guest's, for conclude.
+func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, string, error) {
+	cfg := &engine.InstanceConfig{
+		Stdout: &tailWriter{log: a.logger(), level: slog.LevelInfo, stream: "stdout", a: a},
+		Stderr: a.stderr,
+	}
+	t := time.Now()
+	snap, why := a.loadSnapshot(ctx)
+	if snap != nil {
+		if err := a.loadJournal(ctx, snap.host.Position); err != nil {
+			return nil, "", err
+		}
+		inst, err := a.prep.Module.Instantiate(callCtx, cfg)
+		if err == nil {
+			if err = a.restore(inst, snap); err == nil {
+				a.start.Start, a.startKind = StartSnapshot, StartSnapshot
+				if a.e.obs != nil {
+					a.e.obs.SnapshotRestored(a.run, time.Since(t))
+				}
+				return inst, abi.ExportResume, nil
+			}
+			inst.Close(context.WithoutCancel(ctx))
+		}
+		why = "it could not be restored: " + err.Error()
+		a.pos, a.register, a.clock = 0, nil, a.run.CreatedAt
+		a.instStart, a.monoBase = time.Now(), a.startMono()
+	}
+	if why != "" {
+		a.start.SnapshotUnusable = why
+		a.logger().Info("run replays: its snapshot is unusable", "reason", why)
+	}
+	if err := a.loadJournal(ctx, 0); err != nil {
+		return nil, "", err
+	}
+	inst, err := a.prep.Module.Instantiate(callCtx, cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("instantiate: %w", err)
+	}
+	if hasFunc(a.prep.Module, abi.ExportInitialize) {
+		if _, err := inst.Call(callCtx, abi.ExportInitialize); err != nil {
+			return inst, "", err
+		}
+	}
+	return inst, abi.ExportRun, nil
+}
+
+// loadJournal reads the run's journal and effects from position from on.
+func (a *Activation) loadJournal(ctx context.Context, from int) error {
+	var err error
+	a.first = from
+	if a.entries, err = a.e.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: a.run.ID, FromSeq: from}); err != nil {
+		return &storeError{fmt.Errorf("load journal of run %s: %w", a.run.ID, err)}
+	}
+	effects, err := a.e.store.EffectListByRun(ctx, &store.EffectListByRunParams{RunID: a.run.ID, FromStepSeq: from})
+	if err != nil {
+		return &storeError{fmt.Errorf("load effects of run %s: %w", a.run.ID, err)}
+	}
+	a.effects = make(map[int][]*store.Effect)
+	for _, ef := range effects {
+		a.effects[ef.StepSeq] = append(a.effects[ef.StepSeq], ef)
+	}
+	return nil
+}
+
+// storeError marks a store failure of begin: the run is left for its lease
+// to expire, as for any store failure of an activation.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
 
 var errActivationTimeout = errors.New("activation time limit reached")
 
@@ -200,6 +272,10 @@ var errStepTimeout = errors.New("step timeout reached")
 func (a *Activation) conclude(ctx context.Context, callErr error, inst engine.Instance) (*Result, error) {
 	if s := a.step; s != nil && s.timer != nil {
 		s.timer.Stop()
+	}
+	var se *storeError
+	if errors.As(callErr, &se) {
+		return nil, se.err
 	}
 	if a.end != nil {
 		return a.outcome()
@@ -221,7 +297,7 @@ func (a *Activation) conclude(ctx context.Context, callErr error, inst engine.In
 			return a.suspendNow(store.StatusPending, "interrupt", ptrTime(now()), nil)
 		}
 		msg := fmt.Sprintf("step %q timed out after %s", s.entry.Name, time.Duration(s.opts.TimeoutMS)*time.Millisecond)
-		if err := a.stepEnded(abi.EndError, []byte(msg)); err != nil {
+		if err := a.stepEnded(abi.EndError, []byte(msg), false); err != nil {
 			return a.outcome()
 		}
 		// The step failed for good; the guest learns it when it replays.
@@ -303,12 +379,50 @@ func (a *Activation) suspendNow(status store.RunStatus, reason string, wakeAt *t
 	return a.outcome()
 }
 
+// startedAs records how the activation starts: the guest's monotonic clock
+// continues from the state it starts in, and the run's activation_started
+// event, which the claim wrote, is completed with data.start by the
+// activation's first write.
+func (a *Activation) startedAs(p *Prepared) {
+	a.instStart, a.monoBase = time.Now(), a.startMono()
+	a.start = &activationStarted{Owner: a.run.LeaseOwner, Activation: a.run.Activations, Start: p.startKind(), NoImage: p.NoImage}
+	a.startKind = a.start.Start
+}
+
+// startMono is the guest's monotonic clock in a fresh instance.
+func (a *Activation) startMono() int64 {
+	if a.prep.Image != nil {
+		return a.prep.Image.Clock
+	}
+	return monotonicStart
+}
+
+// activationStarted is the data of an activation_started event.
+type activationStarted struct {
+	Owner      string `json:"owner"`
+	Activation int    `json:"activation"`
+	// Start says how the activation began: StartReplay, StartImage or
+	// StartSnapshot.
+	Start string `json:"start,omitempty"`
+	// NoImage, with StartReplay, says why the module has no init image.
+	NoImage string `json:"no_image,omitempty"`
+	// SnapshotUnusable says why a guest that parks replays instead of
+	// starting from the run's snapshot.
+	SnapshotUnusable string `json:"snapshot_unusable,omitempty"`
+}
+
 // apply writes p, fenced, adding pending events and progress. Any failure
 // ends the guest call (errEndCall) with a.end set.
 func (a *Activation) apply(p *store.RunApplyParams) error {
 	p.RunID, p.Fence = a.run.ID, a.run.Fence
 	if p.Now.IsZero() {
 		p.Now = now()
+	}
+	if a.start != nil && p.ReplaceEventSeq == 0 && a.run.EventCount > 0 {
+		// The claim appended activation_started as the run's last event.
+		p.ReplaceEventSeq = a.run.EventCount
+		p.ReplaceEvent = &store.NewEvent{Type: store.EventActivationStarted, At: a.run.UpdatedAt, Data: mustJSON(a.start)}
+		a.start = nil
 	}
 	if len(a.pending) > 0 {
 		p.Events = append(a.pending, p.Events...)
@@ -387,14 +501,21 @@ func (a *Activation) suspendWrite(status store.RunStatus, reason string, wakeAt 
 	}
 	p.Status, p.WakeAt, p.WakeIfSignalsBeyond = status, wakeAt, a.signals
 	p.Events = append(p.Events, &store.NewEvent{Type: store.EventRunSuspended, Step: a.stepName(), At: now(), Data: mustJSON(data)})
+	cause := a.cause
+	suspended := func() {
+		a.logger().Debug("run suspended", "reason", reason, "cause", cause, "status", status)
+		if reason == "interrupt" && a.e.obs != nil {
+			a.e.obs.Interrupted(a.run, cause)
+		}
+	}
+	if a.canPark() {
+		return a.park(p, reason, suspended)
+	}
 	if err := a.apply(p); err != nil {
 		return err
 	}
 	a.end.result.Reason = reason
-	a.logger().Debug("run suspended", "reason", reason, "cause", a.cause, "status", status)
-	if reason == "interrupt" && a.e.obs != nil {
-		a.e.obs.Interrupted(a.run, a.cause)
-	}
+	suspended()
 	return errEndCall
 }
 
@@ -471,10 +592,10 @@ func (a *Activation) nondeterminism(position, wantKind, wantName, gotKind, gotNa
 // next returns the journal entry at the current position if there is one,
 // checking that it is what the code asks for.
 func (a *Activation) next(kind store.EntryKind, name string) (*store.Entry, error) {
-	if a.pos >= len(a.entries) {
+	if a.pos-a.first >= len(a.entries) {
 		return nil, nil
 	}
-	e := a.entries[a.pos]
+	e := a.entries[a.pos-a.first]
 	if e.Kind != kind || e.Name != name {
 		return nil, a.nondeterminism(fmt.Sprintf("journal position %d", e.Seq), string(e.Kind), e.Name, string(kind), name)
 	}
@@ -483,8 +604,8 @@ func (a *Activation) next(kind store.EntryKind, name string) (*store.Entry, erro
 
 // record stores e as the entry at the current position and advances it.
 func (a *Activation) record(e *store.Entry) {
-	if a.pos < len(a.entries) {
-		a.entries[a.pos] = e
+	if i := a.pos - a.first; i < len(a.entries) {
+		a.entries[i] = e
 	} else {
 		a.entries = append(a.entries, e)
 	}
@@ -492,7 +613,9 @@ func (a *Activation) record(e *store.Entry) {
 	a.clock = e.UpdatedAt
 }
 
-func (a *Activation) replaying() bool { return a.step == nil && a.pos < len(a.entries) }
+func (a *Activation) replaying() bool {
+	return a.step == nil && a.pos-a.first < len(a.entries)
+}
 
 func (a *Activation) stepName() string {
 	if a.step != nil {
@@ -503,17 +626,43 @@ func (a *Activation) stepName() string {
 
 // now is the guest's clock: real inside a step, the workflow clock outside.
 func (a *Activation) now() time.Time {
-	if a.step != nil || a.describe != nil {
+	switch {
+	case a == nil || a.step != nil || a.describe != nil:
 		return time.Now()
+	case a.capture != nil:
+		return a.capture.now()
 	}
 	return a.clock
 }
 
+// monotonic is the guest's monotonic clock, in nanoseconds: it continues
+// from the value of the state the instance started from.
+func (a *Activation) monotonic() int64 {
+	switch {
+	case a == nil:
+		return int64(time.Since(processStart)) + monotonicStart
+	case a.capture != nil:
+		return a.capture.monotonic()
+	}
+	return a.monoBase + int64(time.Since(a.instStart))
+}
+
+// monotonicStart is the guest's monotonic clock in an instance that starts
+// from no captured state: a second, so that no runtime mistakes it for
+// an unset time.
+const monotonicStart = int64(time.Second)
+
+var processStart = time.Now()
+
 // random fills b: fresh inside a step, deterministic per journal position
 // outside.
 func (a *Activation) random(b []byte) {
-	if a.step != nil || a.describe != nil {
+	switch {
+	case a == nil || a.step != nil || a.describe != nil:
 		cryptoRead(b)
+		return
+	case a.capture != nil:
+		a.capture.random(b)
 		return
 	}
 	if a.rng == nil || a.rngPos != a.pos {

@@ -45,6 +45,10 @@ type Limits struct {
 	// MemoryPages is the engine's memory limit, in 64 KiB pages; the
 	// executor only uses it to explain out-of-memory failures. Default 4096.
 	MemoryPages uint32
+	// SnapshotSize bounds a run's suspension snapshot, compressed, in
+	// bytes: a larger one is not stored, and the run replays instead.
+	// Default 16 MiB.
+	SnapshotSize int
 }
 
 // WithDefaults returns l with zero fields set to their defaults.
@@ -70,6 +74,9 @@ func (l Limits) WithDefaults() Limits {
 	if l.Activations == 0 {
 		l.Activations = 10000
 	}
+	if l.SnapshotSize == 0 {
+		l.SnapshotSize = 16 << 20
+	}
 	return l
 }
 
@@ -85,6 +92,8 @@ func (l Limits) validate() error {
 		return errors.New("Limits.EventsPerRun must not be negative")
 	case l.Activations < 0:
 		return errors.New("Limits.Activations must not be negative")
+	case l.SnapshotSize < 0:
+		return errors.New("Limits.SnapshotSize must not be negative")
 	}
 	return nil
 }
@@ -96,10 +105,22 @@ type Config struct {
 	// Engine compiles and runs modules; it must have been created with
 	// HostFuncs(). Required.
 	Engine engine.Engine
+	// ImageEngine makes modules' init images: an engine created with
+	// HostFuncs() too, on which the image is captured (images are the same
+	// on every engine, so one that compiles fast, such as wazero's
+	// interpreter, saves a compilation per module). Default: Engine.
+	ImageEngine engine.Engine
 	// Limits bound guests; zero fields take their defaults.
 	Limits Limits
 	// Owner names this process in activation events and logs.
 	Owner string
+	// CacheDir, when set, keeps modules' init images on disk between
+	// processes (beside the engine's compile cache).
+	CacheDir string
+	// NoSnapshots turns suspension snapshots off: guests that can park are
+	// ended at suspensions like any other, and every activation replays.
+	// Init images stay.
+	NoSnapshots bool
 	// Logger receives the executor's and the guests' log lines. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -123,6 +144,14 @@ type Observer interface {
 	// Interrupted: the run was suspended to resume in a new activation;
 	// cause is one of the Interrupt* constants.
 	Interrupted(run *store.Run, cause string)
+	// ImageUnavailable: a module was prepared without an init image, for
+	// the reason given; its activations run its runtime's start.
+	ImageUnavailable(digest, reason string)
+	// SnapshotWritten: a suspension of the run stored a snapshot of bytes.
+	SnapshotWritten(run *store.Run, bytes int)
+	// SnapshotRestored: the activation started from the run's snapshot,
+	// which took d to read, decode and restore.
+	SnapshotRestored(run *store.Run, d time.Duration)
 	// Resumed: the activation resumes a run whose previous activation was
 	// interrupted or ended without a word; after is one of the Resumed*
 	// constants.
@@ -195,14 +224,17 @@ type Point struct {
 
 // Executor runs activations. It is safe for concurrent use.
 type Executor struct {
-	store   store.Store
-	engine  engine.Engine
-	limits  Limits
-	owner   string
-	log     *slog.Logger
-	hooks   Hooks
-	obs     Observer
-	modules *Modules
+	store       store.Store
+	engine      engine.Engine
+	imaging     engine.Engine // makes init images
+	limits      Limits
+	owner       string
+	log         *slog.Logger
+	hooks       Hooks
+	obs         Observer
+	modules     *Modules
+	cacheDir    string
+	noSnapshots bool
 }
 
 // New returns an Executor.
@@ -222,13 +254,20 @@ func New(cfg *Config) (*Executor, error) {
 		log = slog.Default()
 	}
 	e := &Executor{
-		store:  cfg.Store,
-		engine: cfg.Engine,
-		limits: limits,
-		owner:  cfg.Owner,
-		log:    log,
-		hooks:  cfg.Hooks,
-		obs:    cfg.Observer,
+		store:   cfg.Store,
+		engine:  cfg.Engine,
+		imaging: cfg.ImageEngine,
+		limits:  limits,
+		owner:   cfg.Owner,
+		log:     log,
+		hooks:   cfg.Hooks,
+		obs:     cfg.Observer,
+
+		cacheDir:    cfg.CacheDir,
+		noSnapshots: cfg.NoSnapshots,
+	}
+	if e.imaging == nil {
+		e.imaging = e.engine
 	}
 	e.modules = newModules(e)
 	return e, nil
@@ -256,6 +295,9 @@ type Result struct {
 	// LeaseLost: the store refused a write because another claim took the
 	// run (status running).
 	LeaseLost bool
+	// Start is how the activation began (Start*); empty when it ended
+	// before instantiating the module.
+	Start string
 }
 
 // StopReason is why the scheduler asks a running activation to stop.

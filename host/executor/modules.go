@@ -39,7 +39,7 @@ type Modules struct {
 
 type compiledEntry struct {
 	once sync.Once
-	mod  engine.Module
+	p    *Prepared
 	err  error
 }
 
@@ -53,9 +53,9 @@ func Digest(wasm []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// Load returns the compiled module for a digest, compiling the stored bytes
+// Load returns the prepared module for a digest, preparing the stored bytes
 // on first use.
-func (m *Modules) Load(ctx context.Context, digest string) (engine.Module, error) {
+func (m *Modules) Load(ctx context.Context, digest string) (*Prepared, error) {
 	m.mu.Lock()
 	ce, ok := m.compiled[digest]
 	if !ok {
@@ -77,7 +77,7 @@ func (m *Modules) Load(ctx context.Context, digest string) (engine.Module, error
 			ce.err = moduleErrorf("stored bytes of module %s hash to %s", digest, got)
 			return
 		}
-		ce.mod, ce.err = m.compile(ctx, wasm)
+		ce.p, ce.err = m.prepare(ctx, digest, wasm, false)
 	})
 	if ce.err != nil {
 		var me *ModuleError
@@ -89,11 +89,16 @@ func (m *Modules) Load(ctx context.Context, digest string) (engine.Module, error
 		}
 		return nil, ce.err
 	}
-	return ce.mod, nil
+	return ce.p, nil
 }
 
 func (m *Modules) compile(ctx context.Context, wasm []byte) (engine.Module, error) {
-	mod, err := m.e.engine.Compile(ctx, wasm)
+	return compileOn(ctx, m.e.engine, wasm)
+}
+
+// compileOn compiles wasm on eng, a *ModuleError for bytes it refuses.
+func compileOn(ctx context.Context, eng engine.Engine, wasm []byte) (engine.Module, error) {
+	mod, err := eng.Compile(ctx, wasm)
 	if err != nil {
 		if errors.Is(err, engine.ErrInvalidModule) {
 			return nil, moduleErrorf("%v", err)
@@ -119,21 +124,21 @@ func (m *Modules) Inspect(ctx context.Context, wasm []byte) (*Inspection, error)
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return nil, moduleErrorf("not a WebAssembly module: the bytes do not start with the wasm magic number \\0asm")
 	}
-	mod, err := m.compile(ctx, wasm)
-	if err != nil {
-		return nil, err
-	}
-	workflows, err := m.describe(ctx, mod)
-	if err != nil {
-		mod.Close(ctx)
-		return nil, err
-	}
 	digest := Digest(wasm)
+	p, err := m.prepare(ctx, digest, wasm, true)
+	if err != nil {
+		return nil, err
+	}
+	workflows, err := m.describe(ctx, p)
+	if err != nil {
+		p.Module.Close(ctx)
+		return nil, err
+	}
 	m.mu.Lock()
 	if _, ok := m.compiled[digest]; ok {
-		mod.Close(ctx)
+		p.Module.Close(ctx)
 	} else {
-		ce := &compiledEntry{mod: mod}
+		ce := &compiledEntry{p: p}
 		ce.once.Do(func() {})
 		m.compiled[digest] = ce
 	}
@@ -151,7 +156,9 @@ var requiredExports = []engine.Func{
 func checkShape(mod engine.Module, host []engine.HostFunc) error {
 	want := make(map[string]engine.Func, len(host))
 	for _, hf := range host {
-		want[hf.Name] = hf.Func
+		if hf.Module == "" {
+			want[hf.Name] = hf.Func
+		}
 	}
 	for _, imp := range mod.Imports() {
 		switch imp.Module {
@@ -204,16 +211,14 @@ type describeState struct {
 
 // describe instantiates the module without a run and asks it for its ABI
 // version and workflows.
-func (m *Modules) describe(ctx context.Context, mod engine.Module) ([]string, error) {
-	if err := checkShape(mod, HostFuncs()); err != nil {
-		return nil, err
-	}
+func (m *Modules) describe(ctx context.Context, p *Prepared) ([]string, error) {
+	mod := p.Module
 	a := &Activation{e: m.e, run: &store.Run{ID: "describe"}, describe: &describeState{}}
 	a.dbctx = ctx
 	a.stderr = &tailWriter{max: 4096}
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, ctxKey{}, a), min(m.e.limits.ActivationTimeout, describeTimeout))
 	defer cancel()
-	inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{Stderr: a.stderr, Random: randomReader{a}, Walltime: a.now})
+	inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{Stderr: a.stderr})
 	if err != nil {
 		return nil, moduleErrorf("module cannot be instantiated: %v", err)
 	}

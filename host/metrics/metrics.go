@@ -47,6 +47,10 @@ type Metrics struct {
 	interrupts     *prometheus.CounterVec
 	resumptions    *prometheus.CounterVec
 	leaseLosses    *prometheus.CounterVec
+	starts         *prometheus.CounterVec
+	noImage        prometheus.Counter
+	snapshotBytes  prometheus.Histogram
+	restores       prometheus.Histogram
 	stepNames      stepNames
 	fromStore      *storeCollector // nil without Config.Store
 }
@@ -103,12 +107,31 @@ func New(cfg *Config) *Metrics {
 			Name: "wasmflow_lease_losses_total",
 			Help: "Activations in this process that lost their run's lease to another claim, by what noticed it first: a heartbeat, or a write the store refused.",
 		}, []string{"detected_by"}),
+		starts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmflow_activation_starts_total",
+			Help: "Activations run by this process, by engine and how they began (activation_started's data.start): replay (the module as uploaded, its runtime's start run again) or image (from the module's init image).",
+		}, []string{"engine", "start"}),
+		noImage: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wasmflow_modules_without_image_total",
+			Help: "Modules this process prepared without an init image (their _initialize talks to the host, or their state cannot be captured): their activations run the language runtime's start again. The log line says why.",
+		}),
+		snapshotBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wasmflow_snapshot_bytes",
+			Help:    "Suspension snapshots this process stored, by size in bytes (compressed, as the memory that differs from the module's init image).",
+			Buckets: prometheus.ExponentialBuckets(4096, 4, 9), // 4 KiB .. 256 MiB
+		}),
+		restores: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wasmflow_snapshot_restore_seconds",
+			Help:    "Activations this process started from a run's suspension snapshot: how long reading, decoding and restoring it took.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9), // 100us .. 6.5s
+		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.activations, m.uncertain, m.nondeterminism, m.requests,
 		m.steps, m.retries, m.interrupts, m.resumptions, m.leaseLosses,
+		m.starts, m.noImage, m.snapshotBytes, m.restores,
 	)
 	if cfg.Store != nil {
 		m.fromStore = newStoreCollector(cfg)
@@ -133,7 +156,19 @@ func (m *Metrics) Nondeterminism(run *store.Run) {
 // ActivationDone implements executor.Observer.
 func (m *Metrics) ActivationDone(run *store.Run, engine string, d time.Duration, r *executor.Result) {
 	m.activations.WithLabelValues(engine, string(r.Status)).Observe(d.Seconds())
+	if r.Start != "" {
+		m.starts.WithLabelValues(engine, r.Start).Inc()
+	}
 }
+
+// ImageUnavailable implements executor.Observer.
+func (m *Metrics) ImageUnavailable(digest, reason string) { m.noImage.Inc() }
+
+// SnapshotWritten implements executor.Observer.
+func (m *Metrics) SnapshotWritten(run *store.Run, bytes int) { m.snapshotBytes.Observe(float64(bytes)) }
+
+// SnapshotRestored implements executor.Observer.
+func (m *Metrics) SnapshotRestored(run *store.Run, d time.Duration) { m.restores.Observe(d.Seconds()) }
 
 // StepEnded implements executor.Observer.
 func (m *Metrics) StepEnded(run *store.Run, step string, d time.Duration, failed, retry bool) {

@@ -45,25 +45,44 @@ func hostDeclareWorkflow(name string) {
 	runtime.KeepAlive(name)
 }
 
+// hostStepBegin, hostSleep and hostAwaitSignal park when the host answers
+// Park, and make the call again once resumed.
 func hostStepBegin(name string, opts []byte) uint32 {
-	np, nl := stringPtr(name)
-	op, ol := bytesPtr(opts)
-	r := sysStepBegin(np, nl, op, ol)
-	runtime.KeepAlive(name)
-	runtime.KeepAlive(opts)
-	return r
+	for {
+		np, nl := stringPtr(name)
+		op, ol := bytesPtr(opts)
+		r := sysStepBegin(np, nl, op, ol)
+		runtime.KeepAlive(name)
+		runtime.KeepAlive(opts)
+		if !park(r) {
+			return r
+		}
+	}
 }
 
-func hostStepEnd(status uint32, b []byte) {
+// hostStepEnd reports whether the run parked: a retry of the step is
+// scheduled, and the caller begins the step again.
+func hostStepEnd(status uint32, b []byte) (parked bool) {
 	p, n := bytesPtr(b)
-	sysStepEnd(status, p, n)
+	r := sysStepEnd(status, p, n)
 	runtime.KeepAlive(b)
+	return park(r)
 }
 
 func hostCursorSet(b []byte) {
-	p, n := bytesPtr(b)
-	sysCursorSet(p, n)
-	runtime.KeepAlive(b)
+	for {
+		p, n := bytesPtr(b)
+		r := sysCursorSet(p, n)
+		runtime.KeepAlive(b)
+		if !park(r) {
+			return
+		}
+	}
+}
+
+func hostCheckpoint() {
+	for park(sysCheckpoint()) {
+	}
 }
 
 func hostEffectBegin(name string) uint32 {
@@ -80,16 +99,25 @@ func hostEffectEnd(status uint32, b []byte) {
 }
 
 func hostSleep(name string, ms int64) {
-	p, n := stringPtr(name)
-	sysSleep(p, n, ms)
-	runtime.KeepAlive(name)
+	for {
+		p, n := stringPtr(name)
+		r := sysSleep(p, n, ms)
+		runtime.KeepAlive(name)
+		if !park(r) {
+			return
+		}
+	}
 }
 
 func hostAwaitSignal(name string, timeoutMS int64) uint32 {
-	p, n := stringPtr(name)
-	r := sysAwaitSignal(p, n, timeoutMS)
-	runtime.KeepAlive(name)
-	return r
+	for {
+		p, n := stringPtr(name)
+		r := sysAwaitSignal(p, n, timeoutMS)
+		runtime.KeepAlive(name)
+		if !park(r) {
+			return r
+		}
+	}
 }
 
 func hostComplete(b []byte) {

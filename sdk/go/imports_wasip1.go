@@ -84,4 +84,7 @@ func exportABIVersion() int32 { return abi.Version }
 func exportDescribe() { describe() }
 
 //go:wasmexport wasmflow_run
-func exportRun() { runInvocation() }
+func exportRun() { startWorkflow() }
+
+//go:wasmexport wasmflow_resume
+func exportResume() { resumeWorkflow() }

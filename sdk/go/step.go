@@ -28,12 +28,25 @@ import (
 // Step may be called only from workflow code, never inside a step body:
 // steps do not nest.
 func Step[T any](ctx *Context, name string, fn func(s *StepContext) (T, error), opts ...StepOption) (T, error) {
+	for {
+		v, err, parked := step(ctx, name, fn, opts)
+		if !parked {
+			return v, err
+		}
+		// The attempt failed and its retry is scheduled: this instance was
+		// parked and resumed; begin the step again.
+	}
+}
+
+// step runs one attempt of the step, or returns its recorded outcome.
+func step[T any](ctx *Context, name string, fn func(s *StepContext) (T, error), opts []StepOption) (T, error, bool) {
 	var zero T
 	switch hostStepBegin(name, encodeOptions(opts)) {
 	case abi.StepDone:
-		return decodeOutput[T](name, result())
+		v, err := decodeOutput[T](name, result())
+		return v, err, false
 	case abi.StepFailed:
-		return zero, &StepError{Step: name, Message: string(result())}
+		return zero, &StepError{Step: name, Message: string(result())}, false
 	}
 	s := &StepContext{ctx: ctx, name: name, cursor: result()}
 	v, err := runBody(s, fn)
@@ -43,19 +56,22 @@ func Step[T any](ctx *Context, name string, fn func(s *StepContext) (T, error), 
 			status = abi.EndPermanent
 		}
 		msg := err.Error()
-		hostStepEnd(status, []byte(msg))
+		if hostStepEnd(status, []byte(msg)) {
+			return zero, nil, true
+		}
 		// The host returned: the step failed for good (a retry would have
-		// suspended the run inside step_end).
-		return zero, &StepError{Step: name, Message: msg}
+		// suspended the run inside step_end, or parked it).
+		return zero, &StepError{Step: name, Message: msg}, false
 	}
 	out, err := json.Marshal(v)
 	if err != nil {
 		msg := fmt.Sprintf("wasmflow: the output of step %q does not encode as JSON: %v", name, err)
 		hostStepEnd(abi.EndPermanent, []byte(msg))
-		return zero, &StepError{Step: name, Message: msg}
+		return zero, &StepError{Step: name, Message: msg}, false
 	}
 	hostStepEnd(abi.EndOK, out)
-	return decodeOutput[T](name, out)
+	v, err = decodeOutput[T](name, out)
+	return v, err, false
 }
 
 // runBody runs a step body, turning a panic into an error.

@@ -86,4 +86,4 @@ func (s *StepContext) Advance() int64 {
 // Checkpoint marks a safe point to stop without saving a cursor: if the
 // host must stop the run here, Checkpoint does not return, and the body runs
 // again later from the last saved cursor.
-func (s *StepContext) Checkpoint() { sysCheckpoint() }
+func (s *StepContext) Checkpoint() { hostCheckpoint() }

@@ -42,6 +42,12 @@ const upsertEffectSQL = `INSERT INTO effects (run_id, step_seq, seq, name, statu
 		key = excluded.key, result = excluded.result, error = excluded.error, executions = excluded.executions,
 		started_at = excluded.started_at, updated_at = excluded.updated_at`
 
+const upsertSnapshotSQL = `INSERT INTO run_snapshots (run_id, module_digest, format, attempt, position, activation, data, created_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	ON CONFLICT (run_id) DO UPDATE SET module_digest = excluded.module_digest, format = excluded.format,
+		attempt = excluded.attempt, position = excluded.position, activation = excluded.activation,
+		data = excluded.data, created_at = excluded.created_at`
+
 // appendEventsSQL appends events after the run's event_count was raised by
 // their number ($2) earlier in the same transaction.
 const appendEventsSQL = `INSERT INTO events (run_id, seq, type, step, at, data)
@@ -104,6 +110,12 @@ func applyBatch(p *store.RunApplyParams) *pgx.Batch {
 	if c := p.Consume; c != nil {
 		b.Queue(`SELECT wasmflow_consume_signal($1, $2, $3)`, p.RunID, c.SignalID, c.EntrySeq)
 	}
+	if sn := p.Snapshot; sn != nil {
+		b.Queue(upsertSnapshotSQL, p.RunID, sn.ModuleDigest, sn.Format, sn.Attempt, sn.Position, sn.Activation, sn.Data, sqlstore.OrNow(sn.CreatedAt, p.Now))
+	}
+	if status.Terminal() {
+		b.Queue(`DELETE FROM run_snapshots WHERE run_id = $1`, p.RunID)
+	}
 	if ev := p.ReplaceEvent; p.ReplaceEventSeq > 0 && ev != nil {
 		b.Queue(`SELECT wasmflow_replace_event($1, $2, $3, $4)`, p.RunID, p.ReplaceEventSeq, sqlstore.OrNow(ev.At, p.Now), eventData(ev.Data))
 	}
@@ -134,6 +146,12 @@ func readApply(br pgx.BatchResults, p *store.RunApplyParams, res *store.RunApply
 	}
 	n := len(p.Entries) + len(p.Effects) + 1 // the writes and COMMIT
 	if p.Consume != nil {
+		n++
+	}
+	if p.Snapshot != nil {
+		n++
+	}
+	if p.Status.Terminal() {
 		n++
 	}
 	if p.ReplaceEventSeq > 0 && p.ReplaceEvent != nil {

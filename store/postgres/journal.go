@@ -13,7 +13,7 @@ import (
 // EntryListByRun implements store.Store.
 func (s *Store) EntryListByRun(ctx context.Context, p *store.EntryListByRunParams) ([]*store.Entry, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT run_id, seq, kind, name, status, attempts, cursor, output, error,
-		effect_seq, wake_at, started_at, updated_at FROM entries WHERE run_id = $1 ORDER BY seq`, p.RunID)
+		effect_seq, wake_at, started_at, updated_at FROM entries WHERE run_id = $1 AND seq >= $2 ORDER BY seq`, p.RunID, p.FromSeq)
 	entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Entry, error) {
 		var e store.Entry
 		var kind, status string
@@ -29,7 +29,7 @@ func (s *Store) EntryListByRun(ctx context.Context, p *store.EntryListByRunParam
 // EffectListByRun implements store.Store.
 func (s *Store) EffectListByRun(ctx context.Context, p *store.EffectListByRunParams) ([]*store.Effect, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT run_id, step_seq, seq, name, status, key, result, error, executions,
-		started_at, updated_at FROM effects WHERE run_id = $1 ORDER BY step_seq, seq`, p.RunID)
+		started_at, updated_at FROM effects WHERE run_id = $1 AND step_seq >= $2 ORDER BY step_seq, seq`, p.RunID, p.FromStepSeq)
 	effects, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Effect, error) {
 		var ef store.Effect
 		var status string
@@ -39,6 +39,19 @@ func (s *Store) EffectListByRun(ctx context.Context, p *store.EffectListByRunPar
 		return &ef, err
 	})
 	return effects, wrap("list effects of run "+p.RunID, err)
+}
+
+// RunSnapshotGet implements store.Store.
+func (s *Store) RunSnapshotGet(ctx context.Context, p *store.RunSnapshotGetParams) (*store.RunSnapshot, error) {
+	sn := &store.RunSnapshot{RunID: p.RunID}
+	err := s.pool.QueryRow(ctx, `SELECT module_digest, format, attempt, position, activation, data, created_at
+		FROM run_snapshots WHERE run_id = $1`, p.RunID).
+		Scan(&sn.ModuleDigest, &sn.Format, &sn.Attempt, &sn.Position, &sn.Activation, &sn.Data, &sn.CreatedAt)
+	if err != nil {
+		return nil, wrap("get snapshot of run "+p.RunID, err)
+	}
+	sn.CreatedAt = sn.CreatedAt.UTC()
+	return sn, nil
 }
 
 // EventList implements store.Store.

@@ -114,6 +114,26 @@ func (s *Store) ModuleGetBytes(ctx context.Context, p *store.ModuleGetBytesParam
 	return b, wrap("get module bytes "+p.Digest, err)
 }
 
+// ModuleImageGet implements store.Store.
+func (s *Store) ModuleImageGet(ctx context.Context, p *store.ModuleImageGetParams) (*store.ModuleImage, error) {
+	img := &store.ModuleImage{Digest: p.Digest, Format: p.Format}
+	err := s.pool.QueryRow(ctx, `SELECT image, created_at FROM module_images WHERE digest = $1 AND format = $2`, p.Digest, p.Format).
+		Scan(&img.Image, &img.CreatedAt)
+	if err != nil {
+		return nil, wrap("get init image of module "+p.Digest, err)
+	}
+	img.CreatedAt = img.CreatedAt.UTC()
+	return img, nil
+}
+
+// ModuleImagePut implements store.Store.
+func (s *Store) ModuleImagePut(ctx context.Context, p *store.ModuleImagePutParams) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO module_images (digest, format, image, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (digest, format) DO UPDATE SET image = EXCLUDED.image, created_at = EXCLUDED.created_at`,
+		p.Digest, p.Format, p.Image, p.Now)
+	return wrap("put init image of module "+p.Digest, err)
+}
+
 // ModuleList implements store.Store.
 func (s *Store) ModuleList(ctx context.Context, p *store.ModuleListParams) ([]*store.Module, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT DISTINCT ON (name) `+sqlstore.ModuleColumns+` FROM modules

@@ -36,6 +36,9 @@ func (s *Store) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.R
 		if err := consume(ctx, tx, p.RunID, p.Consume); err != nil {
 			return err
 		}
+		if err := putSnapshot(ctx, tx, p); err != nil {
+			return err
+		}
 		if err := replaceEvent(ctx, tx, p); err != nil {
 			return err
 		}
@@ -117,6 +120,25 @@ func consume(ctx context.Context, tx *sql.Tx, runID string, c *store.ConsumedSig
 		return fmt.Errorf("no pending signal %d: %w", c.SignalID, store.ErrNotFound)
 	}
 	return nil
+}
+
+// putSnapshot replaces the run's snapshot, or deletes it when the run ends.
+func putSnapshot(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams) error {
+	if p.Status.Terminal() {
+		_, err := tx.ExecContext(ctx, `DELETE FROM run_snapshots WHERE run_id = ?`, p.RunID)
+		return err
+	}
+	sn := p.Snapshot
+	if sn == nil {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO run_snapshots (run_id, module_digest, format, attempt, position, activation, data, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (run_id) DO UPDATE SET module_digest = excluded.module_digest, format = excluded.format,
+			attempt = excluded.attempt, position = excluded.position, activation = excluded.activation,
+			data = excluded.data, created_at = excluded.created_at`,
+		p.RunID, sn.ModuleDigest, sn.Format, sn.Attempt, sn.Position, sn.Activation, sn.Data, micros(sqlstore.OrNow(sn.CreatedAt, p.Now)))
+	return err
 }
 
 // replaceEvent overwrites an existing event's time and data.

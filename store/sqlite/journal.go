@@ -13,7 +13,7 @@ import (
 // EntryListByRun implements store.Store.
 func (s *Store) EntryListByRun(ctx context.Context, p *store.EntryListByRunParams) ([]*store.Entry, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT run_id, seq, kind, name, status, attempts, cursor, output, error,
-		effect_seq, wake_at, started_at, updated_at FROM entries WHERE run_id = ? ORDER BY seq`, p.RunID)
+		effect_seq, wake_at, started_at, updated_at FROM entries WHERE run_id = ? AND seq >= ? ORDER BY seq`, p.RunID, p.FromSeq)
 	if err != nil {
 		return nil, wrap("list entries of run "+p.RunID, err)
 	}
@@ -37,10 +37,24 @@ func (s *Store) EntryListByRun(ctx context.Context, p *store.EntryListByRunParam
 	return entries, wrap("list entries of run "+p.RunID, rows.Err())
 }
 
+// RunSnapshotGet implements store.Store.
+func (s *Store) RunSnapshotGet(ctx context.Context, p *store.RunSnapshotGetParams) (*store.RunSnapshot, error) {
+	sn := &store.RunSnapshot{RunID: p.RunID}
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT module_digest, format, attempt, position, activation, data, created_at
+		FROM run_snapshots WHERE run_id = ?`, p.RunID).
+		Scan(&sn.ModuleDigest, &sn.Format, &sn.Attempt, &sn.Position, &sn.Activation, &sn.Data, &created)
+	if err != nil {
+		return nil, wrap("get snapshot of run "+p.RunID, err)
+	}
+	sn.CreatedAt = fromMicros(created)
+	return sn, nil
+}
+
 // EffectListByRun implements store.Store.
 func (s *Store) EffectListByRun(ctx context.Context, p *store.EffectListByRunParams) ([]*store.Effect, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT run_id, step_seq, seq, name, status, key, result, error, executions,
-		started_at, updated_at FROM effects WHERE run_id = ? ORDER BY step_seq, seq`, p.RunID)
+		started_at, updated_at FROM effects WHERE run_id = ? AND step_seq >= ? ORDER BY step_seq, seq`, p.RunID, p.FromStepSeq)
 	if err != nil {
 		return nil, wrap("list effects of run "+p.RunID, err)
 	}

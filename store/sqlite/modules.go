@@ -130,6 +130,27 @@ func (s *Store) ModuleGetBytes(ctx context.Context, p *store.ModuleGetBytesParam
 	return b, wrap("get module bytes "+p.Digest, err)
 }
 
+// ModuleImageGet implements store.Store.
+func (s *Store) ModuleImageGet(ctx context.Context, p *store.ModuleImageGetParams) (*store.ModuleImage, error) {
+	img := &store.ModuleImage{Digest: p.Digest, Format: p.Format}
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT image, created_at FROM module_images WHERE digest = ? AND format = ?`, p.Digest, p.Format).
+		Scan(&img.Image, &created)
+	if err != nil {
+		return nil, wrap("get init image of module "+p.Digest, err)
+	}
+	img.CreatedAt = fromMicros(created)
+	return img, nil
+}
+
+// ModuleImagePut implements store.Store.
+func (s *Store) ModuleImagePut(ctx context.Context, p *store.ModuleImagePutParams) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO module_images (digest, format, image, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (digest, format) DO UPDATE SET image = excluded.image, created_at = excluded.created_at`,
+		p.Digest, p.Format, p.Image, micros(p.Now))
+	return wrap("put init image of module "+p.Digest, err)
+}
+
 // ModuleList implements store.Store.
 func (s *Store) ModuleList(ctx context.Context, p *store.ModuleListParams) ([]*store.Module, error) {
 	ms, err := scanModules(s.db.QueryContext(ctx, `SELECT `+sqlstore.ModuleColumns+` FROM (

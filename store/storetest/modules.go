@@ -25,6 +25,26 @@ func versions(ms []*store.Module) []string {
 }
 
 var moduleScenarios = []scenario{
+	{"module images are kept per digest and format and replaced by a new put", func(t *testing.T, st store.Store) {
+		_, err := st.ModuleImageGet(ctx, &store.ModuleImageGetParams{Digest: "sha256:01", Format: "v1"})
+		wantErr(t, err, store.ErrNotFound)
+		ok(t, st.ModuleImagePut(ctx, &store.ModuleImagePutParams{Digest: "sha256:01", Format: "v1", Image: []byte{0, 1, 2, 0xff}, Now: t0}))
+		ok(t, st.ModuleImagePut(ctx, &store.ModuleImagePutParams{Digest: "sha256:01", Format: "v2", Image: []byte("other format"), Now: t0}))
+		img, err := st.ModuleImageGet(ctx, &store.ModuleImageGetParams{Digest: "sha256:01", Format: "v1"})
+		ok(t, err)
+		equal(t, "image", img.Image, []byte{0, 1, 2, 0xff})
+		sameTime(t, "created_at", img.CreatedAt, t0)
+		ok(t, st.ModuleImagePut(ctx, &store.ModuleImagePutParams{Digest: "sha256:01", Format: "v1", Image: []byte("again"), Now: at(time.Second)}))
+		img, err = st.ModuleImageGet(ctx, &store.ModuleImageGetParams{Digest: "sha256:01", Format: "v1"})
+		ok(t, err)
+		equal(t, "image after a second put", string(img.Image), "again")
+		sameTime(t, "created_at after a second put", img.CreatedAt, at(time.Second))
+		img, err = st.ModuleImageGet(ctx, &store.ModuleImageGetParams{Digest: "sha256:01", Format: "v2"})
+		ok(t, err)
+		equal(t, "other format", string(img.Image), "other format")
+		_, err = st.ModuleImageGet(ctx, &store.ModuleImageGetParams{Digest: "sha256:02", Format: "v1"})
+		wantErr(t, err, store.ErrNotFound)
+	}},
 	{"module insert numbers versions and returns the existing module for the same bytes", func(t *testing.T, st store.Store) {
 		m1, created := insertModule(t, st, "shop", "", "sha256:01", t0)
 		equal(t, "created", created, true)

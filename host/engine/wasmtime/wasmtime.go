@@ -80,12 +80,14 @@ func New(ctx context.Context, cfg *Config) (*Engine, error) {
 		eng.Close()
 		return nil, fmt.Errorf("wasmtime: define wasi: %w", err)
 	}
+	// The host's WASI functions replace wasmtime's of the same name.
+	linker.AllowShadowing(true)
 	for _, hf := range cfg.HostFuncs {
 		ty := wt.NewFuncType(toValTypes(hf.Params), toValTypes(hf.Results))
-		if err := linker.FuncNew(cfg.HostModule, hf.Name, ty, adapt(hf)); err != nil {
+		if err := linker.FuncNew(cfg.ModuleOf(hf), hf.Name, ty, adapt(hf)); err != nil {
 			linker.Close()
 			eng.Close()
-			return nil, fmt.Errorf("wasmtime: define %s.%s: %w", cfg.HostModule, hf.Name, err)
+			return nil, fmt.Errorf("wasmtime: define %s.%s: %w", cfg.ModuleOf(hf), hf.Name, err)
 		}
 	}
 	if cfg.CacheDir != "" {
@@ -437,6 +439,77 @@ func (i *instance) MemorySize() uint32 {
 	return uint32(i.memory.DataSize(i.store))
 }
 
+func (i *instance) Memory() engine.Memory {
+	return &storeMemory{i: i}
+}
+
+// storeMemory is the exported memory outside a host call, through the
+// instance's store.
+type storeMemory struct{ i *instance }
+
+func (m *storeMemory) Read(ptr, n uint32) ([]byte, bool) {
+	return memory{caller: m.i.store, m: m.i.memory}.Read(ptr, n)
+}
+
+func (m *storeMemory) Write(ptr uint32, b []byte) bool {
+	return memory{caller: m.i.store, m: m.i.memory}.Write(ptr, b)
+}
+
+func (m *storeMemory) Size() uint32 { return m.i.MemorySize() }
+
+func (m *storeMemory) Grow(pages uint32) bool {
+	return memory{caller: m.i.store, m: m.i.memory}.Grow(pages)
+}
+
+func (i *instance) global(name string) *wt.Global {
+	if i.closed {
+		return nil
+	}
+	ex := i.inst.GetExport(i.store, name)
+	if ex == nil {
+		return nil
+	}
+	return ex.Global()
+}
+
+func (i *instance) Global(name string) (uint64, bool) {
+	g := i.global(name)
+	if g == nil {
+		return 0, false
+	}
+	switch v := g.Get(i.store); v.Kind() {
+	case wt.KindI32, wt.KindI64, wt.KindF32, wt.KindF64:
+		return fromVal(v), true
+	}
+	return 0, false
+}
+
+func (i *instance) SetGlobal(name string, bits uint64) bool {
+	g := i.global(name)
+	if g == nil || !g.Type(i.store).Mutable() {
+		return false
+	}
+	t, ok := fromValKind(g.Type(i.store).Content().Kind())
+	if !ok {
+		return false
+	}
+	return g.Set(i.store, toVal(t, bits)) == nil
+}
+
+func fromValKind(k wt.ValKind) (engine.ValueType, bool) {
+	switch k {
+	case wt.KindI32:
+		return engine.I32, true
+	case wt.KindI64:
+		return engine.I64, true
+	case wt.KindF32:
+		return engine.F32, true
+	case wt.KindF64:
+		return engine.F64, true
+	}
+	return engine.Other, false
+}
+
 func (i *instance) Close(ctx context.Context) error {
 	if i.closed {
 		return nil
@@ -505,7 +578,7 @@ func adapt(hf engine.HostFunc) func(*wt.Caller, []wt.Val) ([]wt.Val, *wt.Trap) {
 }
 
 type memory struct {
-	caller *wt.Caller
+	caller wt.Storelike
 	m      *wt.Memory
 }
 
@@ -532,6 +605,14 @@ func (m memory) Write(ptr uint32, b []byte) bool {
 	}
 	copy(d[ptr:], b)
 	return true
+}
+
+func (m memory) Grow(pages uint32) bool {
+	if m.m == nil {
+		return pages == 0
+	}
+	_, err := m.m.Grow(m.caller, uint64(pages))
+	return err == nil
 }
 
 func (m memory) Size() uint32 {

@@ -4,12 +4,10 @@ package wazero
 
 import (
 	"context"
-	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -29,13 +27,29 @@ type Engine struct {
 
 var _ engine.Engine = (*Engine)(nil)
 
-// New creates a wazero runtime with WASI and the host functions.
+// New creates a wazero runtime with WASI and the host functions, which
+// compiles modules to native code.
 func New(ctx context.Context, cfg *Config) (*Engine, error) {
+	return newEngine(ctx, cfg, wazero.NewRuntimeConfig())
+}
+
+// NewInterpreter creates a wazero runtime that interprets modules instead
+// of compiling them: compiling is many times faster (a Go guest's: 0.16 s
+// against 1.3 s here) and running many times slower, the trade for code
+// that runs once, such as a module's _initialize while its init image is
+// made. It keeps no compile cache (Config.CacheDir is ignored).
+func NewInterpreter(ctx context.Context, cfg *Config) (*Engine, error) {
+	c := *cfg
+	c.CacheDir = ""
+	return newEngine(ctx, &c, wazero.NewRuntimeConfigInterpreter())
+}
+
+func newEngine(ctx context.Context, cfg *Config, rc wazero.RuntimeConfig) (*Engine, error) {
 	pages := cfg.MemoryLimitPages
 	if pages == 0 {
 		pages = 4096
 	}
-	rc := wazero.NewRuntimeConfig().
+	rc = rc.
 		WithCoreFeatures(api.CoreFeaturesV2).
 		WithMemoryLimitPages(pages).
 		// Needed to stop guests that never return (deadlines, lost leases):
@@ -50,23 +64,41 @@ func New(ctx context.Context, cfg *Config) (*Engine, error) {
 		rc = rc.WithCompilationCache(cache)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	if err := instantiateHostModules(ctx, rt, cfg); err != nil {
 		rt.Close(ctx)
-		return nil, fmt.Errorf("wazero: instantiate wasi: %w", err)
-	}
-	if len(cfg.HostFuncs) > 0 {
-		b := rt.NewHostModuleBuilder(cfg.HostModule)
-		for _, hf := range cfg.HostFuncs {
-			b.NewFunctionBuilder().
-				WithGoModuleFunction(adapt(hf), toAPI(hf.Params), toAPI(hf.Results)).
-				Export(hf.Name)
-		}
-		if _, err := b.Instantiate(ctx); err != nil {
-			rt.Close(ctx)
-			return nil, fmt.Errorf("wazero: instantiate host module %q: %w", cfg.HostModule, err)
-		}
+		return nil, err
 	}
 	return &Engine{rt: rt}, nil
+}
+
+// instantiateHostModules provides WASI, with the host's replacements for
+// some of its functions, and the host's own modules.
+func instantiateHostModules(ctx context.Context, rt wazero.Runtime, cfg *Config) error {
+	builders := map[string]wazero.HostModuleBuilder{}
+	wasi := rt.NewHostModuleBuilder(engine.WASIModule)
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wasi)
+	builders[engine.WASIModule] = wasi
+	order := []string{engine.WASIModule}
+	for _, hf := range cfg.HostFuncs {
+		name := cfg.ModuleOf(hf)
+		b, ok := builders[name]
+		if !ok {
+			b = rt.NewHostModuleBuilder(name)
+			builders[name] = b
+			order = append(order, name)
+		}
+		// A later export of a name replaces an earlier one: this is how
+		// wazero lets a host replace a WASI function.
+		b.NewFunctionBuilder().
+			WithGoModuleFunction(adapt(hf), toAPI(hf.Params), toAPI(hf.Results)).
+			Export(hf.Name)
+	}
+	for _, name := range order {
+		if _, err := builders[name].Instantiate(ctx); err != nil {
+			return fmt.Errorf("wazero: instantiate host module %q: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func adapt(hf engine.HostFunc) api.GoModuleFunc {
@@ -97,12 +129,28 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 	return &module{rt: e.rt, cm: cm}, nil
 }
 
+// CompileWithMemory implements engine.MemoryStarter: on Linux, instances
+// map memory copy-on-write instead of copying it, so that starting one
+// costs the pages it touches rather than a copy of the whole memory.
+func (e *Engine) CompileWithMemory(ctx context.Context, wasm, memory []byte) (engine.Module, error) {
+	mod, err := e.Compile(ctx, wasm)
+	if err != nil {
+		return nil, err
+	}
+	m := mod.(*module)
+	m.alloc = newImageAllocator(memory)
+	return m, nil
+}
+
+var _ engine.MemoryStarter = (*Engine)(nil)
+
 // Close closes the runtime and every module compiled with it.
 func (e *Engine) Close(ctx context.Context) error { return e.rt.Close(ctx) }
 
 type module struct {
-	rt wazero.Runtime
-	cm wazero.CompiledModule
+	rt    wazero.Runtime
+	cm    wazero.CompiledModule
+	alloc *imageAllocator // instances' memory starts from it; nil: from the data segments
 }
 
 func (m *module) Imports() []engine.Func {
@@ -128,40 +176,30 @@ func (m *module) ExportsMemory(name string) bool {
 }
 
 func (m *module) Instantiate(ctx context.Context, cfg *engine.InstanceConfig) (engine.Instance, error) {
+	// Clocks, randomness and poll_oneoff are the host's (HostFuncs): what
+	// is configured here is only what wazero's other WASI functions use.
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module at once
 		WithStartFunctions().
-		WithSysNanotime().
 		WithStdout(orDiscard(cfg.Stdout)).
 		WithStderr(orDiscard(cfg.Stderr))
-	if cfg.Walltime != nil {
-		wall := cfg.Walltime
-		mc = mc.WithWalltime(func() (int64, int32) {
-			t := wall()
-			return t.Unix(), int32(t.Nanosecond())
-		}, sys.ClockResolution(time.Microsecond))
-	} else {
-		mc = mc.WithSysWalltime()
+	ictx := ctx
+	if m.alloc != nil {
+		ictx = m.alloc.context(ctx)
 	}
-	if cfg.Random != nil {
-		mc = mc.WithRandSource(cfg.Random)
-	} else {
-		mc = mc.WithRandSource(crand.Reader)
-	}
-	if cfg.Sleep != nil {
-		sleep := cfg.Sleep
-		mc = mc.WithNanosleep(func(ns int64) { sleep(time.Duration(ns)) })
-	} else {
-		mc = mc.WithSysNanosleep()
-	}
-	mod, err := m.rt.InstantiateModule(ctx, m.cm, mc)
+	mod, err := m.rt.InstantiateModule(ictx, m.cm, mc)
 	if err != nil {
 		return nil, mapError(ctx, err)
 	}
 	return &instance{mod: mod, mem: &memory{mod.Memory()}}, nil
 }
 
-func (m *module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
+func (m *module) Close(ctx context.Context) error {
+	if m.alloc != nil {
+		m.alloc.close()
+	}
+	return m.cm.Close(ctx)
+}
 
 type instance struct {
 	mod api.Module
@@ -189,6 +227,33 @@ func (i *instance) MemorySize() uint32 {
 		return mem.Size()
 	}
 	return 0
+}
+
+func (i *instance) Memory() engine.Memory { return i.mem }
+
+func (i *instance) Global(name string) (uint64, bool) {
+	g := i.mod.ExportedGlobal(name)
+	if g == nil || !isNumber(g.Type()) {
+		return 0, false
+	}
+	return g.Get(), true
+}
+
+func (i *instance) SetGlobal(name string, bits uint64) bool {
+	g, ok := i.mod.ExportedGlobal(name).(api.MutableGlobal)
+	if !ok || !isNumber(g.Type()) {
+		return false
+	}
+	g.Set(bits)
+	return true
+}
+
+func isNumber(t api.ValueType) bool {
+	switch t {
+	case api.ValueTypeI32, api.ValueTypeI64, api.ValueTypeF32, api.ValueTypeF64:
+		return true
+	}
+	return false
 }
 
 func (i *instance) Close(ctx context.Context) error { return i.mod.Close(ctx) }
@@ -240,6 +305,14 @@ func (m *memory) Size() uint32 {
 		return 0
 	}
 	return m.m.Size()
+}
+
+func (m *memory) Grow(pages uint32) bool {
+	if m.m == nil {
+		return pages == 0
+	}
+	_, ok := m.m.Grow(pages)
+	return ok
 }
 
 func orDiscard(w io.Writer) io.Writer {

@@ -2,25 +2,29 @@
 // steps, so that what is measured is the host (claims, activations, one
 // journal write per step) and not the guest's work.
 //
-// Input (payload_bytes optional):
+// Input (payload_bytes and sleep_ms optional):
 //
-//	{"steps": 3, "payload_bytes": 0}
+//	{"steps": 3, "payload_bytes": 0, "sleep_ms": 0}
 //
 // Each step returns its index and, when payload_bytes is positive, a string
-// of that many bytes, to see what larger step results cost.
+// of that many bytes, to see what larger step results cost. With sleep_ms,
+// the run then sleeps that long (a durable sleep) before it completes: what
+// resuming a run with a long journal costs.
 package main
 
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	wasmflow "github.com/wasmflow/wasmflow/sdk/go"
 )
 
 // Input is the workflow's input.
 type Input struct {
-	Steps        int `json:"steps"`
-	PayloadBytes int `json:"payload_bytes"`
+	Steps        int   `json:"steps"`
+	PayloadBytes int   `json:"payload_bytes"`
+	SleepMS      int64 `json:"sleep_ms"`
 }
 
 // Result is what each step returns and the journal keeps.
@@ -46,6 +50,9 @@ func steps(ctx *wasmflow.Context, in Input) (Output, error) {
 		}); err != nil {
 			return Output{}, err
 		}
+	}
+	if in.SleepMS > 0 {
+		wasmflow.Sleep(ctx, "after_steps", time.Duration(in.SleepMS)*time.Millisecond)
 	}
 	return Output{Steps: in.Steps}, nil
 }

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package wazero
+
+import "github.com/tetratelabs/wazero/experimental"
+
+// mappedImage maps memory images on Linux only; elsewhere they are copied.
+type mappedImage struct{}
+
+func mapImage([]byte) *mappedImage { return nil }
+
+func (*mappedImage) allocate(uint64) experimental.LinearMemory { return nil }
+
+func (*mappedImage) close() {}

@@ -1,0 +1,184 @@
+// Package snapshot captures and restores the state of a WebAssembly
+// instance as plain WebAssembly values: linear memory, mutable globals and
+// the guest's monotonic clock. It knows nothing of runs or stores.
+//
+// Two kinds of state use it. A module's init image is its state after
+// _initialize, baked into a rewritten module (Bake) so that every
+// activation starts there instead of running the language runtime's start
+// again. A run's suspension snapshot is its state when it parked, encoded
+// as the chunks that differ from the image. Both are shortcuts: the journal
+// is the truth, and a state that cannot be used is thrown away.
+package snapshot
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// PageSize is the WebAssembly page size.
+const PageSize = 65536
+
+// chunkSize is the granularity at which Encode compares memory with its
+// base.
+const chunkSize = 4096
+
+// State is an instance's state.
+type State struct {
+	// Pages is the memory's size in pages; len(Memory) == Pages*PageSize.
+	Pages  uint32
+	Memory []byte
+	// Globals holds every mutable global, by index.
+	Globals []Global
+	// Clock is the guest's monotonic clock when the state was captured, in
+	// nanoseconds: a restored guest's clock continues from it.
+	Clock int64
+	// Host is the host's own state of the instance (opaque here), restored
+	// with it.
+	Host []byte
+}
+
+// Global is the value of one mutable global, as its bits (i32 zero-extended,
+// floats as IEEE bits).
+type Global struct {
+	Index uint32
+	Type  GlobalType
+	Bits  uint64
+}
+
+// magic starts every encoded state; its last byte is the format version.
+var magic = []byte("wfstate\x01")
+
+// ErrCorrupt wraps every reason Decode refuses bytes.
+var ErrCorrupt = errors.New("snapshot is corrupt")
+
+// Encode serializes s, compressed, as the chunks of memory that differ from
+// base (or from zero memory when base is nil). Decoding needs the same base.
+func Encode(s, base *State) []byte {
+	var buf bytes.Buffer
+	buf.Write(magic)
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	w := bufio.NewWriter(zw)
+	var hdr []byte
+	hdr = binary.LittleEndian.AppendUint32(hdr, s.Pages)
+	hdr = binary.LittleEndian.AppendUint64(hdr, uint64(s.Clock))
+	hdr = binary.LittleEndian.AppendUint32(hdr, uint32(len(s.Globals)))
+	hdr = binary.LittleEndian.AppendUint32(hdr, uint32(len(s.Host)))
+	for _, g := range s.Globals {
+		hdr = binary.LittleEndian.AppendUint32(hdr, g.Index)
+		hdr = append(hdr, byte(g.Type))
+		hdr = binary.LittleEndian.AppendUint64(hdr, g.Bits)
+	}
+	hdr = append(hdr, s.Host...)
+	w.Write(hdr)
+	var zero [chunkSize]byte
+	for off := 0; off < len(s.Memory); off += chunkSize {
+		chunk := s.Memory[off:min(off+chunkSize, len(s.Memory))]
+		var was []byte
+		if base != nil && off < len(base.Memory) {
+			was = base.Memory[off:min(off+chunkSize, len(base.Memory))]
+		} else {
+			was = zero[:len(chunk)]
+		}
+		if bytes.Equal(chunk, was) {
+			continue
+		}
+		w.Write(binary.LittleEndian.AppendUint32(nil, uint32(off/chunkSize)))
+		w.Write(chunk)
+	}
+	w.Flush()
+	zw.Close()
+	return buf.Bytes()
+}
+
+// Delta is an encoded state as read back: the chunks of memory that differ
+// from the base it was encoded against, in offset order.
+type Delta struct {
+	Pages   uint32
+	Globals []Global
+	Clock   int64
+	Host    []byte
+	Chunks  []Chunk
+}
+
+// Chunk is a run of memory at Offset.
+type Chunk struct {
+	Offset uint32
+	Data   []byte
+}
+
+// State is the whole state the delta makes of base (nil: zero memory).
+func (d *Delta) State(base *State) *State {
+	s := &State{Pages: d.Pages, Globals: d.Globals, Clock: d.Clock, Host: d.Host, Memory: make([]byte, int(d.Pages)*PageSize)}
+	if base != nil {
+		copy(s.Memory, base.Memory)
+	}
+	for _, c := range d.Chunks {
+		copy(s.Memory[c.Offset:], c.Data)
+	}
+	return s
+}
+
+// Decode reads what Encode wrote. It refuses bytes that are truncated,
+// altered or larger than maxPages of memory, wrapping ErrCorrupt. Which
+// base the state was encoded against is the caller's to know.
+func Decode(b []byte, maxPages uint32) (*Delta, error) {
+	if !bytes.HasPrefix(b, magic) {
+		return nil, fmt.Errorf("%w: it does not start with the snapshot format's magic bytes", ErrCorrupt)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b[len(magic):]))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	r := bufio.NewReader(zr)
+	d := &Delta{}
+	var fixed [20]byte
+	if _, err := io.ReadFull(r, fixed[:]); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+	}
+	d.Pages = binary.LittleEndian.Uint32(fixed[0:])
+	d.Clock = int64(binary.LittleEndian.Uint64(fixed[4:]))
+	n := binary.LittleEndian.Uint32(fixed[12:])
+	hostLen := binary.LittleEndian.Uint32(fixed[16:])
+	if d.Pages > maxPages {
+		return nil, fmt.Errorf("%w: %d pages, over the limit of %d", ErrCorrupt, d.Pages, maxPages)
+	}
+	if n > 1<<16 || hostLen > 1<<26 {
+		return nil, fmt.Errorf("%w: %d globals, %d bytes of host state", ErrCorrupt, n, hostLen)
+	}
+	var g [13]byte
+	for i := uint32(0); i < n; i++ {
+		if _, err := io.ReadFull(r, g[:]); err != nil {
+			return nil, fmt.Errorf("%w: globals: %v", ErrCorrupt, err)
+		}
+		d.Globals = append(d.Globals, Global{Index: binary.LittleEndian.Uint32(g[0:]), Type: GlobalType(g[4]), Bits: binary.LittleEndian.Uint64(g[5:])})
+	}
+	d.Host = make([]byte, hostLen)
+	if _, err := io.ReadFull(r, d.Host); err != nil {
+		return nil, fmt.Errorf("%w: host state: %v", ErrCorrupt, err)
+	}
+	size := uint64(d.Pages) * PageSize
+	var idx [4]byte
+	for {
+		if _, err := io.ReadFull(r, idx[:]); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("%w: memory: %v", ErrCorrupt, err)
+		}
+		off := uint64(binary.LittleEndian.Uint32(idx[:])) * chunkSize
+		if off >= size || (len(d.Chunks) > 0 && uint64(d.Chunks[len(d.Chunks)-1].Offset) >= off) {
+			return nil, fmt.Errorf("%w: chunk at %d out of order or beyond the memory's %d bytes", ErrCorrupt, off, size)
+		}
+		data := make([]byte, min(chunkSize, size-off))
+		if _, err := io.ReadFull(r, data); err != nil {
+			return nil, fmt.Errorf("%w: memory: %v", ErrCorrupt, err)
+		}
+		d.Chunks = append(d.Chunks, Chunk{Offset: uint32(off), Data: data})
+	}
+	// Reaching EOF checked gzip's length and CRC of everything read.
+	return d, nil
+}

@@ -1,0 +1,147 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// suspensions returns the data of a run's run_suspended events.
+func suspensions(t *testing.T, b *bundle, id string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, ev := range b.events(t, id) {
+		if ev.Type == store.EventRunSuspended {
+			out = append(out, data(t, ev))
+		}
+	}
+	return out
+}
+
+// started returns the data of a run's activation_started events.
+func started(t *testing.T, b *bundle, id string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, ev := range b.events(t, id) {
+		if ev.Type == store.EventActivationStarted {
+			out = append(out, data(t, ev))
+		}
+	}
+	return out
+}
+
+// awaitAndSignal starts the faults guest's await workflow, waits for it to
+// wait, and signals it.
+func awaitAndSignal(t *testing.T, b *bundle) string {
+	t.Helper()
+	id := b.start(t, "faults", "await", nil)
+	b.wait(t, id, 30*time.Second, store.StatusWaiting)
+	if _, err := b.host.Signal(context.Background(), id, "go", json.RawMessage(`{"hello":"world"}`)); err != nil {
+		t.Fatal(err)
+	}
+	b.completed(t, id, `{"hello":"world"}`)
+	return id
+}
+
+// A Go guest parks where its run waits; the activation after the signal
+// starts from the snapshot stored with the suspension, on every engine and
+// store, and the run completes as it would have by replay.
+func TestAParkedRunResumesFromItsSnapshot(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng}, "faults")
+		id := awaitAndSignal(t, b)
+		sus := suspensions(t, b, id)
+		if len(sus) != 1 || sus[0]["reason"] != "signal" {
+			t.Fatalf("suspensions %v, want one for the signal", sus)
+		}
+		if n, _ := sus[0]["snapshot_bytes"].(float64); n <= 0 {
+			t.Errorf("the suspension stored no snapshot: %v", sus[0])
+		}
+		acts := started(t, b, id)
+		if len(acts) != 2 || acts[0]["start"] != executor.StartImage || acts[1]["start"] != executor.StartSnapshot {
+			t.Errorf("activations started %v, want from the image, then from the snapshot", acts)
+		}
+		if _, err := st.RunSnapshotGet(context.Background(), &store.RunSnapshotGetParams{RunID: id}); err == nil {
+			t.Errorf("the finished run still has a snapshot")
+		}
+	})
+}
+
+// With suspension snapshots off, the same run suspends by the host ending
+// the guest's call, and its second activation replays from the image.
+func TestWithSnapshotsOffAParkingGuestReplays(t *testing.T) {
+	t.Parallel()
+	b := setup(t, openStore(t, "sqlite"), setupOpts{noSnapshots: true}, "faults")
+	id := awaitAndSignal(t, b)
+	if sus := suspensions(t, b, id); len(sus) != 1 || sus[0]["snapshot_bytes"] != nil {
+		t.Errorf("suspensions %v, want one without a snapshot", sus)
+	}
+	acts := started(t, b, id)
+	if len(acts) != 2 || acts[1]["start"] != executor.StartImage {
+		t.Errorf("activations started %v, want the second from the image", acts)
+	}
+}
+
+// snapshotStore damages the snapshot a run's activation reads.
+type snapshotStore struct {
+	store.Store
+	damage func(*store.RunSnapshot)
+}
+
+func (s *snapshotStore) RunSnapshotGet(ctx context.Context, p *store.RunSnapshotGetParams) (*store.RunSnapshot, error) {
+	sn, err := s.Store.RunSnapshotGet(ctx, p)
+	if err == nil {
+		s.damage(sn)
+	}
+	return sn, err
+}
+
+// A snapshot is a shortcut: one that is damaged, or belongs to another
+// module, leads to a replay with the reason in activation_started, and the
+// run completes as before.
+func TestAnUnusableSnapshotLeadsToReplay(t *testing.T) {
+	t.Parallel()
+	cases := map[string]func(*store.RunSnapshot){
+		"truncated":          func(sn *store.RunSnapshot) { sn.Data = sn.Data[:len(sn.Data)/2] },
+		"flipped":            func(sn *store.RunSnapshot) { sn.Data[len(sn.Data)/2] ^= 0x08 },
+		"of another digest":  func(sn *store.RunSnapshot) { sn.ModuleDigest = "sha256:00ff" },
+		"of another attempt": func(sn *store.RunSnapshot) { sn.Attempt++ },
+	}
+	for name, damage := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			st := &snapshotStore{Store: openStore(t, "sqlite"), damage: damage}
+			b := setup(t, st, setupOpts{wrap: func(s store.Store) store.Store { return st }}, "faults")
+			id := awaitAndSignal(t, b)
+			acts := started(t, b, id)
+			if len(acts) != 2 || acts[1]["start"] != executor.StartImage {
+				t.Fatalf("activations started %v, want the second from the image (a replay)", acts)
+			}
+			if why, _ := acts[1]["snapshot_unusable"].(string); why == "" {
+				t.Errorf("activation_started %v says nothing of why the snapshot was not used", acts[1])
+			}
+		})
+	}
+	t.Run("deleted", func(t *testing.T) {
+		t.Parallel()
+		st := &deletedSnapshots{Store: openStore(t, "sqlite")}
+		b := setup(t, st, setupOpts{wrap: func(s store.Store) store.Store { return st }}, "faults")
+		id := awaitAndSignal(t, b)
+		acts := started(t, b, id)
+		if len(acts) != 2 || acts[1]["start"] != executor.StartImage || acts[1]["snapshot_unusable"] == nil {
+			t.Fatalf("activations started %v, want the second a replay saying why", acts)
+		}
+	})
+}
+
+// deletedSnapshots answers that no run has a snapshot.
+type deletedSnapshots struct{ store.Store }
+
+func (s *deletedSnapshots) RunSnapshotGet(ctx context.Context, p *store.RunSnapshotGetParams) (*store.RunSnapshot, error) {
+	return nil, store.ErrNotFound
+}
