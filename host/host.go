@@ -37,6 +37,10 @@ type Config struct {
 	// NoSnapshots turns suspension snapshots off: every activation of a
 	// suspended run replays its journal (from the module's init image).
 	NoSnapshots bool
+	// WarmInstances bounds the parked instances this process keeps in
+	// memory for their runs' next activations; see executor.Config.
+	// Default 64; negative: none.
+	WarmInstances int
 	// Limits bound guests.
 	Limits executor.Limits
 	// Owner names this process in leases and timelines. Default
@@ -125,7 +129,7 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	}
 	m := metrics.New(&metrics.Config{Store: c.Store, Logger: c.Logger})
 	exec, err := executor.New(&executor.Config{
-		Store: c.Store, Engine: eng, ImageEngine: imaging, Limits: c.Limits, Owner: c.Owner, CacheDir: c.CacheDir, NoSnapshots: c.NoSnapshots, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
+		Store: c.Store, Engine: eng, ImageEngine: imaging, Limits: c.Limits, Owner: c.Owner, CacheDir: c.CacheDir, NoSnapshots: c.NoSnapshots, WarmInstances: c.WarmInstances, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
 	})
 	if err != nil {
 		eng.Close(ctx)
@@ -178,6 +182,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 
 // Close releases the engine. Call it after Shutdown.
 func (h *Host) Close(ctx context.Context) error {
+	h.exec.Close()
 	return errors.Join(h.engine.Close(ctx), h.imaging.Close(ctx))
 }
 

@@ -85,6 +85,9 @@ type setupOpts struct {
 	cacheDir string
 	// noSnapshots turns suspension snapshots off (host.Config.NoSnapshots).
 	noSnapshots bool
+	// noWarm keeps no warm instances, so that every resumption restores a
+	// snapshot (or replays).
+	noWarm bool
 }
 
 // setup starts a host with workers on st and pushes the named guests (see
@@ -119,6 +122,7 @@ func setup(t testing.TB, st store.Store, o setupOpts, modules ...string) *bundle
 		Engine:        o.engine,
 		CacheDir:      o.cacheDir,
 		NoSnapshots:   o.noSnapshots,
+		WarmInstances: map[bool]int{true: -1}[o.noWarm],
 		Workers:       o.workers,
 		Limits:        o.limits,
 		Hooks:         o.hooks,

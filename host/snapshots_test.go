@@ -53,7 +53,7 @@ func awaitAndSignal(t *testing.T, b *bundle) string {
 func TestAParkedRunResumesFromItsSnapshot(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
-		b := setup(t, st, setupOpts{engine: eng}, "faults")
+		b := setup(t, st, setupOpts{engine: eng, noWarm: true}, "faults")
 		id := awaitAndSignal(t, b)
 		sus := suspensions(t, b, id)
 		if len(sus) != 1 || sus[0]["reason"] != "signal" {
@@ -116,7 +116,7 @@ func TestAnUnusableSnapshotLeadsToReplay(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			st := &snapshotStore{Store: openStore(t, "sqlite"), damage: damage}
-			b := setup(t, st, setupOpts{wrap: func(s store.Store) store.Store { return st }}, "faults")
+			b := setup(t, st, setupOpts{noWarm: true, wrap: func(s store.Store) store.Store { return st }}, "faults")
 			id := awaitAndSignal(t, b)
 			acts := started(t, b, id)
 			if len(acts) != 2 || acts[1]["start"] != executor.StartImage {
@@ -130,7 +130,7 @@ func TestAnUnusableSnapshotLeadsToReplay(t *testing.T) {
 	t.Run("deleted", func(t *testing.T) {
 		t.Parallel()
 		st := &deletedSnapshots{Store: openStore(t, "sqlite")}
-		b := setup(t, st, setupOpts{wrap: func(s store.Store) store.Store { return st }}, "faults")
+		b := setup(t, st, setupOpts{noWarm: true, wrap: func(s store.Store) store.Store { return st }}, "faults")
 		id := awaitAndSignal(t, b)
 		acts := started(t, b, id)
 		if len(acts) != 2 || acts[1]["start"] != executor.StartImage || acts[1]["snapshot_unusable"] == nil {
@@ -144,4 +144,89 @@ type deletedSnapshots struct{ store.Store }
 
 func (s *deletedSnapshots) RunSnapshotGet(ctx context.Context, p *store.RunSnapshotGetParams) (*store.RunSnapshot, error) {
 	return nil, store.ErrNotFound
+}
+
+// A run that wakes in the process it parked in resumes in the very
+// instance, kept warm: no restore, no replay.
+func TestAParkedRunResumesInItsWarmInstance(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng}, "faults")
+		id := awaitAndSignal(t, b)
+		acts := started(t, b, id)
+		if len(acts) != 2 || acts[1]["start"] != executor.StartWarm {
+			t.Errorf("activations started %v, want the second warm", acts)
+		}
+	})
+}
+
+// A warm instance is a shortcut too: when another process has run the run
+// since it parked, the instance is stale and thrown away, and the run
+// resumes from its stored snapshot.
+func TestAStaleWarmInstanceIsThrownAway(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t, "sqlite")
+	b := setup(t, st, setupOpts{}, "bench")
+	id := b.start(t, "bench", "steps", map[string]any{"steps": 2, "sleep_ms": 3000})
+	run := b.wait(t, id, 30*time.Second, store.StatusSleeping)
+	// Another process's activation: it claims the run and suspends it
+	// again, as one that resumed and parked at once would.
+	later := run.WakeAt.Add(time.Millisecond)
+	claimed, err := st.RunClaim(ctx, &store.RunClaimParams{RunID: id, Owner: "another-process", Now: later, LeaseDuration: time.Minute, Limit: 1})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim as another process: %v %v", claimed, err)
+	}
+	if _, err := st.RunApply(ctx, &store.RunApplyParams{RunID: id, Fence: claimed[0].Fence, Now: time.Now(), Status: store.StatusPending, WakeAt: ptrTime(time.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	b.completed(t, id, `{"steps":2}`)
+	acts := started(t, b, id)
+	// The third parks again at the sleep, not yet over, and the fourth
+	// resumes warm.
+	if len(acts) < 3 || acts[2]["start"] != executor.StartSnapshot {
+		t.Errorf("activations started %v, want the third from the snapshot, not the stale warm instance", acts)
+	}
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }
+
+// What one suspension of each example that suspends stores, as its
+// run_suspended event says (README, "Snapshots"). The signup example must
+// store at most 256 KiB.
+func TestSnapshotSizesOfTheExamples(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		module, workflow string
+		input            any
+		max              float64
+	}{
+		{"signup", "signup", map[string]any{"email": "ada@example.com", "confirm_timeout_ms": 1}, 256 << 10},
+		{"export", "export", map[string]any{"items": 1000}, 16 << 20},
+		{"bench", "steps", map[string]any{"steps": 3, "sleep_ms": 1}, 16 << 20},
+		{"bench", "steps", map[string]any{"steps": 1000, "sleep_ms": 1}, 16 << 20},
+	}
+	b := setup(t, openStore(t, "sqlite"), setupOpts{noWarm: true}, "signup", "export", "bench")
+	for _, c := range cases {
+		id := b.start(t, c.module, c.workflow, c.input)
+		run := b.wait(t, id, 60*time.Second, store.StatusCompleted, store.StatusFailed)
+		if run.Status != store.StatusCompleted {
+			t.Fatalf("%s %v: %s %s", c.module, c.input, run.Status, run.Error)
+		}
+		sus := suspensions(t, b, id)
+		if len(sus) == 0 {
+			t.Fatalf("%s %v did not suspend", c.module, c.input)
+		}
+		for _, s := range sus {
+			n, ok := s["snapshot_bytes"].(float64)
+			if !ok {
+				t.Errorf("%s %v: a suspension stored no snapshot: %v", c.module, c.input, s)
+				continue
+			}
+			t.Logf("%s %v: %s suspension stored %.0f bytes", c.module, c.input, s["reason"], n)
+			if n > c.max {
+				t.Errorf("%s %v: a suspension stored %.0f bytes, over %.0f", c.module, c.input, n, c.max)
+			}
+		}
+	}
 }

@@ -24,14 +24,23 @@ func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
 	pages := fs.Int("max-memory-pages", envInt("WASMFLOW_MAX_MEMORY_PAGES", 4096), "64 KiB pages of memory one guest may use (env WASMFLOW_MAX_MEMORY_PAGES)")
 	activations := fs.Int("max-activations", envInt("WASMFLOW_MAX_ACTIVATIONS", 10000), "activations one run may have before it fails, as Rails' max_resumptions (env WASMFLOW_MAX_ACTIVATIONS)")
 	events := fs.Int("max-events-per-run", envInt("WASMFLOW_MAX_EVENTS_PER_RUN", 100000), "events in one run's timeline (env WASMFLOW_MAX_EVENTS_PER_RUN)")
+	snapshots := fs.String("snapshots", envOr("WASMFLOW_SNAPSHOTS", "on"), "on: guests that can park are snapshotted where they suspend and resume from the snapshot; off: every activation replays (init images stay) (env WASMFLOW_SNAPSHOTS)")
+	snapshotSize := fs.Int("max-snapshot-size", envInt("WASMFLOW_MAX_SNAPSHOT_SIZE", 16<<20), "bytes of a run's suspension snapshot, compressed; a larger one is not stored and the run replays (env WASMFLOW_MAX_SNAPSHOT_SIZE)")
+	warm := fs.Int("warm-instances", envInt("WASMFLOW_WARM_INSTANCES", 64), "parked instances this process keeps in memory for their runs' next activations; 0: none (env WASMFLOW_WARM_INSTANCES)")
 	return func() (*host.Config, error) {
 		if err := errors.Join(envErrs...); err != nil {
 			return nil, err
 		}
-		for name, v := range map[string]int{"workers": *workers, "max-payload": *payload, "max-module-size": *moduleSize, "max-memory-pages": *pages, "max-events-per-run": *events, "max-activations": *activations} {
+		for name, v := range map[string]int{"workers": *workers, "max-payload": *payload, "max-module-size": *moduleSize, "max-memory-pages": *pages, "max-events-per-run": *events, "max-activations": *activations, "max-snapshot-size": *snapshotSize} {
 			if v <= 0 {
 				return nil, fmt.Errorf("--%s must be positive, got %d", name, v)
 			}
+		}
+		if *snapshots != "on" && *snapshots != "off" {
+			return nil, fmt.Errorf("--snapshots is on or off, got %q", *snapshots)
+		}
+		if *warm < 0 {
+			return nil, fmt.Errorf("--warm-instances must not be negative, got %d", *warm)
 		}
 		if *pages > 65536 {
 			return nil, fmt.Errorf("--max-memory-pages is at most 65536 (4 GiB), got %d", *pages)
@@ -39,7 +48,11 @@ func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
 		if *lease < time.Second || *activation < time.Second {
 			return nil, fmt.Errorf("--lease and --activation-timeout must be at least 1s")
 		}
-		c := &host.Config{Workers: *workers, LeaseDuration: *lease}
+		c := &host.Config{Workers: *workers, LeaseDuration: *lease, NoSnapshots: *snapshots == "off", WarmInstances: *warm}
+		if *warm == 0 {
+			c.WarmInstances = -1
+		}
+		c.Limits.SnapshotSize = *snapshotSize
 		c.Limits.ActivationTimeout = *activation
 		c.Limits.Payload = *payload
 		c.Limits.ModuleSize = *moduleSize

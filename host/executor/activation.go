@@ -59,6 +59,8 @@ type Activation struct {
 	parkable   bool                    // the host call in progress may answer Park
 	parked     *parkState              // the guest parks: the suspension to write when it returns
 	inCall     string                  // the host function in progress
+	out        *outlets                // where the instance's output goes
+	lastPark   *snapshotHost           // the host state the guest last parked with
 	resumed    string                  // restored from a snapshot: the call the guest makes again first
 	start      *activationStarted      // to complete the claim's activation_started with, until written
 	startKind  string                  // how the activation began (Start*)
@@ -169,8 +171,13 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	a.stderr = &tailWriter{max: 4096, log: a.logger(), level: slog.LevelWarn, stream: "stderr", a: a}
 	a.startedAs(prep)
 	inst, export, err := a.begin(ctx, stepCtx)
+	kept := false
 	if inst != nil {
-		defer inst.Close(context.WithoutCancel(ctx))
+		defer func() {
+			if !kept {
+				inst.Close(context.WithoutCancel(ctx))
+			}
+		}()
 	}
 	if err != nil {
 		return a.conclude(ctx, err, inst)
@@ -178,9 +185,53 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	a.parkable = false
 	_, err = inst.Call(stepCtx, export)
 	if a.parked != nil {
-		return a.writePark(err, inst)
+		res, werr := a.writePark(err, inst)
+		kept = err == nil && werr == nil && suspended(res.Status) && a.keepWarm(inst)
+		return res, werr
 	}
 	return a.conclude(ctx, err, inst)
+}
+
+func suspended(s store.RunStatus) bool {
+	return s == store.StatusPending || s == store.StatusSleeping || s == store.StatusWaiting
+}
+
+// keepWarm keeps the instance the run parked in, for the run's next
+// activation in this process.
+func (a *Activation) keepWarm(inst engine.Instance) bool {
+	if a.lastPark == nil {
+		return false
+	}
+	return a.e.warm.put(&warmInstance{
+		runID: a.run.ID, digest: a.run.ModuleDigest, attempt: a.run.Attempt, activation: a.run.Activations,
+		inst: inst, host: *a.lastPark, clock: a.monotonic(), bytes: int64(inst.MemorySize()), out: a.out,
+	})
+}
+
+// fromWarm takes the run's warm instance, if this process has one that its
+// previous activation parked, and puts the activation where it parked. A
+// stale one (another process ran the run since, or it was retried) is
+// closed.
+func (a *Activation) fromWarm(ctx context.Context) (engine.Instance, error) {
+	w := a.e.warm.take(a.run.ID)
+	if w == nil {
+		return nil, nil
+	}
+	if a.e.noSnapshots || w.activation != a.run.Activations-1 || w.attempt != a.run.Attempt || w.digest != a.run.ModuleDigest {
+		w.inst.Close(context.WithoutCancel(ctx))
+		return nil, nil
+	}
+	if err := a.loadJournal(ctx, w.host.Position); err != nil {
+		w.inst.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if err := a.resumeAt(&w.host, w.clock); err != nil {
+		w.inst.Close(context.WithoutCancel(ctx))
+		return nil, nil
+	}
+	w.out.set(a.out.stdout, a.out.stderr)
+	a.out = w.out
+	return w.inst, nil
 }
 
 // begin loads what the activation starts from, instantiates the module in
@@ -189,9 +240,15 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 // _initialize when the module has no image. A store failure is returned
 // with a nil instance; any other error is the guest's, for conclude.
 func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, string, error) {
-	cfg := &engine.InstanceConfig{
-		Stdout: &tailWriter{log: a.logger(), level: slog.LevelInfo, stream: "stdout", a: a},
-		Stderr: a.stderr,
+	a.out = &outlets{}
+	a.out.set(&tailWriter{log: a.logger(), level: slog.LevelInfo, stream: "stdout", a: a}, a.stderr)
+	cfg := &engine.InstanceConfig{Stdout: outlet{o: a.out}, Stderr: outlet{o: a.out, stderr: true}}
+	if inst, err := a.fromWarm(ctx); inst != nil || err != nil {
+		if err != nil {
+			return nil, "", err
+		}
+		a.start.Start, a.startKind = StartWarm, StartWarm
+		return inst, abi.ExportResume, nil
 	}
 	t := time.Now()
 	snap, why := a.loadSnapshot(ctx)

@@ -117,6 +117,14 @@ type Config struct {
 	// CacheDir, when set, keeps modules' init images on disk between
 	// processes (beside the engine's compile cache).
 	CacheDir string
+	// WarmInstances bounds how many parked instances this process keeps
+	// in memory, so that a run that wakes here soon resumes in the very
+	// instance it parked in (the least recently parked go first). Default
+	// 64; negative: none.
+	WarmInstances int
+	// WarmMemory bounds the memory of the warm instances, in bytes (their
+	// linear memories' sizes). Default 512 MiB.
+	WarmMemory int64
 	// NoSnapshots turns suspension snapshots off: guests that can park are
 	// ended at suspensions like any other, and every activation replays.
 	// Init images stay.
@@ -235,6 +243,7 @@ type Executor struct {
 	modules     *Modules
 	cacheDir    string
 	noSnapshots bool
+	warm        *warmCache
 }
 
 // New returns an Executor.
@@ -269,9 +278,21 @@ func New(cfg *Config) (*Executor, error) {
 	if e.imaging == nil {
 		e.imaging = e.engine
 	}
+	warmCount, warmBytes := cfg.WarmInstances, cfg.WarmMemory
+	if warmCount == 0 {
+		warmCount = 64
+	}
+	if warmBytes == 0 {
+		warmBytes = 512 << 20
+	}
+	e.warm = newWarmCache(warmCount, warmBytes)
 	e.modules = newModules(e)
 	return e, nil
 }
+
+// Close releases the instances the executor keeps warm. Call it before
+// closing the engine.
+func (e *Executor) Close() { e.warm.close() }
 
 // Modules returns the executor's module registry.
 func (e *Executor) Modules() *Modules { return e.modules }

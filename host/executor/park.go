@@ -124,6 +124,7 @@ func (a *Activation) snapshot(inst engine.Instance) (*store.RunSnapshot, string)
 		h.Step = &parkedStep{Opts: s.opts, EffectSeq: s.effectSeq, Started: s.started}
 	}
 	st.Host = mustJSON(h)
+	a.lastPark = &h
 	data := snapshot.Encode(st, a.prep.Image)
 	if limit := a.e.limits.SnapshotSize; len(data) > limit {
 		a.logger().Warn("snapshot over the size limit; the run will replay", "bytes", len(data), "limit", limit)
@@ -203,19 +204,26 @@ func (a *Activation) restore(inst engine.Instance, r *restorable) error {
 			return fmt.Errorf("global %d cannot be set", g.Index)
 		}
 	}
-	if ps := r.host.Step; ps != nil {
+	return a.resumeAt(&r.host, r.delta.Clock)
+}
+
+// resumeAt puts the activation where a parked one was: at its journal
+// position (inside its step, if it parked at a checkpoint), with its
+// workflow clock, register and the guest's monotonic clock.
+func (a *Activation) resumeAt(h *snapshotHost, clock int64) error {
+	if ps := h.Step; ps != nil {
 		// Parked at a checkpoint: the step goes on, its entry as the
 		// suspension wrote it.
-		if len(a.entries) == 0 || a.entries[0].Seq != r.host.Position || a.entries[0].Kind != store.EntryStep || a.entries[0].Status != store.EntryRunning {
-			return fmt.Errorf("the journal has no running step at position %d", r.host.Position)
+		if len(a.entries) == 0 || a.entries[0].Seq != h.Position || a.entries[0].Kind != store.EntryStep || a.entries[0].Status != store.EntryRunning {
+			return fmt.Errorf("the journal has no running step at position %d", h.Position)
 		}
 		entry := *a.entries[0]
 		a.step = &stepState{entry: &entry, opts: ps.Opts, effectSeq: ps.EffectSeq, persisted: true, started: ps.Started}
 		a.live = true
 		a.startStepTimer()
 	}
-	a.monoBase, a.instStart = r.delta.Clock, time.Now()
-	a.pos, a.clock, a.register = r.host.Position, r.host.Clock, r.host.Register
-	a.resumed = r.host.Call
+	a.monoBase, a.instStart = clock, time.Now()
+	a.pos, a.clock, a.register = h.Position, h.Clock, h.Register
+	a.resumed = h.Call
 	return nil
 }
