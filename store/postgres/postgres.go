@@ -28,6 +28,7 @@ var migrations embed.FS
 const (
 	codeFenced   = "WF001"
 	codeNotFound = "WF002"
+	codeApplied  = "WF003" // a numbered write applied already (wasmflow_fence_write)
 	codeUnique   = "23505"
 )
 
@@ -142,13 +143,19 @@ func (t target) Apply(ctx context.Context, m migrate.Migration) error {
 }
 
 // wrap adds context to err and translates the driver's errors into the
-// store's.
-func wrap(op string, err error) error {
+// store's. A connection that failed under a call is most likely not the only
+// one (a restarted server dropped them all): the pool's idle connections are
+// closed too, so that the next calls connect afresh instead of each finding
+// a dead one.
+func (s *Store) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var pgErr *pgconn.PgError
 	switch {
+	case unavailable(err):
+		s.pool.Reset()
+		err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	case errors.Is(err, pgx.ErrNoRows):
 		err = store.ErrNotFound
 	case errors.As(err, &pgErr) && pgErr.Code == codeFenced:

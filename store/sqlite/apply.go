@@ -17,6 +17,9 @@ func (s *Store) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.R
 	}
 	var res store.RunApplyResult
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if applied, err := appliedAlready(ctx, tx, p, &res); err != nil || applied {
+			return err
+		}
 		if err := checkFence(ctx, tx, p.RunID, p.Fence); err != nil {
 			return err
 		}
@@ -56,6 +59,22 @@ func (s *Store) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.R
 	return &res, nil
 }
 
+// appliedAlready reports whether the run has applied the numbered write p
+// already, and then fills res with the run's counts as they are now.
+func appliedAlready(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res *store.RunApplyResult) (bool, error) {
+	if p.Write <= 0 {
+		return false, nil
+	}
+	var fence, seq int64
+	err := tx.QueryRowContext(ctx, `SELECT write_fence, write_seq, cancel_requested, event_count, signals_received FROM runs WHERE id = ?`,
+		p.RunID).Scan(&fence, &seq, &res.CancelRequested, &res.EventCount, &res.SignalsReceived)
+	if err != nil {
+		return false, err
+	}
+	res.Replayed = fence == p.Fence && seq >= p.Write
+	return res.Replayed, nil
+}
+
 // updateApplied writes the run's own fields and counts the new events.
 func updateApplied(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res *store.RunApplyResult) error {
 	var signals int64
@@ -76,10 +95,12 @@ func updateApplied(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res
 			error = COALESCE(?, error),
 			progress = COALESCE(?, progress),
 			event_count = event_count + ?,
+			write_fence = ?,
+			write_seq = ?,
 			updated_at = ?
 		WHERE id = ? RETURNING cancel_requested, event_count, signals_received`,
 		string(status), status == store.StatusRunning, microsPtr(wake), string(status), completed,
-		nullText(p.Output), nullString(p.Error), nullText(p.Progress), len(p.Events), micros(p.Now), p.RunID,
+		nullText(p.Output), nullString(p.Error), nullText(p.Progress), len(p.Events), p.Fence, p.Write, micros(p.Now), p.RunID,
 	).Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
 }
 
