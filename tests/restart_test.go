@@ -10,10 +10,11 @@ import (
 
 // A Postgres restart under load: two servers run runs of many steps, the
 // database is restarted (a fast shutdown, as an operator's restart does:
-// every connection is terminated), and every run in flight carries on
-// within 2 s of the database being back, instead of failing its activation
-// and waiting out its lease (30 s); every run completes, and no step
-// completes twice.
+// every connection is terminated) and stays down for 2 s, and every run in
+// flight carries on within 2 s of the database being back, instead of
+// failing its activation and waiting out its lease (30 s); every run
+// completes, no step completes twice, and the servers claim new runs again
+// without being restarted.
 func TestRunsCarryOnThroughAPostgresRestart(t *testing.T) {
 	t.Parallel()
 	pg := pgtest.NewServer(t)
@@ -34,9 +35,19 @@ func TestRunsCarryOnThroughAPostgresRestart(t *testing.T) {
 		})
 	}
 	restarted := time.Now()
-	down := pg.Restart(t)
+	down := pg.Restart(t, 2*time.Second)
 	back := restarted.Add(down)
 	t.Logf("the database restarted in %s", down.Round(time.Millisecond))
+
+	// The schedulers claim again: a new run completes at once.
+	fresh := c.startRun(1, "bench", "steps", map[string]any{"steps": 3})
+	r, _ := c.waitFor(1, fresh, 10*time.Second, "completion of a run started after the restart", func(r run, _ []event) bool {
+		return r.Status == "completed" || r.Status == "failed"
+	})
+	if r.Status != "completed" {
+		t.Fatalf("run %s started after the restart: %s %v", fresh, r.Status, r.Error)
+	}
+	t.Logf("a run started after the restart completed %s after the database was back", time.Since(back).Round(time.Millisecond))
 
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
@@ -51,7 +62,7 @@ func TestRunsCarryOnThroughAPostgresRestart(t *testing.T) {
 				t.Fatalf("run %s: %s %v", r.ID, r.Status, r.Error)
 			}
 		}
-		if done == runs {
+		if done == runs+1 {
 			break
 		}
 		if time.Now().After(deadline) {

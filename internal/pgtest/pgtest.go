@@ -108,13 +108,14 @@ func (s *Server) URL(t testing.TB) string {
 }
 
 // Restart stops the server as an operator's restart does (a fast
-// shutdown: every connection is terminated, SQLSTATE 57P01) and starts it
-// again on the same port and data. It returns how long the server did not
-// accept connections.
-func (s *Server) Restart(t testing.TB) time.Duration {
+// shutdown: every connection is terminated, SQLSTATE 57P01), keeps it
+// stopped for pause (connections are refused meanwhile), and starts it again
+// on the same port and data. It returns how long the server did not accept
+// connections.
+func (s *Server) Restart(t testing.TB, pause time.Duration) time.Duration {
 	t.Helper()
 	began := time.Now()
-	if err := s.srv.restart(); err != nil {
+	if err := s.srv.restart(pause); err != nil {
 		t.Fatalf("pgtest: restart: %v", err)
 	}
 	return time.Since(began)
@@ -291,7 +292,7 @@ func (s *server) waitReady(timeout time.Duration) error {
 
 // restart shuts the server down fast (SIGINT to the postmaster, as pg_ctl
 // stop -m fast does) and runs it again.
-func (s *server) restart() error {
+func (s *server) restart(pause time.Duration) error {
 	pidFile, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
 	if err != nil {
 		return fmt.Errorf("read the server's pid: %w", err)
@@ -310,6 +311,7 @@ func (s *server) restart() error {
 		return errors.New("the server did not stop within 30s")
 	}
 	s.stdin.Close()
+	time.Sleep(pause)
 	return s.run(s.bin)
 }
 

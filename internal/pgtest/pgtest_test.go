@@ -61,7 +61,7 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	took := srv.Restart(t)
+	took := srv.Restart(t, 0)
 	if _, err := conn.Exec(ctx, "SELECT 1"); err == nil {
 		t.Fatal("a connection made before the restart still works")
 	}
