@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,4 +95,51 @@ func TestActivationsCarryOnThroughAnUnavailableDatabase(t *testing.T) {
 		}
 		t.Logf("%d store calls met an unavailable database; the run completed in %s", bs.blinks, time.Since(start).Round(time.Millisecond))
 	})
+}
+
+// claimsDownStore fails claims and heartbeats while down is set.
+type claimsDownStore struct {
+	store.Store
+	down atomic.Bool
+}
+
+func (s *claimsDownStore) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store.Run, error) {
+	if s.down.Load() {
+		return nil, fmt.Errorf("store: claim runs: %w: connection refused", store.ErrUnavailable)
+	}
+	return s.Store.RunClaim(ctx, p)
+}
+
+func (s *claimsDownStore) RunHeartbeat(ctx context.Context, p *store.RunHeartbeatParams) ([]*store.LeaseState, error) {
+	if s.down.Load() {
+		return nil, fmt.Errorf("store: heartbeat: %w: connection refused", store.ErrUnavailable)
+	}
+	return s.Store.RunHeartbeat(ctx, p)
+}
+
+// The scheduler survives a database outage without a restart: claims and
+// heartbeats that fail meanwhile back off and succeed again once it is
+// over, so a run created during the outage is claimed after it, and a run
+// in flight keeps its lease.
+func TestSchedulerRecoversFromAnOutage(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "sqlite")
+	ds := &claimsDownStore{}
+	b := setup(t, st, setupOpts{lease: 3 * time.Second, poll: 100 * time.Millisecond,
+		wrap: func(s store.Store) store.Store { ds.Store = s; return ds }}, "bench")
+	warm := b.start(t, "bench", "steps", map[string]any{"steps": 1}) // the module compiled
+	b.wait(t, warm, 30*time.Second, store.StatusCompleted)
+	inFlight := b.start(t, "bench", "steps", map[string]any{"steps": 5000})
+	time.Sleep(200 * time.Millisecond) // under way
+	ds.down.Store(true)
+	during := b.start(t, "bench", "steps", map[string]any{"steps": 3})
+	time.Sleep(2500 * time.Millisecond) // claims fail, heartbeats fail, backoff grows
+	ds.down.Store(false)
+	up := time.Now()
+	b.wait(t, during, 8*time.Second, store.StatusCompleted) // claims back off 5s at most
+	t.Logf("the run created during the outage completed %s after it", time.Since(up).Round(time.Millisecond))
+	run := b.wait(t, inFlight, 60*time.Second, store.StatusCompleted)
+	if run.Activations != 1 {
+		t.Errorf("the run in flight had %d activations, want 1: its lease was lost to the outage", run.Activations)
+	}
 }
