@@ -157,7 +157,11 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 		return a.failNow(fmt.Sprintf("the run reached its limit of %d activations (--max-activations): it was interrupted, suspended or lost its lease too often", n))
 	}
 	a.observeResumption(ctx)
-	prep, err := e.modules.Load(ctx, a.run.ModuleDigest)
+	var prep *Prepared
+	err := a.persist(func(context.Context) (err error) {
+		prep, err = e.modules.Load(ctx, a.run.ModuleDigest) // bounded by ctx: a compilation may take long
+		return err
+	})
 	if err != nil {
 		var me *ModuleError
 		if errors.As(err, &me) {
