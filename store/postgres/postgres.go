@@ -143,18 +143,14 @@ func (t target) Apply(ctx context.Context, m migrate.Migration) error {
 }
 
 // wrap adds context to err and translates the driver's errors into the
-// store's. A connection that failed under a call is most likely not the only
-// one (a restarted server dropped them all): the pool's idle connections are
-// closed too, so that the next calls connect afresh instead of each finding
-// a dead one.
+// store's.
 func (s *Store) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var pgErr *pgconn.PgError
 	switch {
-	case unavailable(err):
-		s.pool.Reset()
+	case s.dropped(err):
 		err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	case errors.Is(err, pgx.ErrNoRows):
 		err = store.ErrNotFound

@@ -43,13 +43,26 @@ func unavailable(err error) bool {
 	return false
 }
 
-// read runs a read, and runs it once more when the database dropped the
-// connection under it: after a database restart every pooled connection is
-// dead, and the first use of each would otherwise fail a request that a new
-// connection serves. Reads change nothing, so running one twice is safe.
+// dropped reports whether err means the database is unavailable, and then
+// closes the pool's idle connections: a connection that failed under a call
+// is seldom the only one (a restarted server dropped them all), and the
+// next calls should connect afresh instead of each finding a dead one.
+func (s *Store) dropped(err error) bool {
+	if err == nil || !unavailable(err) {
+		return false
+	}
+	s.pool.Reset()
+	return true
+}
+
+// read runs a read, and runs it once more, on a new connection, when the
+// database dropped the connection under it: after a database restart every
+// pooled connection is dead, and the first use of each would otherwise fail
+// a request that a new connection serves. Reads change nothing, so running
+// one twice is safe.
 func (s *Store) read(ctx context.Context, fn func() error) error {
 	err := fn()
-	if err != nil && unavailable(err) && ctx.Err() == nil {
+	if s.dropped(err) && ctx.Err() == nil {
 		err = fn()
 	}
 	return err
