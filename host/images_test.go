@@ -80,7 +80,9 @@ func TestAnUnusableInitImageIsMadeAgain(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			st := openStore(t, "sqlite")
-			setup(t, st, setupOpts{}, "faults") // pushes the module, which makes and stores its image
+			// Pushes the module, which makes and stores its image; no workers, so
+			// that the host below runs the run.
+			setup(t, st, setupOpts{workers: -1}, "faults")
 			stored := storedImage(t, st, "faults")
 
 			var made []*store.ModuleImagePutParams
