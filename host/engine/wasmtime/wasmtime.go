@@ -28,6 +28,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -424,12 +425,61 @@ func mapError(ctx context.Context, err, hostErr error, stopped bool) error {
 	msg := err.Error()
 	var trap *wt.Trap
 	if errors.As(err, &trap) {
-		if code := trap.Code(); code != nil && *code == wt.Interrupt && ctx.Err() != nil {
+		code := trap.Code()
+		if code != nil && *code == wt.Interrupt && ctx.Err() != nil {
 			return fmt.Errorf("guest stopped: %w", context.Cause(ctx))
 		}
-		msg = "wasm error: " + msg
+		// wasmtime's message is "error while executing at wasm backtrace:",
+		// the backtrace (one line per frame: 16,000 after a deep
+		// recursion), then the reason. Put the reason first, in wazero's
+		// words, and keep the first frames.
+		reason := "trap"
+		if code != nil {
+			if r, ok := trapReasons[*code]; ok {
+				reason = r
+			}
+		}
+		msg = "wasm error: " + reason + "\n" + backtrace(msg)
 	}
 	return &engine.Trap{Message: msg, Err: err}
+}
+
+// trapReasons are wazero's words for each trap, so that a guest fault
+// reads the same on both engines.
+var trapReasons = map[wt.TrapCode]string{
+	wt.StackOverflow:          "stack overflow",
+	wt.MemoryOutOfBounds:      "out of bounds memory access",
+	wt.HeapMisaligned:         "unaligned atomic",
+	wt.TableOutOfBounds:       "invalid table access",
+	wt.IndirectCallToNull:     "invalid table access",
+	wt.BadSignature:           "indirect call type mismatch",
+	wt.IntegerOverflow:        "integer overflow",
+	wt.IntegerDivisionByZero:  "integer divide by zero",
+	wt.BadConversionToInteger: "invalid conversion to integer",
+	wt.UnreachableCodeReached: "unreachable",
+	wt.Interrupt:              "interrupted",
+	wt.OutOfFuel:              "out of fuel",
+}
+
+// maxFrames bounds the wasm frames a trap's message keeps.
+const maxFrames = 32
+
+// backtrace returns the wasm frames of a wasmtime trap message, at most
+// maxFrames of them, and the cause wasmtime gave.
+func backtrace(msg string) string {
+	frames, cause, _ := strings.Cut(msg, "\n\nCaused by:\n")
+	cause, _, _ = strings.Cut(cause, "\n\nStack backtrace:")
+	lines := strings.Split(frames, "\n")
+	if len(lines) > 0 && strings.HasPrefix(lines[0], "error while executing") {
+		lines = lines[1:]
+	}
+	if n := len(lines) - maxFrames; n > 0 {
+		lines = append(lines[:maxFrames], fmt.Sprintf("    ... %d more frames", n))
+	}
+	if cause = strings.TrimSpace(cause); cause != "" {
+		lines = append(lines, "caused by: "+strings.Join(strings.Fields(cause), " "))
+	}
+	return "wasm stack trace:\n" + strings.Join(lines, "\n")
 }
 
 func (i *instance) MemorySize() uint32 {
