@@ -724,7 +724,10 @@ func (a *Activation) logCall(c *call) (uint64, error) {
 	case abi.LogError:
 		level = slog.LevelError
 	}
-	a.logger().Log(a.dbctx, level, msg, "source", "guest")
+	if a.glog == nil {
+		a.glog = newGuestLog(a)
+	}
+	a.glog.line(level, msg)
 	return 0, nil
 }
 

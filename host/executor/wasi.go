@@ -44,6 +44,11 @@ func wasiFunc(name string, params []engine.ValueType, fn func(ctx context.Contex
 			// Outside an activation (an engine used on its own) a nil
 			// activation answers with the real clocks and randomness.
 			stack[0] = uint64(fn(ctx, fromContext(ctx), mem, stack))
+			// A poll_oneoff that slept until the activation's deadline
+			// (or a stop) ends the guest call there.
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
 			return nil
 		},
 	}

@@ -422,26 +422,32 @@ func mapError(ctx context.Context, err, hostErr error, stopped bool) error {
 			return &engine.ExitError{Code: uint32(code)}
 		}
 	}
+	// wasmtime's message is "error while executing at wasm backtrace:",
+	// the backtrace (one line per frame: 16,000 after a deep recursion),
+	// then the cause. Put the reason first, in wazero's words for a trap,
+	// and keep the first frames.
 	msg := err.Error()
+	frames, cause := backtrace(msg)
+	reason := cause
 	var trap *wt.Trap
 	if errors.As(err, &trap) {
 		code := trap.Code()
 		if code != nil && *code == wt.Interrupt && ctx.Err() != nil {
 			return fmt.Errorf("guest stopped: %w", context.Cause(ctx))
 		}
-		// wasmtime's message is "error while executing at wasm backtrace:",
-		// the backtrace (one line per frame: 16,000 after a deep
-		// recursion), then the reason. Put the reason first, in wazero's
-		// words, and keep the first frames.
-		reason := "trap"
 		if code != nil {
 			if r, ok := trapReasons[*code]; ok {
 				reason = r
 			}
 		}
-		msg = "wasm error: " + reason + "\n" + backtrace(msg)
 	}
-	return &engine.Trap{Message: msg, Err: err}
+	if reason == "" {
+		reason, _, _ = strings.Cut(msg, "\n")
+	}
+	if frames != "" {
+		reason += "\n" + frames
+	}
+	return &engine.Trap{Message: "wasm error: " + reason, Err: err}
 }
 
 // trapReasons are wazero's words for each trap, so that a guest fault
@@ -464,22 +470,30 @@ var trapReasons = map[wt.TrapCode]string{
 // maxFrames bounds the wasm frames a trap's message keeps.
 const maxFrames = 32
 
-// backtrace returns the wasm frames of a wasmtime trap message, at most
-// maxFrames of them, and the cause wasmtime gave.
-func backtrace(msg string) string {
-	frames, cause, _ := strings.Cut(msg, "\n\nCaused by:\n")
-	cause, _, _ = strings.Cut(cause, "\n\nStack backtrace:")
-	lines := strings.Split(frames, "\n")
-	if len(lines) > 0 && strings.HasPrefix(lines[0], "error while executing") {
+// backtrace splits a wasmtime error message into its wasm frames (at
+// most maxFrames of them, as "wasm stack trace:" and a line each) and its
+// cause, on one line.
+func backtrace(msg string) (frames, cause string) {
+	head, rest, found := strings.Cut(msg, "\n\nCaused by:\n")
+	if !found {
+		return "", ""
+	}
+	rest, _, _ = strings.Cut(rest, "\n\nStack backtrace:")
+	// The cause is a numbered chain ("0: memory fault at ...", "1: wasm
+	// trap: ..."): its last link is the root.
+	lines := strings.Split(strings.TrimSpace(rest), "\n")
+	cause = strings.TrimSpace(lines[len(lines)-1])
+	if i := strings.Index(cause, ": "); i > 0 && strings.Trim(cause[:i], "0123456789") == "" {
+		cause = cause[i+2:]
+	}
+	lines = strings.Split(head, "\n")
+	if strings.HasPrefix(lines[0], "error while executing") {
 		lines = lines[1:]
 	}
 	if n := len(lines) - maxFrames; n > 0 {
 		lines = append(lines[:maxFrames], fmt.Sprintf("    ... %d more frames", n))
 	}
-	if cause = strings.TrimSpace(cause); cause != "" {
-		lines = append(lines, "caused by: "+strings.Join(strings.Fields(cause), " "))
-	}
-	return "wasm stack trace:\n" + strings.Join(lines, "\n")
+	return "wasm stack trace:\n" + strings.Join(lines, "\n"), cause
 }
 
 func (i *instance) MemorySize() uint32 {

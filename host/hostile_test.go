@@ -1,0 +1,233 @@
+//go:build cgo
+
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	wt "github.com/bytecodealliance/wasmtime-go/v39"
+
+	"github.com/wasmflow/wasmflow/host"
+	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/store"
+)
+
+// hostileWAT is a module with one workflow, "hostile", whose wasmflow_run
+// is body: the guests of the hostile-guest suite, each a few instructions
+// of WebAssembly text. They may call any wasmflow function, and the WASI
+// functions a runtime would ($clock_time_get, $random_get, $poll_oneoff,
+// $fd_write). Memory: the workflow's name at 0, a step name "s" at 16,
+// "{}" at 32, and 64 KiB of zeros from 1024 on; extra is more module
+// fields (functions, tables).
+func hostileWAT(body, extra string) string {
+	return `(module
+  (import "wasmflow" "declare_workflow" (func $declare (param i32 i32) (result i32)))
+  (import "wasmflow" "result_read" (func $result_read (param i32 i32) (result i32)))
+  (import "wasmflow" "input" (func $input (result i32)))
+  (import "wasmflow" "step_begin" (func $step_begin (param i32 i32 i32 i32) (result i32)))
+  (import "wasmflow" "step_end" (func $step_end (param i32 i32 i32) (result i32)))
+  (import "wasmflow" "cursor_set" (func $cursor_set (param i32 i32) (result i32)))
+  (import "wasmflow" "effect_begin" (func $effect_begin (param i32 i32) (result i32)))
+  (import "wasmflow" "effect_end" (func $effect_end (param i32 i32 i32) (result i32)))
+  (import "wasmflow" "sleep" (func $sleep (param i32 i32 i64) (result i32)))
+  (import "wasmflow" "await_signal" (func $await_signal (param i32 i32 i64) (result i32)))
+  (import "wasmflow" "complete" (func $complete (param i32 i32) (result i32)))
+  (import "wasmflow" "fail" (func $fail (param i32 i32) (result i32)))
+  (import "wasmflow" "log" (func $log (param i32 i32 i32) (result i32)))
+  (import "wasmflow" "progress" (func $progress (param i32 i32) (result i32)))
+  (import "wasmflow" "random" (func $random (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 0) "hostile")
+  (data (i32.const 16) "s")
+  (data (i32.const 32) "{}")
+  (data (i32.const 48) "EFAULT")
+  (data (i32.const 64) "the host did not refuse the pointer")
+  (data (i32.const 112) "table.grow refused")
+  (func (export "wasmflow_abi_version") (result i32) (i32.const 1))
+  (func (export "wasmflow_describe") (drop (call $declare (i32.const 0) (i32.const 7))))
+  ;; $efault fails the run with "EFAULT" when a WASI function answered it
+  ;; (21), and with the other message when it did not.
+  (func $efault (param i32)
+    (if (i32.eq (local.get 0) (i32.const 21))
+      (then (drop (call $fail (i32.const 48) (i32.const 6)))))
+    (drop (call $fail (i32.const 64) (i32.const 35))))
+  (func $step (drop (call $step_begin (i32.const 16) (i32.const 1) (i32.const 0) (i32.const 0))))
+  (func $done (drop (call $complete (i32.const 32) (i32.const 2))) unreachable)
+  (func (export "wasmflow_run") ` + body + `)
+  ` + extra + `)`
+}
+
+type hostileCase struct {
+	name string
+	body string
+	want string // in the run's error
+}
+
+// wild is a pointer far outside a guest's memory; a wild buffer is wild
+// with a length of 16.
+const wild = "(i32.const 0xFFFFFF00)"
+
+// The hostile-guest suite: guests that loop, allocate, recurse, pass wild
+// pointers to every host function that takes one, flood the log, or come
+// as very large modules. Each fails its own run, within the activation
+// time limit plus 100 ms, with a reason that says what the guest did,
+// while other runs on the same host complete; the host never crashes.
+func TestHostileGuests(t *testing.T) {
+	t.Parallel()
+	const timeout = 2 * time.Second
+	oob := "out-of-bounds pointer"
+	cases := []hostileCase{
+		{"endless loop outside a step", `(loop $l (br $l))`,
+			"activation exceeded its time limit of 2s (--activation-timeout)"},
+		{"endless loop inside a step", `(call $step) (loop $l (br $l))`,
+			`activation exceeded its time limit of 2s (--activation-timeout) without reaching a checkpoint; the guest was stopped in step "s"`},
+		{"endless sleep in poll_oneoff", `
+			;; one clock subscription, relative, due in an hour
+			(i64.store (i32.const 1048) (i64.const 3600000000000))
+			(drop (call $poll_oneoff (i32.const 1024) (i32.const 2048) (i32.const 1) (i32.const 4096)))
+			(call $done)`,
+			"activation exceeded its time limit of 2s (--activation-timeout)"},
+		{"memory bomb", `(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable`,
+			"guest trapped: wasm error: unreachable (out of memory: memory at 255 MiB of the 256 MiB limit, --max-memory-pages=4096)"},
+		{"deep recursion", `(call $deep)`, "guest trapped: wasm error: stack overflow"},
+		{"wild pointer to result_read", `(drop (call $input)) (drop (call $result_read ` + wild + ` (i32.const 2)))`, "result_read: guest passed an " + oob},
+		{"wild pointer to step_begin's name", `(drop (call $step_begin ` + wild + ` (i32.const 1) (i32.const 0) (i32.const 0)))`, "step_begin: guest passed an " + oob},
+		{"wild pointer to step_begin's options", `(drop (call $step_begin (i32.const 16) (i32.const 1) ` + wild + ` (i32.const 16)))`, "step_begin: guest passed an " + oob},
+		{"wild pointer to step_end", `(call $step) (drop (call $step_end (i32.const 0) ` + wild + ` (i32.const 16)))`, "step_end: guest passed an " + oob},
+		{"wild pointer to step_end's error", `(call $step) (drop (call $step_end (i32.const 1) ` + wild + ` (i32.const 16)))`, "step_end: guest passed an " + oob},
+		{"wild pointer to cursor_set", `(call $step) (drop (call $cursor_set ` + wild + ` (i32.const 16)))`, "cursor_set: guest passed an " + oob},
+		{"wild pointer to effect_begin", `(call $step) (drop (call $effect_begin ` + wild + ` (i32.const 1)))`, "effect_begin: guest passed an " + oob},
+		{"wild pointer to effect_end", `(call $step) (drop (call $effect_begin (i32.const 16) (i32.const 1))) (drop (call $effect_end (i32.const 0) ` + wild + ` (i32.const 16)))`, "effect_end: guest passed an " + oob},
+		{"wild pointer to sleep", `(drop (call $sleep ` + wild + ` (i32.const 1) (i64.const 1)))`, "sleep: guest passed an " + oob},
+		{"wild pointer to await_signal", `(drop (call $await_signal ` + wild + ` (i32.const 1) (i64.const 1)))`, "await_signal: guest passed an " + oob},
+		{"wild pointer to complete", `(drop (call $complete ` + wild + ` (i32.const 16)))`, "complete: guest passed an " + oob},
+		{"wild pointer to fail", `(drop (call $fail ` + wild + ` (i32.const 16)))`, "fail: guest passed an " + oob},
+		{"wild pointer to log", `(drop (call $log (i32.const 1) ` + wild + ` (i32.const 16)))`, "log: guest passed an " + oob},
+		{"wild pointer to progress", `(drop (call $progress ` + wild + ` (i32.const 16)))`, "progress: guest passed an " + oob},
+		{"wild pointer to random", `(drop (call $random ` + wild + ` (i32.const 16)))`, "random: guest passed an " + oob},
+		{"length past the end of memory", `(drop (call $log (i32.const 1) (i32.const 1024) (i32.const 0xFFFFFFFF)))`, "log: guest passed an " + oob},
+		// The WASI functions answer as WASI says: EFAULT, writing nothing.
+		{"wild pointer to clock_time_get", `(call $efault (call $clock_time_get (i32.const 0) (i64.const 0) ` + wild + `))`, "EFAULT"},
+		{"wild pointer to random_get", `(call $efault (call $random_get ` + wild + ` (i32.const 16)))`, "EFAULT"},
+		{"wild pointer to poll_oneoff's subscriptions", `(call $efault (call $poll_oneoff ` + wild + ` (i32.const 2048) (i32.const 1) (i32.const 4096)))`, "EFAULT"},
+		{"wild pointer to poll_oneoff's events", `(call $efault (call $poll_oneoff (i32.const 1024) ` + wild + ` (i32.const 1) (i32.const 4096)))`, "EFAULT"},
+		{"wild pointer to poll_oneoff's count", `(call $efault (call $poll_oneoff (i32.const 1024) (i32.const 2048) (i32.const 1) ` + wild + `))`, "EFAULT"},
+		{"too many poll_oneoff subscriptions", `(call $efault (call $poll_oneoff (i32.const 1024) (i32.const 2048) (i32.const 0x7FFFFFFF) (i32.const 4096)))`, "EFAULT"},
+		{"log flood", `(loop $l (drop (call $log (i32.const 1) (i32.const 1024) (i32.const 8192))) (br $l))`,
+			"activation exceeded its time limit of 2s (--activation-timeout)"},
+		{"table grown without end", `
+			(if (i32.eq (table.grow $t (ref.null func) (i32.const 0x7FFFFFF0)) (i32.const -1))
+				(then (drop (call $fail (i32.const 112) (i32.const 18))) unreachable))
+			(call $done)`, "table.grow refused"},
+	}
+	extra := `(func $deep (call $deep)) (table $t 1 funcref)`
+	for _, eng := range testEngines {
+		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
+			var log lockedBuffer
+			b := setup(t, openStore(t, "sqlite"), setupOpts{
+				engine: eng, workers: 8,
+				limits: executor.Limits{ActivationTimeout: timeout},
+				logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo})),
+			}, "wat/faults")
+			cases := append(cases, fdWriteCase(eng))
+			ids := make([]string, len(cases))
+			for i, c := range cases {
+				name := fmt.Sprintf("hostile-%d", i)
+				push(t, b.host, name, hostileWAT(c.body, extra))
+				ids[i] = b.start(t, name, "hostile", nil)
+			}
+			var ok []string
+			for range 10 {
+				ok = append(ok, b.start(t, "faults", "ok", nil))
+			}
+			for i, c := range cases {
+				run := b.wait(t, ids[i], 30*time.Second, store.StatusCompleted, store.StatusFailed)
+				if run.Status != store.StatusFailed || !strings.Contains(run.Error, c.want) {
+					t.Errorf("%s: run %s with error %q, want failed with %q", c.name, run.Status, run.Error, c.want)
+					continue
+				}
+				if d := activationTime(t, b, ids[i]); d > timeout+100*time.Millisecond {
+					t.Errorf("%s: failed %s after its activation started, over the %s limit plus 100ms", c.name, d, timeout)
+				}
+			}
+			for _, id := range ok {
+				b.completed(t, id, `{"ok":true}`)
+			}
+			if n := log.Len(); n > 4<<20 {
+				t.Errorf("the host's log holds %d bytes: a guest's log is not bounded", n)
+			}
+		})
+	}
+}
+
+// fdWriteCase is a wild pointer to fd_write, which the engine serves:
+// wazero answers EFAULT, as WASI says, and wasmtime ends the guest call.
+func fdWriteCase(eng string) hostileCase {
+	c := hostileCase{"wild pointer to fd_write", `(call $efault (call $fd_write (i32.const 1) ` + wild + ` (i32.const 1) (i32.const 4096)))`, "EFAULT"}
+	if eng == "wasmtime" {
+		c.want = "guest trapped: wasm error: Pointer out of bounds"
+	}
+	return c
+}
+
+// activationTime is how long a run's last activation took, from its
+// activation_started event to its last event.
+func activationTime(t *testing.T, b *bundle, id string) time.Duration {
+	t.Helper()
+	evs := b.events(t, id)
+	var start time.Time
+	for _, e := range evs {
+		if e.Type == store.EventActivationStarted {
+			start = e.At
+		}
+	}
+	return evs[len(evs)-1].At.Sub(start)
+}
+
+// push compiles a hostile guest's text and uploads it.
+func push(t *testing.T, h *host.Host, name, wat string) {
+	t.Helper()
+	wasm, err := wt.Wat2Wasm(wat)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if _, _, err := h.PushModule(context.Background(), &host.PushModuleParams{Name: name, Wasm: wasm}); err != nil {
+		t.Fatalf("push %s: %v", name, err)
+	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
