@@ -231,3 +231,89 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// repeat is WebAssembly text that runs stmt n times; it uses the local
+// named by counter, which the body must declare.
+func repeat(counter string, n int, stmt string) string {
+	return fmt.Sprintf(`(local.set %[1]s (i32.const 0))
+		(loop $again
+			%[3]s
+			(local.set %[1]s (i32.add (local.get %[1]s) (i32.const 1)))
+			(br_if $again (i32.lt_u (local.get %[1]s) (i32.const %[2]d))))`, counter, n, stmt)
+}
+
+// A guest's log (its log calls and the lines of its stdout and stderr) is
+// bounded per activation and per run: past a limit, one marker line says
+// which, a metric counts it, and the rest is dropped.
+func TestGuestLogIsCapped(t *testing.T) {
+	t.Parallel()
+	logNUL := `(drop (call $log (i32.const 1) (i32.const 1024) (i32.const 8192)))` // 8 KiB of NUL bytes
+	logLine := `(drop (call $log (i32.const 1) (i32.const 0) (i32.const 7)))`
+	stdoutLine := `(drop (call $fd_write (i32.const 1) (i32.const 4000) (i32.const 1) (i32.const 4012)))`
+	cases := []struct {
+		name   string
+		limits executor.Limits
+		body   string
+		lines  int            // guest lines in the host's log
+		capped map[string]int // marker lines (and the metric) by limit
+	}{
+		{
+			name: "8 KiB lines of NUL bytes stop at the bytes per activation",
+			body: `(local $i i32) ` + repeat("$i", 2000, logNUL) + ` (call $done)`,
+			// 1 MiB holds 42 such lines, as 24 KiB of U+FFFD each.
+			lines: 42, capped: map[string]int{executor.LogCappedActivation: 1},
+		},
+		{
+			name:   "log calls and stdout lines share the lines per activation",
+			limits: executor.Limits{LogLinesPerActivation: 100},
+			body: `(local $i i32)
+				(i32.store (i32.const 4000) (i32.const 5000)) (i32.store (i32.const 4004) (i32.const 2))
+				(i32.store16 (i32.const 5000) (i32.const 0x0a78)) ;; "x\n"
+				` + repeat("$i", 300, stdoutLine) + repeat("$i", 300, logLine) + ` (call $done)`,
+			lines: 100, capped: map[string]int{executor.LogCappedActivation: 1},
+		},
+		{
+			name:   "lines per run count over the run's activations",
+			limits: executor.Limits{LogLinesPerActivation: 100, LogLinesPerRun: 150},
+			body: `(local $i i32) ` + repeat("$i", 120, logLine) + `
+				(drop (call $sleep (i32.const 16) (i32.const 1) (i64.const 10)))
+				` + repeat("$i", 120, logLine) + ` (call $done)`,
+			// 100 in the first activation (the rest dropped), 50 in the
+			// second, which replays the first's silently.
+			lines: 150, capped: map[string]int{executor.LogCappedActivation: 1, executor.LogCappedRun: 1},
+		},
+	}
+	for _, c := range cases {
+		for _, eng := range testEngines {
+			t.Run(c.name+"/"+eng, func(t *testing.T) {
+				t.Parallel()
+				var log lockedBuffer
+				b := setup(t, openStore(t, "sqlite"), setupOpts{
+					engine: eng, limits: c.limits,
+					logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo})),
+				})
+				push(t, b.host, "flood", hostileWAT(c.body, ""))
+				id := b.start(t, "flood", "hostile", nil)
+				b.completed(t, id, `{}`)
+				text := log.String()
+				if n := strings.Count(text, "source=guest"); n != c.lines {
+					t.Errorf("%d guest lines in the host's log, want %d", n, c.lines)
+				}
+				for _, kind := range []string{executor.LogCappedActivation, executor.LogCappedRun} {
+					if n := strings.Count(text, "log_capped="+kind); n != c.capped[kind] {
+						t.Errorf("%d marker lines for the %s limit, want %d", n, kind, c.capped[kind])
+					}
+					if n := metric(t, b.host, "wasmflow_guest_log_capped_total", "limit", kind); int(n) != c.capped[kind] {
+						t.Errorf("wasmflow_guest_log_capped_total{limit=%q} is %v, want %d", kind, n, c.capped[kind])
+					}
+				}
+				if strings.Contains(text, `\x00`) || strings.Contains(text, `\u0000`) {
+					t.Error("NUL bytes reached the host's log, escaped")
+				}
+				if n := len(text); n > 2<<20 {
+					t.Errorf("the host's log holds %d bytes", n)
+				}
+			})
+		}
+	}
+}
