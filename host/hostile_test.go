@@ -317,3 +317,56 @@ func TestGuestLogIsCapped(t *testing.T) {
 		}
 	}
 }
+
+// Modules that are hostile by their shape: each is refused at upload with
+// the limit it exceeds, or accepted and run like any other; the host
+// never crashes.
+func TestHostileModules(t *testing.T) {
+	t.Parallel()
+	var many strings.Builder
+	for i := range 100000 {
+		fmt.Fprintf(&many, "(func $f%d (result i32) (i32.const %d))\n", i, i)
+	}
+	cases := []struct {
+		name, body, extra string
+		refused           string // empty: accepted, and its run completes
+		limits            executor.Limits
+	}{
+		{name: "a module with 100,000 functions is accepted and runs",
+			body: `(drop (call $f99999)) (call $done)`, extra: many.String()},
+		{name: "a huge table is refused",
+			body: `(call $done)`, extra: `(table 100000000 funcref)`,
+			refused: "module refused: its tables start with 100000000 elements, over the limit of 1000000 (--max-table-elements=1000000)"},
+		{name: "many tables share the limit",
+			body: `(call $done)`, extra: strings.Repeat("(table 300000 funcref)", 4),
+			refused: "module refused: its tables start with 1200000 elements, over the limit of 1000000 (--max-table-elements=1000000)"},
+		{name: "a module over the size limit is refused",
+			body: `(call $done)`, extra: many.String(), limits: executor.Limits{ModuleSize: 64 << 10},
+			refused: "over the 65536-byte limit (--max-module-size)"},
+	}
+	for _, c := range cases {
+		for _, eng := range testEngines {
+			t.Run(c.name+"/"+eng, func(t *testing.T) {
+				t.Parallel()
+				b := setup(t, openStore(t, "sqlite"), setupOpts{engine: eng, limits: c.limits})
+				wasm, err := wt.Wat2Wasm(hostileWAT(c.body, c.extra))
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				_, _, err = b.host.PushModule(context.Background(), &host.PushModuleParams{Name: "shape", Wasm: wasm})
+				t.Logf("%d bytes: upload took %s", len(wasm), time.Since(start))
+				if c.refused != "" {
+					if err == nil || !strings.Contains(err.Error(), c.refused) {
+						t.Fatalf("upload: %v, want refused with %q", err, c.refused)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("upload: %v", err)
+				}
+				b.completed(t, b.start(t, "shape", "hostile", nil), `{}`)
+			})
+		}
+	}
+}
