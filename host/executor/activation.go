@@ -247,7 +247,7 @@ func (a *Activation) fromWarm(ctx context.Context) (engine.Instance, error) {
 func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, string, error) {
 	a.out = &outlets{}
 	a.out.set(&tailWriter{log: a.glog, level: slog.LevelInfo, stream: "stdout", lineMax: a.e.limits.LogLine}, a.stderr)
-	cfg := &engine.InstanceConfig{Stdout: outlet{o: a.out}, Stderr: outlet{o: a.out, stderr: true}}
+	cfg := &engine.InstanceConfig{} // stdout and stderr are the host's fd_write (wasi.go)
 	if inst, err := a.fromWarm(ctx); inst != nil || err != nil {
 		if err != nil {
 			return nil, "", err

@@ -257,7 +257,7 @@ func (m *Modules) instantiateAlone(ctx context.Context, mod engine.Module, a *Ac
 	a.dbctx = ctx
 	a.stderr = &tailWriter{max: 4096}
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, ctxKey{}, a), min(m.e.limits.ActivationTimeout, describeTimeout))
-	inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{Stderr: a.stderr})
+	inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{}) // stderr: the host's fd_write, to a.stderr
 	if err != nil {
 		cancel()
 		return nil, nil, nil, moduleErrorf("module cannot be instantiated: %v", err)
