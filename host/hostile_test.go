@@ -339,6 +339,14 @@ func TestHostileModules(t *testing.T) {
 		{name: "many tables share the limit",
 			body: `(call $done)`, extra: strings.Repeat("(table 300000 funcref)", 4),
 			refused: "module refused: its tables start with 1200000 elements, over the limit of 1000000 (--max-table-elements=1000000)"},
+		{name: "an _initialize that never returns is refused at the time limit",
+			body: `(call $done)`, extra: `(func (export "_initialize") (loop $l (br $l)))`,
+			limits:  executor.Limits{ActivationTimeout: 2 * time.Second},
+			refused: "_initialize failed: guest stopped: it ran past the time limit of 2s for preparing a module (--activation-timeout, at most 10s)"},
+		{name: "a start function that never returns is refused at the time limit",
+			body: `(call $done)`, extra: `(func $spin (loop $l (br $l))) (start $spin)`,
+			limits:  executor.Limits{ActivationTimeout: 2 * time.Second},
+			refused: "module cannot be instantiated: guest stopped: it ran past the time limit of 2s for preparing a module (--activation-timeout, at most 10s)"},
 		{name: "a module over the size limit is refused",
 			body: `(call $done)`, extra: many.String(), limits: executor.Limits{ModuleSize: 64 << 10},
 			refused: "over the 65536-byte limit (--max-module-size)"},
@@ -354,7 +362,7 @@ func TestHostileModules(t *testing.T) {
 				}
 				start := time.Now()
 				_, _, err = b.host.PushModule(context.Background(), &host.PushModuleParams{Name: "shape", Wasm: wasm})
-				t.Logf("%d bytes: upload took %s", len(wasm), time.Since(start))
+				t.Logf("%d bytes: upload took %s (%v)", len(wasm), time.Since(start), err)
 				if c.refused != "" {
 					if err == nil || !strings.Contains(err.Error(), c.refused) {
 						t.Fatalf("upload: %v, want refused with %q", err, c.refused)
