@@ -68,3 +68,33 @@ func TestRunFailsAtItsActivationLimit(t *testing.T) {
 		}
 	})
 }
+
+// A foreground run takes a worker slot like any activation: with the only
+// slot taken, it is created runnable by any process instead of running
+// beside the busy one, and starts when the slot is free.
+func TestForegroundRunsCountAgainstTheWorkers(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng, workers: 1}, "faults", "export")
+		ctx := context.Background()
+		busy, _, err := b.host.StartRun(ctx, &host.StartRunParams{Module: "export", Workflow: "export",
+			Input: json.RawMessage(`{"items": 100, "delay_ms": 10}`), Wait: 300 * time.Millisecond})
+		if err != nil || busy.Status != store.StatusRunning {
+			t.Fatalf("long foreground run: %v %v, want running after 300ms", busy.Status, err)
+		}
+		run, _, err := b.host.StartRun(ctx, &host.StartRunParams{Module: "faults", Workflow: "ok", Wait: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.Status != store.StatusPending || run.Activations != 0 {
+			t.Fatalf("foreground run with no free slot: %s after %d activations, want pending and not started", run.Status, run.Activations)
+		}
+		run = b.wait(t, run.ID, 30*time.Second, store.StatusCompleted, store.StatusFailed)
+		if run.Status != store.StatusCompleted {
+			t.Fatalf("run after the slot was free: %s %q", run.Status, run.Error)
+		}
+		if b.wait(t, busy.ID, 30*time.Second, store.StatusCompleted, store.StatusFailed).Status != store.StatusCompleted {
+			t.Fatal("the long run did not complete")
+		}
+	})
+}

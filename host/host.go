@@ -264,11 +264,13 @@ type StartRunParams struct {
 	Workflow       string
 	Input          json.RawMessage // optional: null
 	IdempotencyKey string          // optional
-	// Wait, when positive, runs the new run in the foreground: this process
-	// claims it at once (if it has a free worker slot) and StartRun returns
-	// when the run has finished, waits for a signal, or Wait has passed.
-	// Whatever is left goes on in the background, on any process. At most
-	// MaxWait.
+	// Wait, when positive, runs the new run in the foreground: if this
+	// process has a free worker slot, the run is created claimed by it and
+	// its activation starts here at once; StartRun returns when the run has
+	// finished, waits for a signal, or Wait has passed. Whatever is left
+	// goes on in the background, on any process. Foreground runs count
+	// against Workers: with every slot taken, the run goes to the
+	// background at once. At most MaxWait.
 	Wait time.Duration
 }
 
@@ -325,25 +327,27 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, boo
 	if err != nil {
 		return nil, false, err
 	}
-	run, created, err := h.store.RunInsert(ctx, &store.RunInsertParams{
+	ins := &store.RunInsertParams{
 		ID: id.String(), ModuleName: m.Name, ModuleVersion: m.Version, ModuleDigest: m.Digest,
 		Workflow: p.Workflow, Input: input, IdempotencyKey: p.IdempotencyKey, Now: now(),
-	})
+	}
+	var run *store.Run
+	var created bool
+	if p.Wait > 0 && h.sched != nil {
+		// Created claimed by this process and started here at once.
+		run, created, err = h.sched.InsertForeground(ctx, ins)
+	} else {
+		run, created, err = h.store.RunInsert(ctx, ins)
+		if err == nil && created && h.sched != nil {
+			h.sched.Wake()
+		}
+	}
 	if err != nil {
 		return nil, false, err
 	}
 	if !created {
 		if err := sameRequest(run, p, input); err != nil {
 			return nil, false, err
-		}
-	}
-	if created && h.sched != nil {
-		if p.Wait > 0 {
-			if _, err := h.sched.ClaimNow(ctx, run.ID); err != nil {
-				h.log.Warn("could not run in the foreground; the run goes on in the background", "run_id", run.ID, "err", err)
-			}
-		} else {
-			h.sched.Wake()
 		}
 	}
 	if p.Wait > 0 {

@@ -171,7 +171,7 @@ func TestAStaleWarmInstanceIsThrownAway(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t, "sqlite")
 	b := setup(t, st, setupOpts{}, "bench")
-	id := b.start(t, "bench", "steps", map[string]any{"steps": 2, "sleep_ms": 3000})
+	id := b.start(t, "bench", "steps", map[string]any{"steps": 2, "sleep_ms": 8000})
 	run := b.wait(t, id, 30*time.Second, store.StatusSleeping)
 	// Another process's activation: it claims the run and suspends it
 	// again, as one that resumed and parked at once would.
@@ -208,6 +208,7 @@ func TestSnapshotSizesOfTheExamples(t *testing.T) {
 		{"export", "export", map[string]any{"items": 1000}, 16 << 20},
 		{"bench", "steps", map[string]any{"steps": 3, "sleep_ms": 1}, 16 << 20},
 		{"bench", "steps", map[string]any{"steps": 1000, "sleep_ms": 1}, 16 << 20},
+		{"bench", "steps", map[string]any{"steps": 20000, "sleep_ms": 1}, 16 << 20},
 	}
 	b := setup(t, openStore(t, "sqlite"), setupOpts{noWarm: true}, "signup", "export", "bench")
 	for _, c := range cases {

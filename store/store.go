@@ -118,6 +118,13 @@ type Store interface {
 	// RunInsert creates a pending run, runnable at once, with a run_created
 	// event. If IdempotencyKey is set and a run with that key exists, it
 	// returns that run and created false.
+	//
+	// When Owner is set, the run is created already claimed by Owner, in the
+	// same transaction, as if by RunClaim at Now: running under a lease until
+	// Now+LeaseDuration, fence 1, activation 1, with an activation_started
+	// event {owner, activation} after run_created. No other claimer can take
+	// it meanwhile, and nothing wakes other processes for it. An existing
+	// run returned for an idempotency key is left as it is.
 	RunInsert(ctx context.Context, params *RunInsertParams) (run *Run, created bool, err error)
 
 	// RunLag returns how long the oldest runnable run has waited for a
@@ -129,6 +136,13 @@ type Store interface {
 	// RunList returns runs newest first (by id, which sorts by creation),
 	// filtered by the non-empty fields, with id < After when After is set.
 	RunList(ctx context.Context, params *RunListParams) ([]*Run, error)
+
+	// RunListWakeups returns the next Limit wake-ups later than After of
+	// runs that are not running (pending, sleeping and waiting runs with a
+	// wake_at), earliest first: what claims will take as time passes, unless
+	// something changes them meanwhile. A zero After includes the due ones.
+	// Running runs, whose wake_at is their lease expiry, are left out.
+	RunListWakeups(ctx context.Context, params *RunListWakeupsParams) ([]*Wakeup, error)
 
 	// RunRelease gives up a lease without changing anything else: the run
 	// becomes pending and runnable at once (used when a process hands a run
@@ -535,6 +549,10 @@ type RunInsertParams struct {
 	Input          json.RawMessage
 	IdempotencyKey string // optional
 	Now            time.Time
+	// Owner, when set, creates the run claimed by Owner under a lease of
+	// LeaseDuration (see RunInsert).
+	Owner         string
+	LeaseDuration time.Duration
 }
 
 type RunLagParams struct{ Now time.Time }
@@ -547,6 +565,17 @@ type RunListParams struct {
 	IdempotencyKey string
 	After          string // run id: return runs with a smaller id
 	Limit          int    // default 50
+}
+
+type RunListWakeupsParams struct {
+	After time.Time // optional: only wake-ups later than this
+	Limit int       // default 100
+}
+
+// Wakeup is when a run that is not running becomes claimable.
+type Wakeup struct {
+	RunID string
+	At    time.Time
 }
 
 type RunReleaseParams struct {

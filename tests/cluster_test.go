@@ -289,6 +289,34 @@ func TestWaitAnswersInTheForeground(t *testing.T) {
 	}
 }
 
+// Foreground runs run where they were asked for: with two servers on one
+// Postgres, each of 100 runs started with ?wait on one or the other is
+// executed by the server that took the request (its activation_started
+// owner), never by the other, idle one.
+func TestForegroundRunsRunInTheServerThatTookTheRequest(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "5s")
+	c.start()
+	c.start()
+	c.push(0, "bench")
+	const runs = 100
+	elsewhere := 0
+	for i := range runs {
+		server := i % 2
+		var r run
+		c.client(server).JSON(t, "POST", "/v1/runs?wait=20s", map[string]any{"module": "bench", "workflow": "steps", "input": map[string]any{"steps": 3}}, http.StatusCreated, &r)
+		if r.Status != "completed" {
+			t.Fatalf("run %d (%s) with ?wait on server %d: %s %v", i, r.ID, server, r.Status, r.Error)
+		}
+		owners := activations(t, c.events(server, r.ID))
+		if len(owners) != 1 || c.ownerIndex(owners[0]) != server {
+			elsewhere++
+			t.Errorf("run %d (%s) asked of server %d: activations by %v", i, r.ID, server, owners)
+		}
+	}
+	t.Logf("%d of %d foreground runs executed in the server that took the request", runs-elsewhere, runs)
+}
+
 // Must show 3: 500 runs across two servers while one of them is killed and
 // restarted three times: every run completes, none is lost, and no step
 // completed twice.

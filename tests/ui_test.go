@@ -86,6 +86,15 @@ func TestWebUIStartsASignupAndSignalsIt(t *testing.T) {
 	if len(owners) < 2 || !slices.Equal(shown, owners) {
 		t.Fatalf("activations shown %v, want the owners of the activation_started events %v (at least 2: before and after the signal)", shown, owners)
 	}
+	// And how each began: from the image, then where the guest parked.
+	var kinds []string
+	for _, s := range starts(t, evs) {
+		kinds = append(kinds, s.Start)
+	}
+	shownKinds := eval[[]string](b, `[...document.querySelectorAll('table.activations tbody tr')].map((tr) => tr.cells[3].textContent)`)
+	if !slices.Equal(shownKinds, kinds) || kinds[0] != "image" {
+		t.Errorf("activations shown starting %v, want %v as the events say (the first from the image)", shownKinds, kinds)
+	}
 	b.screenshot("ui-signup-completed.png")
 	b.docScreenshot("ui-run.png")
 	b.onPhone("ui-run-phone.png")

@@ -62,6 +62,7 @@ type Activation struct {
 	inCall     string                  // the host function in progress
 	out        *outlets                // where the instance's output goes
 	lastPark   *snapshotHost           // the host state the guest last parked with
+	kept       bool                    // the instance is kept warm: not closed with the activation
 	resumed    string                  // restored from a snapshot: the call the guest makes again first
 	start      *activationStarted      // to complete the claim's activation_started with, until written
 	startKind  string                  // how the activation began (Start*)
@@ -176,10 +177,9 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	a.stderr = &tailWriter{max: 4096, log: a.glog, level: slog.LevelWarn, stream: "stderr", lineMax: e.limits.LogLine}
 	a.startedAs(prep)
 	inst, export, err := a.begin(ctx, stepCtx)
-	kept := false
 	if inst != nil {
 		defer func() {
-			if !kept {
+			if !a.kept {
 				inst.Close(context.WithoutCancel(ctx))
 			}
 		}()
@@ -190,15 +190,9 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	a.parkable = false
 	_, err = inst.Call(stepCtx, export)
 	if a.parked != nil {
-		res, werr := a.writePark(err, inst)
-		kept = err == nil && werr == nil && suspended(res.Status) && a.keepWarm(inst)
-		return res, werr
+		return a.writePark(err, inst)
 	}
 	return a.conclude(ctx, err, inst)
-}
-
-func suspended(s store.RunStatus) bool {
-	return s == store.StatusPending || s == store.StatusSleeping || s == store.StatusWaiting
 }
 
 // keepWarm keeps the instance the run parked in, for the run's next

@@ -99,8 +99,19 @@ func (a *Activation) writePark(callErr error, inst engine.Instance) (*Result, er
 		}
 	}
 	p.Events[len(p.Events)-1].Data = mustJSON(suspended)
+	// The instance is kept warm before the suspension is written: the run's
+	// next claim can come as soon as it commits.
+	if callErr == nil {
+		a.kept = a.keepWarm(inst)
+	}
 	a.end = nil
 	if err := a.apply(p); err != nil {
+		if a.kept {
+			if w := a.e.warm.take(a.run.ID); w != nil {
+				w.inst.Close(context.Background())
+			}
+			a.kept = false
+		}
 		return a.outcome()
 	}
 	a.end.result.Reason = pk.reason

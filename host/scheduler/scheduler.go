@@ -4,6 +4,13 @@
 // a fresh fence token, so a process that lost a lease can never write to that
 // run again (the store refuses it), and a process that dies loses nothing but
 // time: its leases expire and another scheduler claims the runs.
+//
+// A scheduler claims when it is woken (a run was created or signalled here,
+// a database notification, a free slot), when the earliest wake-up in its
+// heap of timers is due, and at every poll. The heap holds the upcoming
+// wake-ups read from the store and those of the runs this process
+// suspended, so that sleeping runs start within milliseconds of their due
+// time; polling keeps correctness when a hint is missing.
 package scheduler
 
 import (
@@ -32,9 +39,13 @@ type Config struct {
 	// LeaseDuration is how long a claim lasts without a heartbeat; a process
 	// that dies holds its runs this long. Default 30s.
 	LeaseDuration time.Duration
-	// PollInterval is how often the store is polled for runnable runs when
-	// nothing wakes the scheduler sooner. Default 1s.
+	// PollInterval is how often the store is polled for runnable runs and
+	// upcoming wake-ups when nothing wakes the scheduler sooner. Default 1s.
 	PollInterval time.Duration
+	// Wakeups bounds the heap of upcoming wake-ups the scheduler keeps: it
+	// holds the earliest Wakeups of them and reads more from the store as it
+	// drains. Default 1000.
+	Wakeups int
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// OnDone, when set, is called after each activation this process ran,
@@ -72,6 +83,9 @@ func (c *Config) withDefaults() *Config {
 	if cc.PollInterval == 0 {
 		cc.PollInterval = time.Second
 	}
+	if cc.Wakeups == 0 {
+		cc.Wakeups = 1000
+	}
 	if cc.Logger == nil {
 		cc.Logger = slog.Default()
 	}
@@ -92,6 +106,8 @@ func (c *Config) validate() error {
 		return errors.New("scheduler: Config.LeaseDuration must be at least 100ms")
 	case c.PollInterval < 0:
 		return errors.New("scheduler: Config.PollInterval must not be negative")
+	case c.Wakeups < 0:
+		return errors.New("scheduler: Config.Wakeups must not be negative")
 	}
 	return nil
 }
@@ -102,9 +118,17 @@ type Scheduler struct {
 	log  *slog.Logger
 	wake chan struct{}
 
-	mu      sync.Mutex
-	active  map[string]*running
-	nextDue time.Time // earliest known wake-up of a run this process suspended
+	mu       sync.Mutex
+	active   map[string]*running
+	reserved int       // worker slots taken by claims and foreground inserts under way
+	claiming int       // of which, the loop's claim under way
+	claimed  sync.Cond // signalled when the loop's claim under way has ended
+	timers   timers    // upcoming wake-ups
+	closing  bool      // Stop is stopping the activations: start no more
+	starved  bool      // the last claim had no slot for all that may be due
+	armed    time.Time // when the loop wakes next unless woken
+
+	notified atomic.Bool // a database notification came since the last refresh of timers
 
 	stopping chan struct{} // closed by Stop: claim no more
 	stopOnce sync.Once
@@ -131,17 +155,20 @@ func New(cfg *Config) (*Scheduler, error) {
 		return nil, err
 	}
 	killCtx, kill := context.WithCancel(context.Background())
-	return &Scheduler{
+	s := &Scheduler{
 		cfg:      cfg,
 		log:      cfg.Logger.With("owner", cfg.Owner),
 		wake:     make(chan struct{}, 1),
 		active:   make(map[string]*running),
+		timers:   timers{max: cfg.Wakeups, grace: remoteGrace},
 		stopping: make(chan struct{}),
 		stopped:  make(chan struct{}),
 		killCtx:  killCtx,
 		kill:     kill,
 		loopDone: make(chan struct{}),
-	}, nil
+	}
+	s.claimed.L = &s.mu
+	return s, nil
 }
 
 // Start begins claiming runs in the background. When the store is a
@@ -152,7 +179,7 @@ func (s *Scheduler) Start() {
 	go s.heartbeats()
 	if n, ok := s.cfg.Store.(store.Notifier); ok {
 		go n.Listen(s.listenCtx(), &store.ListenParams{
-			Wake:  s.Wake,
+			Wake:  s.notify,
 			Error: func(err error) { s.log.Warn("database notifications interrupted; polling meanwhile", "err", err) },
 		})
 	}
@@ -168,58 +195,102 @@ func (s *Scheduler) listenCtx() context.Context {
 	return ctx
 }
 
-// ClaimNow claims the run with this id and starts it in this process at
-// once, if it is runnable and this process has a free slot; it reports
-// whether it did. It serves foreground runs: a caller that waits for a run
-// it just created gets it executed where it waits, without a poll's delay.
-func (s *Scheduler) ClaimNow(ctx context.Context, id string) (bool, error) {
+// InsertForeground creates the run of p to run in the foreground: when this
+// process has a free worker slot, the run is created already claimed by it
+// (in the same transaction, so no other process can take it and none is
+// woken for it) and its activation starts here at once. Foreground runs
+// count against Concurrency like any other: with every slot taken, or once
+// the scheduler is stopping, the run is created runnable by any process,
+// and the log says so. An existing run returned for a reused idempotency
+// key is left as it is.
+func (s *Scheduler) InsertForeground(ctx context.Context, p *store.RunInsertParams) (*store.Run, bool, error) {
+	reserved := false
 	select {
 	case <-s.stopping:
-		return false, nil
 	default:
+		reserved = s.reserveForeground()
 	}
-	n, err := s.claimAndStart(ctx, id)
-	if err != nil {
-		return false, fmt.Errorf("claim run %s: %w", id, err)
+	if !reserved {
+		run, created, err := s.cfg.Store.RunInsert(ctx, p)
+		if created {
+			s.log.Info("no free worker slot for a foreground run: it runs in the background, on any process",
+				"run_id", run.ID, "workers", s.cfg.Concurrency)
+			s.Wake()
+		}
+		return run, created, err
 	}
-	return n > 0, nil
+	q := *p
+	q.Owner, q.LeaseDuration = s.cfg.Owner, s.cfg.LeaseDuration
+	run, created, err := s.cfg.Store.RunInsert(ctx, &q)
+	if err != nil || !created {
+		s.unreserve(1)
+		return run, created, err
+	}
+	if !s.start(run) {
+		// Stop came meanwhile: hand the run back for another process.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := s.cfg.Store.RunRelease(rctx, &store.RunReleaseParams{ID: run.ID, Fence: run.Fence, Now: now()}); err != nil {
+			s.log.Warn("could not hand back a foreground run at shutdown; it resumes when its lease expires", "run_id", run.ID, "err", err)
+		}
+	}
+	return run, created, nil
 }
 
-// claimAndStart claims as many runnable runs as there are free slots (only
-// the run with id, when id is set) and starts them.
-func (s *Scheduler) claimAndStart(ctx context.Context, id string) (int, error) {
+// Every activation holds a worker slot from before its claim (or its
+// insert, for a foreground run) to its end, so claims and foreground runs
+// together never exceed Concurrency.
+
+// reserveClaim takes every free slot for a claim of the loop and returns
+// how many it took.
+func (s *Scheduler) reserveClaim() int {
 	s.mu.Lock()
-	free := s.cfg.Concurrency - len(s.active)
+	defer s.mu.Unlock()
+	k := max(s.cfg.Concurrency-len(s.active)-s.reserved, 0)
+	s.reserved += k
+	s.claiming = k
+	return k
+}
+
+// reserveForeground takes one free slot for a foreground run. The slots a
+// claim under way holds are mostly given back when it ends (it rarely
+// finds as many runs as slots), so it waits for that claim rather than
+// send the run to the background for a slot that is free a moment later.
+func (s *Scheduler) reserveForeground() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.cfg.Concurrency-len(s.active)-s.reserved > 0 {
+			s.reserved++
+			return true
+		}
+		if s.claiming == 0 {
+			return false
+		}
+		s.claimed.Wait()
+	}
+}
+
+func (s *Scheduler) unreserve(n int) {
+	s.mu.Lock()
+	s.reserved -= n
 	s.mu.Unlock()
-	if free <= 0 {
-		return 0, nil
-	}
-	if id != "" {
-		free = 1
-	}
-	runs, err := s.cfg.Store.RunClaim(ctx, &store.RunClaimParams{
-		Owner:         s.cfg.Owner,
-		Now:           time.Now().UTC().Truncate(time.Microsecond),
-		LeaseDuration: s.cfg.LeaseDuration,
-		Limit:         free,
-		RunID:         id,
-	})
-	if err != nil {
-		return 0, err
-	}
-	for _, run := range runs {
-		s.start(run)
-	}
-	return len(runs), nil
 }
 
 // Wake makes the scheduler look for runnable runs now (a run was created or
-// signalled in this process, or a database notification arrived).
+// signalled in this process).
 func (s *Scheduler) Wake() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// notify is Wake for database notifications, which may also announce
+// wake-ups set by other processes: the timers are refreshed soon after.
+func (s *Scheduler) notify() {
+	s.notified.Store(true)
+	s.Wake()
 }
 
 // Active returns how many activations are running.
@@ -251,6 +322,7 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 	}
 	<-s.loopDone
 	s.mu.Lock()
+	s.closing = true
 	for _, r := range s.active {
 		r.act.Stop(executor.StopShutdown)
 	}
@@ -272,60 +344,162 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 	}
 }
 
+const (
+	// refreshEvery bounds how often database notifications make the
+	// scheduler re-read its timers from the store: a busy cluster notifies
+	// for every run it creates.
+	refreshEvery = 50 * time.Millisecond
+	// claimGap is the least time between two claims of the loop, unless the
+	// first took all it could (there may be more): under load, wake-ups and
+	// timers that come closer together than this share one claim instead
+	// of costing one each.
+	claimGap = 2 * time.Millisecond
+	// remoteGrace is how much later than due a scheduler claims a run whose
+	// wake-up it learnt from the store rather than set itself (see timers).
+	remoteGrace = 20 * time.Millisecond
+)
+
 func (s *Scheduler) loop() {
 	defer close(s.loopDone)
-	var backoff time.Duration
+	var (
+		backoff   time.Duration
+		refreshed time.Time // when the timers were last read from the store
+	)
 	for {
-		claimed, err := s.claim()
+		claimed, free, err := s.claim()
+		if err == nil {
+			s.mu.Lock()
+			low := s.timers.low()
+			s.mu.Unlock()
+			since := time.Since(refreshed)
+			if since >= s.cfg.PollInterval || low || (s.notified.Load() && since >= refreshEvery) {
+				s.notified.Store(false)
+				refreshed = time.Now()
+				err = s.refresh()
+			}
+		}
 		if err != nil {
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 			s.log.Error("claiming runs failed; retrying", "err", err, "retry_in", backoff)
 		} else {
 			backoff = 0
 		}
+		claimedAt := time.Now()
 		wait := s.cfg.PollInterval
-		if backoff > 0 {
-			wait = backoff
-		} else if claimed > 0 {
-			wait = 0 // there may be more
+		more := free > 0 && claimed == free
+		if s.notified.Load() {
+			wait = min(wait, max(refreshEvery-time.Since(refreshed), 0))
 		}
+		// The next timer and the time the loop wakes are read and set under
+		// one lock, so that an activation ending meanwhile with an earlier
+		// wake-up sees that it must wake the loop. With every slot taken,
+		// the end of an activation wakes it anyway.
 		s.mu.Lock()
-		if !s.nextDue.IsZero() {
-			wait = min(wait, max(time.Until(s.nextDue), 0))
+		switch {
+		case backoff > 0:
+			wait = backoff
+		case more:
+			wait = 0 // there may be more
+		case free > 0:
+			if at, ok := s.timers.next(); ok {
+				wait = min(wait, max(time.Until(at), 0))
+			}
 		}
+		s.armed = time.Now().Add(wait)
 		s.mu.Unlock()
-		t := time.NewTimer(wait)
-		select {
-		case <-s.stopping:
-			t.Stop()
+		if !s.sleep(wait, true) {
 			return
-		case <-s.wake:
-		case <-t.C:
 		}
-		t.Stop()
+		if !more && !s.sleep(claimGap-time.Since(claimedAt), false) {
+			return
+		}
 	}
 }
 
-// claim claims as many runs as there are free slots and starts them.
-func (s *Scheduler) claim() (int, error) {
-	s.mu.Lock()
-	if !s.nextDue.IsZero() && !time.Now().Before(s.nextDue) {
-		s.nextDue = time.Time{}
+// sleep waits for d, or until Stop, or, when wakeable, until Wake. It
+// returns false on Stop.
+func (s *Scheduler) sleep(d time.Duration, wakeable bool) bool {
+	if d <= 0 {
+		return true
 	}
-	s.mu.Unlock()
+	wake := s.wake
+	if !wakeable {
+		wake = nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.stopping:
+		return false
+	case <-wake:
+	case <-t.C:
+	}
+	return true
+}
+
+// claim claims as many runs as there are free slots and starts them. It
+// returns how many it claimed out of how many slots were free.
+func (s *Scheduler) claim() (claimed, free int, err error) {
+	free = s.reserveClaim()
+	if free == 0 {
+		s.mu.Lock()
+		s.starved = true
+		s.mu.Unlock()
+		return 0, 0, nil
+	}
 	ctx, cancel := context.WithTimeout(s.killCtx, 10*time.Second)
 	defer cancel()
-	n, err := s.claimAndStart(ctx, "")
-	if err != nil {
-		return 0, fmt.Errorf("claim: %w", err)
+	t := now()
+	runs, err := s.cfg.Store.RunClaim(ctx, &store.RunClaimParams{
+		Owner: s.cfg.Owner, Now: t, LeaseDuration: s.cfg.LeaseDuration, Limit: free,
+	})
+	for _, run := range runs {
+		s.start(run) // the loop has not returned, so Stop has not begun closing
 	}
-	return n, nil
+	s.mu.Lock()
+	s.reserved -= free - len(runs)
+	s.claiming = 0
+	s.claimed.Broadcast()
+	s.starved = len(runs) == free
+	if err == nil && !s.starved {
+		// Whatever was due and free to take is taken now.
+		s.timers.dropDue(t)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return 0, free, fmt.Errorf("claim: %w", err)
+	}
+	return len(runs), free, nil
 }
 
-func (s *Scheduler) start(run *store.Run) {
+// refresh merges the store's next wake-ups into the timers.
+func (s *Scheduler) refresh() error {
+	ctx, cancel := context.WithTimeout(s.killCtx, 10*time.Second)
+	defer cancel()
+	ws, err := s.cfg.Store.RunListWakeups(ctx, &store.RunListWakeupsParams{After: now(), Limit: s.cfg.Wakeups})
+	if err != nil {
+		return fmt.Errorf("list wake-ups: %w", err)
+	}
+	s.mu.Lock()
+	s.timers.merge(ws, len(ws) == s.cfg.Wakeups)
+	s.mu.Unlock()
+	return nil
+}
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// start starts the activation of a run claimed with a reserved slot,
+// unless Stop is closing (it then returns false and frees the slot).
+func (s *Scheduler) start(run *store.Run) bool {
 	ctx, cancel := context.WithCancel(s.killCtx)
 	r := &running{act: s.cfg.Executor.NewActivation(run), run: run, lease: store.Lease{RunID: run.ID, Fence: run.Fence}, cancel: cancel}
 	s.mu.Lock()
+	s.reserved--
+	if s.closing {
+		s.mu.Unlock()
+		cancel()
+		return false
+	}
 	s.active[run.ID] = r
 	s.mu.Unlock()
 	s.wg.Add(1)
@@ -337,10 +511,13 @@ func (s *Scheduler) start(run *store.Run) {
 		if s.active[run.ID] == r { // not yet a newer activation of the run
 			delete(s.active, run.ID)
 		}
+		// The loop needs waking when this slot is wanted (a claim took all
+		// the slots it had) or when this run's wake-up comes before the
+		// loop would wake anyway; otherwise a claim would find nothing.
+		wake := s.starved
 		if err == nil && res.WakeAt != nil && res.Status != store.StatusRunning {
-			if s.nextDue.IsZero() || res.WakeAt.Before(s.nextDue) {
-				s.nextDue = *res.WakeAt
-			}
+			s.timers.push(store.Wakeup{RunID: run.ID, At: *res.WakeAt})
+			wake = wake || res.WakeAt.Before(s.armed)
 		}
 		// A heartbeat that found the lease gone after the activation wrote
 		// how it ended (the run no longer running) saw no loss.
@@ -361,8 +538,11 @@ func (s *Scheduler) start(run *store.Run) {
 		if s.cfg.OnDone != nil {
 			s.cfg.OnDone(run, res)
 		}
-		s.Wake() // a slot is free
+		if wake {
+			s.Wake()
+		}
 	}()
+	return true
 }
 
 // heartbeats extends the leases of running activations, stops those whose

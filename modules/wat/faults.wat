@@ -9,6 +9,7 @@
 ;;                 dispatching are loops over the slots.
 ;;   [256, 960)    constant strings (offset and length beside each).
 ;;   [960, 980)    digits of the number being formatted by $put_u64.
+;;   [992, 996)    one more constant string, "ms" with its quotes.
 ;;   [65536, ...)  the heap: a bump allocator ($alloc) that grows the memory
 ;;                 as needed and never frees (an instance lives for one
 ;;                 activation). Bytes copied out of the result register
@@ -103,6 +104,7 @@
   (data (i32.const 912) "\"n\"")                                              ;; 912, 3
   (data (i32.const 928) "{\"checkpoints\":")                                  ;; 928, 15
   (data (i32.const 944) "spin")                                               ;; 944, 4
+  (data (i32.const 992) "\"ms\"")                                             ;; 992, 4
 
   (global $heap (mut i32) (i32.const 65536))
   (global $out_ptr (mut i32) (i32.const 0))
@@ -206,9 +208,15 @@
     (call $put (i32.const 496) (i32.const 1))
     (call $complete_heap (local.get $m)))
 
-  ;; sleepy sleeps 200 ms on timer "nap" and completes with {"slept":true}.
+  ;; sleepy sleeps the input's "ms" milliseconds (default 200) on timer
+  ;; "nap" and completes with {"slept":true}.
   (func $wf_sleepy
-    (drop (call $sleep (i32.const 512) (i32.const 3) (i64.const 200)))
+    (local $p i32) (local $n i32)
+    (call $read_input)
+    (local.set $n)
+    (local.set $p)
+    (drop (call $sleep (i32.const 512) (i32.const 3)
+      (call $find_int (local.get $p) (local.get $n) (i32.const 992) (i32.const 4) (i64.const 200))))
     (drop (call $complete (i32.const 528) (i32.const 14)))
     (unreachable))
 

@@ -12,7 +12,8 @@ import (
 )
 
 // A listener is woken once when it connects, when a run is created, and when
-// a claimed run is handed back; not by writes that leave a run running.
+// a claimed run is handed back; not by writes that leave a run running, nor
+// by a run created already claimed (a foreground run).
 func TestListenWakesWhenARunBecomesRunnable(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -59,6 +60,10 @@ func TestListenWakesWhenARunBecomesRunnable(t *testing.T) {
 		t.Fatal(err)
 	}
 	quiet("by a write that keeps the run running")
+	if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r2", ModuleName: "m", ModuleVersion: "1", ModuleDigest: "sha256:00", Workflow: "w", Input: json.RawMessage(`{}`), Now: now, Owner: "p1", LeaseDuration: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	quiet("by a run created claimed")
 	if _, err := st.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: runs[0].Fence, Now: now, Status: store.StatusPending}); err != nil {
 		t.Fatal(err)
 	}

@@ -96,15 +96,23 @@ func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store
 		input = json.RawMessage("null")
 	}
 	data := sqlstore.MustJSON(map[string]any{"module": p.ModuleName, "version": p.ModuleVersion, "workflow": p.Workflow})
+	c := sqlstore.InsertClaim(p)
+	// One statement: the run, its run_created event and, when it is created
+	// claimed, its activation_started event. A run created running fires no
+	// notification (the runs_runnable trigger wants a runnable status).
 	run, err := scanRun(s.pool.QueryRow(ctx, `WITH r AS (
 			INSERT INTO runs (id, module_name, module_version, module_digest, workflow, status, input, idempotency_key,
-				event_count, wake_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, 1, $8, $8, $8)
+				event_count, wake_at, created_at, updated_at, activations, fence, lease_owner)
+			VALUES ($1, $2, $3, $4, $5, $10, $6, $7, $11, $12, $8, $8, $13, $16, $14)
 			ON CONFLICT (idempotency_key) DO NOTHING RETURNING `+sqlstore.RunColumns+`
 		), e AS (
-			INSERT INTO events (run_id, seq, type, step, at, data) SELECT id, 1, 'run_created', '', created_at, $9 FROM r
+			INSERT INTO events (run_id, seq, type, step, at, data)
+			SELECT id, 1, 'run_created', '', created_at, $9::json FROM r
+			UNION ALL
+			SELECT id, 2, 'activation_started', '', created_at, $15::json FROM r WHERE r.lease_owner <> ''
 		) SELECT `+sqlstore.RunColumns+` FROM r`,
-		p.ID, p.ModuleName, p.ModuleVersion, p.ModuleDigest, p.Workflow, []byte(input), nullString(p.IdempotencyKey), p.Now, data))
+		p.ID, p.ModuleName, p.ModuleVersion, p.ModuleDigest, p.Workflow, []byte(input), nullString(p.IdempotencyKey), p.Now, data,
+		string(c.Status), c.EventCount, c.WakeAt, c.Activations, p.Owner, c.Event, int64(c.Activations)))
 	if err == nil {
 		return run, true, nil
 	}
@@ -175,6 +183,18 @@ func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store
 	rows, _ := s.pool.Query(ctx, q, args...)
 	runs, err := scanRuns(rows)
 	return runs, wrap("claim runs", err)
+}
+
+// RunListWakeups implements store.Store.
+func (s *Store) RunListWakeups(ctx context.Context, p *store.RunListWakeupsParams) ([]*store.Wakeup, error) {
+	rows, _ := s.pool.Query(ctx, sqlstore.WakeupsQuery("$1", "$2"), p.After, sqlstore.WakeupsLimit(p))
+	wakeups, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Wakeup, error) {
+		w := &store.Wakeup{}
+		err := row.Scan(&w.RunID, &w.At)
+		w.At = w.At.UTC()
+		return w, err
+	})
+	return wakeups, wrap("list wake-ups", err)
 }
 
 // RunHeartbeat implements store.Store.

@@ -93,17 +93,25 @@ func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store
 			input = json.RawMessage("null")
 		}
 		now := micros(p.Now)
+		c := sqlstore.InsertClaim(p)
 		_, err := tx.ExecContext(ctx, `INSERT INTO runs (id, module_name, module_version, module_digest, workflow, status, input,
-			idempotency_key, wake_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			p.ID, p.ModuleName, p.ModuleVersion, p.ModuleDigest, p.Workflow, string(store.StatusPending), string(input),
-			nullString(p.IdempotencyKey), now, now, now)
+			idempotency_key, event_count, wake_at, created_at, updated_at, activations, fence, lease_owner)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, p.ModuleName, p.ModuleVersion, p.ModuleDigest, p.Workflow, string(c.Status), string(input),
+			nullString(p.IdempotencyKey), c.EventCount, micros(c.WakeAt), now, now, c.Activations, c.Activations, p.Owner)
 		if err != nil {
 			return err
 		}
 		ev := &store.NewEvent{Type: store.EventRunCreated, At: p.Now, Data: sqlstore.MustJSON(map[string]any{
 			"module": p.ModuleName, "version": p.ModuleVersion, "workflow": p.Workflow})}
-		if err := addEvent(ctx, tx, p.ID, ev, p.Now); err != nil {
+		if err := appendEvent(ctx, tx, p.ID, 1, ev, p.Now); err != nil {
 			return err
+		}
+		if p.Owner != "" {
+			ev := &store.NewEvent{Type: store.EventActivationStarted, At: p.Now, Data: c.Event}
+			if err := appendEvent(ctx, tx, p.ID, 2, ev, p.Now); err != nil {
+				return err
+			}
 		}
 		created = true
 		run, err = getRun(ctx, tx, p.ID)
@@ -226,6 +234,26 @@ func claimOne(ctx context.Context, tx *sql.Tx, id string, p *store.RunClaimParam
 	ev := &store.NewEvent{Type: store.EventActivationStarted, At: p.Now,
 		Data: sqlstore.MustJSON(map[string]any{"owner": p.Owner, "activation": run.Activations})}
 	return run, appendEvent(ctx, tx, id, run.EventCount, ev, p.Now)
+}
+
+// RunListWakeups implements store.Store.
+func (s *Store) RunListWakeups(ctx context.Context, p *store.RunListWakeupsParams) ([]*store.Wakeup, error) {
+	rows, err := s.db.QueryContext(ctx, sqlstore.WakeupsQuery("?", "?"), micros(p.After), sqlstore.WakeupsLimit(p))
+	if err != nil {
+		return nil, wrap("list wake-ups", err)
+	}
+	defer rows.Close()
+	var wakeups []*store.Wakeup
+	for rows.Next() {
+		var at int64
+		w := &store.Wakeup{}
+		if err := rows.Scan(&w.RunID, &at); err != nil {
+			return nil, wrap("list wake-ups", err)
+		}
+		w.At = fromMicros(at)
+		wakeups = append(wakeups, w)
+	}
+	return wakeups, wrap("list wake-ups", rows.Err())
 }
 
 // RunHeartbeat implements store.Store.

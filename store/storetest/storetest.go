@@ -28,6 +28,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, runScenarios...)
 	all = append(all, claimScenarios...)
 	all = append(all, lagScenarios...)
+	all = append(all, wakeupScenarios...)
 	all = append(all, applyScenarios...)
 	all = append(all, lifecycleScenarios...)
 	all = append(all, signalScenarios...)

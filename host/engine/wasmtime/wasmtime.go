@@ -4,13 +4,12 @@
 // wasmtime-go, which needs cgo): compiled ahead to native code, faster to
 // instantiate and to run than wazero, selected with --engine wasmtime.
 //
+// Host functions given under engine.WASIModule replace wasmtime's own WASI
+// functions of the same name (the linker allows shadowing), as on wazero,
+// so that both engines serve clocks and randomness alike.
+//
 // Differences from the wazero engine, all invisible to guests that follow
 // abi/ABI.md:
-//   - InstanceConfig.Walltime, Random and Sleep cannot be injected into
-//     wasmtime's WASI: a guest's WASI clock_time_get, random_get and
-//     poll_oneoff see the real clock, the OS random source and real sleeps.
-//     Deterministic time and randomness come from the ABI's own now/random
-//     host functions, which both engines serve identically.
 //   - WASI stdout and stderr can only be files in wasmtime-go: each instance
 //     writes them to an anonymous in-memory file (memfd on Linux, an unlinked
 //     temporary file elsewhere), and what is new is copied to

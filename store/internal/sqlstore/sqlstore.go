@@ -6,6 +6,7 @@ package sqlstore
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,48 @@ func AppliedWake(p *store.RunApplyParams, signalsArrived bool) (store.RunStatus,
 		return status, &p.Now
 	}
 	return status, p.WakeAt
+}
+
+// Claim is how RunInsert creates a run: pending and runnable at once, or,
+// with an Owner, claimed by it.
+type Claim struct {
+	Status      store.RunStatus
+	EventCount  int64
+	WakeAt      time.Time // pending: Now; claimed: the lease's expiry
+	Activations int       // also the fence
+	Event       []byte    // the activation_started event's data, when claimed
+}
+
+// InsertClaim returns how RunInsert creates the run of p.
+func InsertClaim(p *store.RunInsertParams) Claim {
+	if p.Owner == "" {
+		return Claim{Status: store.StatusPending, EventCount: 1, WakeAt: p.Now, Event: []byte("{}")}
+	}
+	return Claim{Status: store.StatusRunning, EventCount: 2, WakeAt: p.Now.Add(p.LeaseDuration), Activations: 1,
+		Event: MustJSON(map[string]any{"owner": p.Owner, "activation": 1})}
+}
+
+// Wakeups is the set of statuses RunListWakeups reads: the claimable ones
+// but running, whose wake_at is a lease expiry.
+var Wakeups = List(slices.DeleteFunc(store.StatusesBecoming(store.StatusRunning), func(s store.RunStatus) bool {
+	return s == store.StatusRunning
+}))
+
+// WakeupsQuery is the query of RunListWakeups, with its two parameters
+// (after, limit) rendered as after and limit. It reads the runs_claim
+// index in wake_at order (the first status list is that index's
+// predicate).
+func WakeupsQuery(after, limit string) string {
+	return `SELECT id, wake_at FROM runs WHERE status IN ` + Claimable + ` AND status IN ` + Wakeups +
+		` AND wake_at > ` + after + ` ORDER BY wake_at, id LIMIT ` + limit
+}
+
+// WakeupsLimit is the limit of a RunListWakeups.
+func WakeupsLimit(p *store.RunListWakeupsParams) int {
+	if p.Limit <= 0 {
+		return 100
+	}
+	return p.Limit
 }
 
 // RunListQuery builds the query of RunList: the filters p sets, newest

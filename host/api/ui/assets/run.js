@@ -338,10 +338,10 @@ export function runPage(main, [id], {signal, toast}) {
   function renderActivations(m) {
     if (m.activations.length === 0) return replace(activationsEl, h('p', {class: 'muted'}, 'Not claimed by any process yet.'));
     replace(activationsEl, table({caption: 'Activations and the process that ran each', className: 'activations',
-      columns: ['#', 'Process', 'Started', 'Ran for', 'Ended'],
+      columns: ['#', 'Process', 'Started', 'From', 'Ran for', 'Ended'],
       rows: m.activations.map((a) => ({
         props: {dataset: {activation: a.n}},
-        cells: [String(a.n), h('code', {class: 'owner'}, a.owner), time(a.at, fmtClock),
+        cells: [String(a.n), h('code', {class: 'owner'}, a.owner), time(a.at, fmtClock), a.start || h('span', {class: 'muted'}, '—'),
           a.end?.at ? fmtDuration(between(a.at, a.end.at)) : h('span', {class: 'muted'}, a.end ? 'unknown' : 'running'), describeEnd(a.end)],
       }))}));
   }

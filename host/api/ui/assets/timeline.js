@@ -11,12 +11,20 @@ const SUSPENSIONS = {
 };
 
 // model folds events, in seq order, into:
-//   activations: [{n, owner, at, end: {kind, reason?, at} | null}]
+//   activations: [{n, owner, at, start, end: {kind, reason?, at} | null}]
 //   steps: [{seq, name, tries: [{attempt, at, activation, outcome, ms, error}], checkpoints, cursor, checkpointAt}]
 //   effects: [{key, name, step, status, executions, uncertain, error, at}]
 //   timers: [{name, signal?, at, wakeAt, firedAt}]
 //   signals: [{id, name, at, consumedAt}]
 //   items: [{e, activation, text, uncertain?}] — one per event, for the timeline list
+
+// How an activation began (activation_started's data.start), for people.
+const startWords = {
+  replay: 'replaying from the module as uploaded',
+  image: 'from the init image, replaying the journal',
+  snapshot: 'restored from the snapshot where the guest parked',
+  warm: 'in the instance the guest parked in',
+};
 export function model(events) {
   const m = {activations: [], steps: [], effects: [], timers: [], signals: [], items: []};
   const stepBySeq = new Map();
@@ -52,10 +60,12 @@ export function model(events) {
           act.end = {kind: 'lost', at: null};
           closeOpenTries(null, 'lost');
         }
-        act = {n: d.activation, owner: d.owner, at: e.at, end: null};
+        act = {n: d.activation, owner: d.owner, at: e.at, start: d.start ?? '', end: null};
         m.activations.push(act);
         item.activation = act.n;
-        item.text = `Activation ${d.activation} ${m.activations.length > 1 ? 'resumed the run' : 'started'} on process ${d.owner}`;
+        item.text = `Activation ${d.activation} ${m.activations.length > 1 ? 'resumed the run' : 'started'} on process ${d.owner}` +
+          (startWords[d.start] ? `, ${startWords[d.start]}` : '') +
+          (d.snapshot_unusable ? ` (its snapshot was not used: ${d.snapshot_unusable})` : '');
         break;
       }
       case 'step_started': {

@@ -68,8 +68,15 @@ func init() {
 		return map[string]int{"attempt": attempt}, nil
 	})
 
-	wasmflow.Workflow("sleepy", func(ctx *wasmflow.Context, _ none) (map[string]bool, error) {
-		wasmflow.Sleep(ctx, "nap", 200*time.Millisecond)
+	// sleepy sleeps ms milliseconds (default 200) on timer "nap".
+	wasmflow.Workflow("sleepy", func(ctx *wasmflow.Context, in struct {
+		MS *int64 `json:"ms"`
+	}) (map[string]bool, error) {
+		d := 200 * time.Millisecond
+		if in.MS != nil {
+			d = time.Duration(*in.MS) * time.Millisecond
+		}
+		wasmflow.Sleep(ctx, "nap", d)
 		return map[string]bool{"slept": true}, nil
 	})
 

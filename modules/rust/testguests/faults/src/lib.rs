@@ -115,8 +115,16 @@ fn flaky(ctx: &Context, _: ()) -> Result<Json, Error> {
     Ok(Json::object().with("attempt", &attempt))
 }
 
-fn sleepy(ctx: &Context, _: ()) -> Result<Json, Error> {
-    sleep(ctx, "nap", Duration::from_millis(200));
+json_struct! {
+    pub struct SleepyInput {
+        pub ms: Option<i64>,
+    }
+}
+
+/// sleepy sleeps ms milliseconds (default 200) on timer "nap".
+fn sleepy(ctx: &Context, input: SleepyInput) -> Result<Json, Error> {
+    let ms = input.ms.unwrap_or(200).max(0) as u64;
+    sleep(ctx, "nap", Duration::from_millis(ms));
     Ok(Json::object().with("slept", &true))
 }
 
