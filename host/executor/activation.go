@@ -174,7 +174,7 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	defer stepCancel(nil)
 	a.stepCancel = stepCancel
 	a.glog = newGuestLog(a)
-	a.stderr = &tailWriter{max: 4096, log: a.glog, level: slog.LevelWarn, stream: "stderr", lineMax: e.limits.LogLine}
+	a.stderr = &tailWriter{max: tailSize, log: a.glog, level: slog.LevelWarn, stream: "stderr", lineMax: e.limits.LogLine}
 	a.startedAs(prep)
 	inst, export, err := a.begin(ctx, stepCtx)
 	if inst != nil {

@@ -58,6 +58,9 @@ func newGuestLog(a *Activation) *guestLog {
 // several bytes (a line of NUL bytes grew fourfold), and none is fit for
 // a terminal that shows the log.
 func (g *guestLog) line(level slog.Level, msg string, attrs ...any) {
+	if g.spent() {
+		return
+	}
 	msg = strings.Map(printable, msg)
 	g.runs.mu.Lock()
 	l := g.a.e.limits
@@ -82,6 +85,14 @@ func (g *guestLog) line(level slog.Level, msg string, attrs ...any) {
 	g.run.bytes += int64(len(msg))
 	g.runs.mu.Unlock()
 	g.a.logger().Log(context.Background(), level, msg, append(attrs, "source", "guest")...)
+}
+
+// spent reports whether the activation's or the run's budget is spent:
+// every further line is dropped.
+func (g *guestLog) spent() bool {
+	g.runs.mu.Lock()
+	defer g.runs.mu.Unlock()
+	return g.capped || g.run.capped
 }
 
 func (g *guestLog) marker(kind, msg string) {

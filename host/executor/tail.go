@@ -12,6 +12,9 @@ import (
 // describeTimeout bounds a module's _initialize and describe at upload.
 const describeTimeout = 10 * time.Second
 
+// tailSize is how much of a guest's stderr is kept for failure messages.
+const tailSize = 4096
+
 // tailWriter turns a guest's stdout or stderr into log lines, counted
 // against the activation's log budget (guestLog), and keeps the last max
 // bytes for failure messages.

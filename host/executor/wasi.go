@@ -195,6 +195,20 @@ func wasiFdWrite(ctx context.Context, a *Activation, mem engine.Memory, stack []
 		return errnoInval
 	}
 	w, left := a.output(fd), uint32(maxWriteRead)
+	if w != nil && a.glog != nil && a.glog.spent() {
+		// The log takes no more lines: only stderr's tail, for failure
+		// messages, still wants the last bytes.
+		if fd == 1 || n == 0 {
+			w = nil
+		} else {
+			ptr, l := binary.LittleEndian.Uint32(vec[(n-1)*8:]), binary.LittleEndian.Uint32(vec[(n-1)*8+4:])
+			k := min(l, tailSize)
+			if b, ok := mem.Read(ptr+l-k, k); ok {
+				w.Write(b)
+			}
+			w = nil
+		}
+	}
 	for i := uint32(0); i < n && w != nil && left > 0; i++ {
 		ptr, l := binary.LittleEndian.Uint32(vec[i*8:]), binary.LittleEndian.Uint32(vec[i*8+4:])
 		l = min(l, left)
