@@ -21,8 +21,8 @@ type guestLog struct {
 
 	bytes  int
 	lines  int
-	capped bool // the activation's budget is spent
-	run    *runLog
+	capped bool    // the activation's budget is spent
+	run    *runLog // the run's count, looked up at the first line
 }
 
 // runLog counts what a run wrote to this process's log over its
@@ -47,10 +47,17 @@ func newGuestLog(a *Activation) *guestLog {
 	g := &guestLog{a: a, runs: &a.e.runLogs}
 	if a.describe != nil || a.capture != nil {
 		g.run = &runLog{}
-	} else {
-		g.run = g.runs.get(a.run.ID)
 	}
 	return g
+}
+
+// runLog returns the run's count, creating it at the first line, so
+// that runs that log nothing cost nothing. runs.mu must be held.
+func (g *guestLog) runLog() *runLog {
+	if g.run == nil {
+		g.run = g.runs.get(g.a.run.ID)
+	}
+	return g.run
 }
 
 // line logs one line of the guest's, if the budgets allow it. Control
@@ -64,8 +71,9 @@ func (g *guestLog) line(level slog.Level, msg string, attrs ...any) {
 	msg = strings.Map(printable, msg)
 	g.runs.mu.Lock()
 	l := g.a.e.limits
+	run := g.runLog()
 	switch {
-	case g.capped || g.run.capped:
+	case g.capped || run.capped:
 		g.runs.mu.Unlock()
 		return
 	case g.lines+1 > l.LogLinesPerActivation || g.bytes+len(msg) > l.LogBytesPerActivation:
@@ -73,16 +81,16 @@ func (g *guestLog) line(level slog.Level, msg string, attrs ...any) {
 		g.runs.mu.Unlock()
 		g.marker(LogCappedActivation, fmt.Sprintf("the guest's log reached its limit of %d lines or %d bytes per activation (--max-log-lines-per-activation, --max-log-bytes-per-activation); the rest of this activation's log lines are dropped", l.LogLinesPerActivation, l.LogBytesPerActivation))
 		return
-	case g.run.lines+1 > l.LogLinesPerRun || g.run.bytes+int64(len(msg)) > l.LogBytesPerRun:
-		g.run.capped = true
+	case run.lines+1 > l.LogLinesPerRun || run.bytes+int64(len(msg)) > l.LogBytesPerRun:
+		run.capped = true
 		g.runs.mu.Unlock()
 		g.marker(LogCappedRun, fmt.Sprintf("the guest's log reached its limit of %d lines or %d bytes per run (--max-log-lines-per-run, --max-log-bytes-per-run); the rest of this run's log lines are dropped", l.LogLinesPerRun, l.LogBytesPerRun))
 		return
 	}
 	g.lines++
 	g.bytes += len(msg)
-	g.run.lines++
-	g.run.bytes += int64(len(msg))
+	run.lines++
+	run.bytes += int64(len(msg))
 	g.runs.mu.Unlock()
 	g.a.logger().Log(context.Background(), level, msg, append(attrs, "source", "guest")...)
 }
@@ -92,7 +100,10 @@ func (g *guestLog) line(level slog.Level, msg string, attrs ...any) {
 func (g *guestLog) spent() bool {
 	g.runs.mu.Lock()
 	defer g.runs.mu.Unlock()
-	return g.capped || g.run.capped
+	if g.run == nil {
+		g.run = g.runs.runs[g.a.run.ID] // without creating it
+	}
+	return g.capped || (g.run != nil && g.run.capped)
 }
 
 func (g *guestLog) marker(kind, msg string) {
@@ -119,9 +130,8 @@ type runLogs struct {
 // one used least recently is forgotten first.
 const maxRunLogs = 10000
 
+// get returns the run's count. r.mu must be held.
 func (r *runLogs) get(id string) *runLog {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if l := r.runs[id]; l != nil {
 		l.used = time.Now()
 		return l
