@@ -14,7 +14,13 @@
 //     writes them to an anonymous in-memory file (memfd on Linux, an unlinked
 //     temporary file elsewhere), and what is new is copied to
 //     InstanceConfig.Stdout/Stderr after every Call (at most maxOutput bytes
-//     per Call and stream), so output arrives per call, not per write.
+//     per Call and stream), so output arrives per call, not per write. The
+//     file is in memory and grows until the Call returns: the executor
+//     serves fd_write itself and gives no streams here, so its instances
+//     have no such file.
+//   - A trap's message is rewritten to read as wazero's: the reason first
+//     ("wasm error: stack overflow", in wazero's words), then at most
+//     maxFrames wasm frames.
 package wasmtime
 
 import (
