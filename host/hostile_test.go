@@ -27,6 +27,12 @@ import (
 // "{}" at 32, and 64 KiB of zeros from 1024 on; extra is more module
 // fields (functions, tables).
 func hostileWAT(body, extra string) string {
+	return hostileWATDescribing(`(drop (call $declare (i32.const 0) (i32.const 7)))`, body, extra)
+}
+
+// hostileWATDescribing is hostileWAT with describe as wasmflow_describe's
+// body.
+func hostileWATDescribing(describe, body, extra string) string {
 	return `(module
   (import "wasmflow" "declare_workflow" (func $declare (param i32 i32) (result i32)))
   (import "wasmflow" "result_read" (func $result_read (param i32 i32) (result i32)))
@@ -55,7 +61,7 @@ func hostileWAT(body, extra string) string {
   (data (i32.const 64) "the host did not refuse the pointer")
   (data (i32.const 112) "table.grow refused")
   (func (export "wasmflow_abi_version") (result i32) (i32.const 1))
-  (func (export "wasmflow_describe") (drop (call $declare (i32.const 0) (i32.const 7))))
+  (func (export "wasmflow_describe") ` + describe + `)
   ;; $efault fails the run with "EFAULT" when a WASI function answered it
   ;; (21), and with the other message when it did not.
   (func $efault (param i32)
@@ -364,10 +370,17 @@ func TestHostileModules(t *testing.T) {
 		fmt.Fprintf(&many, "(func $f%d (result i32) (i32.const %d))\n", i, i)
 	}
 	cases := []struct {
-		name, body, extra string
-		refused           string // empty: accepted, and its run completes
-		limits            executor.Limits
+		name, describe, body, extra string
+		refused                     string // empty: accepted, and its run completes
+		limits                      executor.Limits
 	}{
+		{name: "a wild pointer to declare_workflow is refused",
+			describe: `(drop (call $declare ` + wild + ` (i32.const 7)))`, body: `(call $done)`,
+			refused: "wasmflow_describe: declare_workflow: guest passed an out-of-bounds pointer"},
+		{name: "a describe that never returns is refused at the time limit",
+			describe: `(loop $l (br $l))`, body: `(call $done)`,
+			limits:  executor.Limits{ActivationTimeout: 2 * time.Second},
+			refused: "wasmflow_describe failed: guest stopped: it ran past the time limit of 2s for preparing a module (--activation-timeout, at most 10s)"},
 		{name: "a module with 100,000 functions is accepted and runs",
 			body: `(drop (call $f99999)) (call $done)`, extra: many.String()},
 		{name: "a huge table is refused",
@@ -393,7 +406,11 @@ func TestHostileModules(t *testing.T) {
 			t.Run(c.name+"/"+eng, func(t *testing.T) {
 				t.Parallel()
 				b := setup(t, openStore(t, "sqlite"), setupOpts{engine: eng, limits: c.limits})
-				wasm, err := wt.Wat2Wasm(hostileWAT(c.body, c.extra))
+				describe := c.describe
+				if describe == "" {
+					describe = `(drop (call $declare (i32.const 0) (i32.const 7)))`
+				}
+				wasm, err := wt.Wat2Wasm(hostileWATDescribing(describe, c.body, c.extra))
 				if err != nil {
 					t.Fatal(err)
 				}
