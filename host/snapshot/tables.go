@@ -18,10 +18,13 @@ func (e *TablesError) Error() string { return e.Reason }
 // smaller declared maximum is kept. Engines allocate a table's elements
 // when it grows (wazero as one Go slice), so a table without a maximum
 // would let one guest's table.grow take the host's memory. A module whose
-// tables' minimums already exceed limit is refused. Nothing else changes.
+// tables' minimums already exceed limit, or whose table section this
+// cannot read (a table type beyond WebAssembly 2.0's), is refused. Bytes
+// that are not a module are returned as they are, for the engine to
+// refuse with its reason. Nothing else changes.
 func CapTables(wasm []byte, limit uint32) ([]byte, error) {
 	if len(wasm) < 8 {
-		return nil, &TablesError{"not a WebAssembly binary"}
+		return wasm, nil
 	}
 	r := &reader{b: wasm, off: 8}
 	for r.off < len(r.b) {
@@ -31,7 +34,7 @@ func CapTables(wasm []byte, limit uint32) ([]byte, error) {
 		bodyAt := r.off
 		body := r.take(int(size))
 		if r.err != nil {
-			return nil, &TablesError{fmt.Sprintf("truncated section: %v", r.err)}
+			return wasm, nil // not a module: the engine says why
 		}
 		if id != secTable {
 			continue
