@@ -160,7 +160,9 @@ func TestHostileGuests(t *testing.T) {
 			ids := make([]string, len(cases))
 			for i, c := range cases {
 				name := fmt.Sprintf("hostile-%d", i)
-				push(t, b.host, name, hostileWAT(c.body, extra))
+				// The guest's first act is a log line, "hostile": when it
+				// started.
+				push(t, b.host, name, hostileWAT(`(drop (call $log (i32.const 1) (i32.const 0) (i32.const 7)))`+c.body, extra))
 				ids[i] = b.start(t, name, "hostile", nil)
 			}
 			var ok []string
@@ -184,9 +186,10 @@ func TestHostileGuests(t *testing.T) {
 					t.Errorf("%s: run %s with error %q, want failed with %q", c.name, run.Status, run.Error, c.want)
 					continue
 				}
-				d := activationTime(t, b, ids[i])
+				d := runTime(t, b, &log, ids[i])
+				t.Logf("%s: failed after %s", c.name, d)
 				if d > timeout+margin {
-					t.Errorf("%s: failed %s after its activation started, over the %s limit plus %s", c.name, d, timeout, margin)
+					t.Errorf("%s: failed %s after its guest started, over the %s limit plus %s", c.name, d, timeout, margin)
 				}
 			}
 			for _, id := range ok {
@@ -224,18 +227,24 @@ func lateness(t *testing.T) func() time.Duration {
 	}
 }
 
-// activationTime is how long a run's last activation took, from its
-// activation_started event to its last event.
-func activationTime(t *testing.T, b *bundle, id string) time.Duration {
+// runTime is how long a run's guest ran: from its first log line to the
+// run's last event.
+func runTime(t *testing.T, b *bundle, log *lockedBuffer, id string) time.Duration {
 	t.Helper()
 	evs := b.events(t, id)
-	var start time.Time
-	for _, e := range evs {
-		if e.Type == store.EventActivationStarted {
-			start = e.At
+	for _, line := range strings.Split(log.String(), "\n") {
+		if !strings.Contains(line, "run_id="+id) || !strings.Contains(line, "msg=hostile") {
+			continue
 		}
+		at, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		start, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		return evs[len(evs)-1].At.Sub(start)
 	}
-	return evs[len(evs)-1].At.Sub(start)
+	t.Fatalf("run %s: no log line of its guest's start", id)
+	return 0
 }
 
 // push compiles a hostile guest's text and uploads it.
