@@ -31,6 +31,12 @@ var (
 	// ErrInvalidTransition: the run's status does not allow the change asked
 	// for (cancelling a completed run, retrying a running one).
 	ErrInvalidTransition = errors.New("invalid run status transition")
+	// ErrUnavailable: the database could not be reached, or dropped the
+	// connection (a restart, a failover, a network blip). The call may have
+	// taken effect or not; it may succeed if made again once the database
+	// is back. Reads are retried once by the store itself; fenced writes
+	// (RunApply with Write set) are safe for the caller to send again.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // Store is the persistence interface of wasmflow. Methods are listed in
@@ -82,7 +88,10 @@ type Store interface {
 	// changes: the run's status and fields, journal entries, effects, a
 	// consumed signal, and events. It is fenced: if the run's fence is not
 	// params.Fence or its status is not running, nothing is written and the
-	// error is ErrFenced.
+	// error is ErrFenced. A numbered write (params.Write) that the run has
+	// applied already under the same fence writes nothing again and
+	// reports Replayed, whatever the run's status now: a write whose
+	// outcome is unknown (ErrUnavailable) can be sent again as it was.
 	RunApply(ctx context.Context, params *RunApplyParams) (*RunApplyResult, error)
 
 	// RunCancel cancels a run. A pending, sleeping or waiting run becomes
@@ -440,6 +449,10 @@ type ModuleListVersionsParams struct{ Name string }
 type RunApplyParams struct {
 	RunID string
 	Fence int64
+	// Write numbers the activation's writes, 1, 2, ... in the order it
+	// makes them; with Fence it names this write. Zero: not numbered (the
+	// write is never recognised as applied already).
+	Write int64
 	Now   time.Time // becomes updated_at
 
 	// Status, when set, is the run's new status. Any status other than
@@ -494,6 +507,11 @@ type RunApplyResult struct {
 	CancelRequested bool
 	EventCount      int64 // seq of the last event
 	SignalsReceived int64
+	// Replayed: the write had been applied already, by an earlier sending
+	// whose answer was lost, and nothing was written now. The counts are
+	// then the run's at this call, which may include events and signals
+	// added by others after the write.
+	Replayed bool
 }
 
 type RunCancelParams struct {

@@ -2,7 +2,9 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -127,5 +129,67 @@ func TestRunSurvivesKillNine(t *testing.T) {
 	_, body := c.Do(t, "GET", "/v1/runs/"+id+"/events", nil)
 	if n := strings.Count(string(body), `"activation_started"`); n < 2 {
 		t.Errorf("%d activations, want at least 2 (before and after the kill): %s", n, body)
+	}
+}
+
+// wasmflow dev restarted after kill -9 on the same data directory takes
+// its runs back at once, instead of waiting out their leases (30 s): the
+// embedded store is one process's, so no one else can hold them. A second
+// dev on a data directory in use is refused, saying which process has it.
+func TestDevTakesItsRunsBackAfterKillNine(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	p, c := startDev(t, data, "--lease", "30s")
+
+	out, err := exec.Command(proctest.Binary(t), "dev", "--listen", proctest.FreeAddr(t), "--data", data,
+		"--modules", filepath.Dir(testmodules.Path(t, "export"))).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), fmt.Sprintf("in use by process %d", p.Pid())) {
+		t.Errorf("a second dev on the same data: %v\n%s\nwant it refused, naming process %d", err, out, p.Pid())
+	}
+
+	var run runJSON
+	c.JSON(t, "POST", "/v1/runs", map[string]any{"module": "export", "workflow": "export", "input": map[string]any{"items": 300, "delay_ms": 10}}, http.StatusCreated, &run)
+	id := run.ID
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c.JSON(t, "GET", "/v1/runs/"+id, nil, http.StatusOK, &run)
+		if len(run.Steps) > 0 && strings.Contains(string(run.Steps[0].Cursor), `"next":`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("write_files saved no cursor: %+v", run)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.Kill()
+
+	_, c = startDev(t, data, "--lease", "30s")
+	serving := time.Now()
+	var resumed time.Time
+	for resumed.IsZero() {
+		var body struct {
+			Events []struct {
+				Type string    `json:"type"`
+				At   time.Time `json:"at"`
+			} `json:"events"`
+		}
+		c.JSON(t, "GET", "/v1/runs/"+id+"/events", nil, http.StatusOK, &body)
+		n := 0
+		for _, e := range body.Events {
+			if e.Type == "activation_started" {
+				if n++; n == 2 {
+					resumed = e.At
+				}
+			}
+		}
+		if resumed.IsZero() && time.Since(serving) > 60*time.Second {
+			t.Fatalf("the run was not resumed within 60s of the restart")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	took := resumed.Sub(serving)
+	t.Logf("the restarted dev resumed the run %s after it served", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("the run resumed %s after the restarted dev served, want well under its 30s lease", took.Round(time.Millisecond))
 	}
 }

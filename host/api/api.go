@@ -172,6 +172,11 @@ func errorHandler(c *fiber.Ctx, err error) error {
 		// The request's context ended (requestContext) before its answer:
 		// not a bug. Only a client of a server that shuts down still reads it.
 		he = &httpError{status: fiber.StatusServiceUnavailable, body: ErrorBody{Code: "unavailable", Message: "the request ended before its answer: the server is shutting down or the client went away; try again"}}
+	case errors.Is(err, store.ErrUnavailable):
+		// The database dropped the connection or cannot be reached (a
+		// restart, a failover): not a bug, and over soon.
+		c.Set(fiber.HeaderRetryAfter, "1")
+		he = &httpError{status: fiber.StatusServiceUnavailable, body: ErrorBody{Code: "unavailable", Message: err.Error() + "; try again"}}
 	default:
 		he = &httpError{status: fiber.StatusInternalServerError, body: ErrorBody{Code: "internal", Message: err.Error()}}
 	}

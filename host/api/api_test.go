@@ -858,14 +858,22 @@ func TestLiveEvents(t *testing.T) {
 		if len(evs) == 0 {
 			t.Fatal("no events")
 		}
+		// Seqs follow each other; an event the host rewrote in place (a
+		// coalesced checkpoint, an activation_started completed by its
+		// activation) comes again with its seq, right after itself.
+		want := firstSeq
 		for i, ev := range evs {
 			var e api.Event
 			if err := json.Unmarshal([]byte(ev.data), &e); err != nil {
 				t.Fatalf("event %d data %q: %v", i, ev.data, err)
 			}
-			if want := firstSeq + int64(i); ev.id != strconv.FormatInt(want, 10) || e.Seq != want || ev.event != e.Type {
+			if i > 0 && e.Seq == want-1 && ev.event == evs[i-1].event {
+				continue
+			}
+			if ev.id != strconv.FormatInt(want, 10) || e.Seq != want || ev.event != e.Type {
 				t.Fatalf("event %d: id %s, event %s, data %s; want seq %d", i, ev.id, ev.event, ev.data, want)
 			}
+			want++
 		}
 		if last := evs[len(evs)-1]; last.event != "run_completed" {
 			t.Fatalf("stream ended with %s, want run_completed", last.event)

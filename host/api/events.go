@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -66,6 +67,7 @@ func stream(ctx context.Context, w *bufio.Writer, h *host.Host, id string, after
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	lastWrite := time.Now()
+	var last []byte // the last event sent, as sent
 	for {
 		// Read the run before its events: once it is seen finished, every
 		// event it recorded up to then is in the listing that follows.
@@ -73,22 +75,35 @@ func stream(ctx context.Context, w *bufio.Writer, h *host.Host, id string, after
 		if err != nil {
 			return writeStreamError(ctx, w, err)
 		}
-		evs, err := h.Store().EventList(ctx, &store.EventListParams{RunID: id, AfterSeq: after})
+		// The last event sent is read again: the host rewrites its latest
+		// event in place (coalesced checkpoints, activation_started
+		// completed by the activation's first write), and then the stream
+		// sends it again, with its seq, for clients to replace.
+		from := after
+		if last != nil {
+			from--
+		}
+		evs, err := h.Store().EventList(ctx, &store.EventListParams{RunID: id, AfterSeq: from})
 		if err != nil {
 			return writeStreamError(ctx, w, err)
 		}
+		sent := 0
 		for _, e := range evs {
 			data, err := json.Marshal(toEvent(e))
 			if err != nil {
 				return err
 			}
+			if e.Seq <= after && bytes.Equal(data, last) {
+				continue
+			}
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, data); err != nil {
 				return err
 			}
-			after = e.Seq
+			after, last = max(after, e.Seq), data
+			sent++
 		}
 		switch {
-		case len(evs) > 0:
+		case sent > 0:
 			lastWrite = time.Now()
 			if err := w.Flush(); err != nil {
 				return err

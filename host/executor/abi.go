@@ -442,7 +442,7 @@ func (a *Activation) cursorSet(c *call) (uint64, error) {
 		return 0, err
 	}
 	s.persisted = true
-	if len(p.Events) > 0 {
+	if len(p.Events) > 0 && a.countExact {
 		ck.stepSeq, ck.eventSeq = s.entry.Seq, a.eventCount
 	}
 	if err := a.checkStop(true); err != nil {
@@ -648,9 +648,11 @@ func (a *Activation) awaitSignal(c *call) (uint64, error) {
 			events = append(events, &store.NewEvent{Type: store.EventTimerScheduled, At: t, Data: mustJSON(map[string]any{"timer": "signal:" + name, "timeout_ms": timeout, "wake_at": deadline.Format(time.RFC3339Nano)})})
 		}
 	}
-	ctx, cancel := context.WithTimeout(a.dbctx, storeTimeout)
-	sigs, err := a.e.store.SignalListPending(ctx, &store.SignalListPendingParams{RunID: a.run.ID, Name: name})
-	cancel()
+	var sigs []*store.Signal
+	err = a.persist(func(ctx context.Context) (err error) {
+		sigs, err = a.e.store.SignalListPending(ctx, &store.SignalListPendingParams{RunID: a.run.ID, Name: name})
+		return err
+	})
 	if err != nil {
 		a.end = &ending{kind: endStore, err: fmt.Errorf("list signals of run %s: %w", a.run.ID, err)}
 		return 0, errEndCall

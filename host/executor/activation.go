@@ -29,7 +29,10 @@ type Activation struct {
 
 	// Everything below is touched only by the goroutine in Run (host
 	// functions run on it, synchronously with the guest).
+	ctx        context.Context // the activation's, as given to Run
 	dbctx      context.Context // for store calls: not cancelled with the activation (see Run)
+	writes     int64           // numbers the activation's writes (RunApplyParams.Write)
+	countExact bool            // eventCount is the seq of the last write's last event
 	entries    []*store.Entry  // the journal, extended as the run goes
 	effects    map[int][]*store.Effect
 	pos        int // next journal position
@@ -127,8 +130,9 @@ func (a *Activation) Stop(reason StopReason) {
 
 // Run executes the activation. ctx bounds it: when ctx is done the guest is
 // stopped wherever it is (a lost lease, a shutdown's grace period elapsed).
-// The error is non-nil only when the store failed; the run is then left for
-// its lease to expire.
+// The error is non-nil only when the store failed, or stayed unavailable
+// for longer than the activation keeps trying (unavailableFor); the run is
+// then left for its lease to expire.
 func (a *Activation) Run(ctx context.Context) (*Result, error) {
 	e := a.e
 	a.started = time.Now()
@@ -138,7 +142,7 @@ func (a *Activation) Run(ctx context.Context) (*Result, error) {
 	// own last write caused (the heartbeat saw the run no longer running)
 	// would otherwise turn a committed write into an unknown one.
 	// storeTimeout bounds each call instead.
-	a.dbctx = context.WithoutCancel(ctx)
+	a.ctx, a.dbctx = ctx, context.WithoutCancel(ctx)
 	res, err := a.run1(ctx)
 	if res != nil {
 		res.Start = a.startKind
@@ -158,7 +162,11 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 		return a.failNow(fmt.Sprintf("the run reached its limit of %d activations (--max-activations): it was interrupted, suspended or lost its lease too often", n))
 	}
 	a.observeResumption(ctx)
-	prep, err := e.modules.Load(ctx, a.run.ModuleDigest)
+	var prep *Prepared
+	err := a.persist(func(context.Context) (err error) {
+		prep, err = e.modules.Load(ctx, a.run.ModuleDigest) // bounded by ctx: a compilation may take long
+		return err
+	})
 	if err != nil {
 		var me *ModuleError
 		if errors.As(err, &me) {
@@ -291,12 +299,19 @@ func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, strin
 
 // loadJournal reads the run's journal and effects from position from on.
 func (a *Activation) loadJournal(ctx context.Context, from int) error {
-	var err error
 	a.first = from
-	if a.entries, err = a.e.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: a.run.ID, FromSeq: from}); err != nil {
+	err := a.persist(func(ctx context.Context) (err error) {
+		a.entries, err = a.e.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: a.run.ID, FromSeq: from})
+		return err
+	})
+	if err != nil {
 		return &storeError{fmt.Errorf("load journal of run %s: %w", a.run.ID, err)}
 	}
-	effects, err := a.e.store.EffectListByRun(ctx, &store.EffectListByRunParams{RunID: a.run.ID, FromStepSeq: from})
+	var effects []*store.Effect
+	err = a.persist(func(ctx context.Context) (err error) {
+		effects, err = a.e.store.EffectListByRun(ctx, &store.EffectListByRunParams{RunID: a.run.ID, FromStepSeq: from})
+		return err
+	})
 	if err != nil {
 		return &storeError{fmt.Errorf("load effects of run %s: %w", a.run.ID, err)}
 	}
@@ -318,7 +333,8 @@ var errActivationTimeout = errors.New("activation time limit reached")
 
 // storeTimeout bounds one store call of an activation's host functions. A
 // store that does not answer in time fails the activation; its run resumes
-// when its lease expires.
+// when its lease expires. (A store that answers that it is unavailable is
+// called again: see persist.)
 const storeTimeout = 30 * time.Second
 
 var errStepTimeout = errors.New("step timeout reached")
@@ -491,9 +507,16 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 	if p.Status == "" && a.eventCount+n > a.e.limits.EventsPerRun {
 		return a.fault("the run reached its limit of %d events (--max-events-per-run)", a.e.limits.EventsPerRun)
 	}
-	ctx, cancel := context.WithTimeout(a.dbctx, storeTimeout)
-	res, err := a.e.store.RunApply(ctx, p)
-	cancel()
+	// The write is numbered so that it can be sent again while the
+	// database is unavailable: one that committed although its answer was
+	// lost is recognised by the store and not applied twice.
+	a.writes++
+	p.Write = a.writes
+	var res *store.RunApplyResult
+	err := a.persist(func(ctx context.Context) (err error) {
+		res, err = a.e.store.RunApply(ctx, p)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, store.ErrFenced) {
 			a.end = &ending{kind: endFenced}
@@ -504,6 +527,9 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 	}
 	a.eventCount = res.EventCount
 	a.signals = res.SignalsReceived
+	// A replayed write's count is the run's now, not as of the write: it
+	// may name an event that came after, which no checkpoint may overwrite.
+	a.countExact = !res.Replayed
 	if res.CancelRequested {
 		a.Stop(StopCancel)
 	}

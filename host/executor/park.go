@@ -161,9 +161,11 @@ func (a *Activation) loadSnapshot(ctx context.Context) (*restorable, string) {
 	if !p.Parks || a.e.noSnapshots || a.run.Activations < 2 {
 		return nil, ""
 	}
-	sctx, cancel := context.WithTimeout(a.dbctx, storeTimeout)
-	rec, err := a.e.store.RunSnapshotGet(sctx, &store.RunSnapshotGetParams{RunID: a.run.ID})
-	cancel()
+	var rec *store.RunSnapshot
+	err := a.persist(func(ctx context.Context) (err error) {
+		rec, err = a.e.store.RunSnapshotGet(ctx, &store.RunSnapshotGetParams{RunID: a.run.ID})
+		return err
+	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, "none is stored (the run last suspended without parking)"

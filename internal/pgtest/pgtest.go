@@ -71,6 +71,60 @@ func URL(t testing.TB) string {
 	if srvErr != nil {
 		t.Fatalf("pgtest: %v", srvErr)
 	}
+	return schemaURL(t, base)
+}
+
+// Server is a private PostgreSQL server of one test, for tests that do to
+// the server what would disturb others sharing it (restarting it).
+type Server struct {
+	srv *server
+}
+
+// NewServer starts a server for t alone, stopped when t ends. It cannot be
+// pointed at an existing database: with WASMFLOW_TEST_DATABASE_URL set, it
+// skips t.
+func NewServer(t testing.TB) *Server {
+	t.Helper()
+	if os.Getenv(EnvURL) != "" {
+		t.Skipf("pgtest: %s is set, and this test needs a server of its own", EnvURL)
+	}
+	s, err := start()
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return &Server{srv: s}
+}
+
+// URL returns the URL of a new, empty schema on the server, as the
+// package's URL does.
+func (s *Server) URL(t testing.TB) string {
+	t.Helper()
+	return schemaURL(t, s.srv.url)
+}
+
+// Restart stops the server as an operator's restart does (a fast
+// shutdown: every connection is terminated, SQLSTATE 57P01), keeps it
+// stopped for pause (connections are refused meanwhile), and starts it again
+// on the same port and data. It returns how long the server did not accept
+// connections.
+func (s *Server) Restart(t testing.TB, pause time.Duration) time.Duration {
+	t.Helper()
+	began := time.Now()
+	if err := s.srv.restart(pause); err != nil {
+		t.Fatalf("pgtest: restart: %v", err)
+	}
+	return time.Since(began)
+}
+
+// schemaURL creates a new, empty schema in the database at base, dropped
+// when t ends, and returns the URL that puts tables in it.
+func schemaURL(t testing.TB, base string) string {
+	t.Helper()
 	schema := newSchemaName()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -114,6 +168,8 @@ func exec1(ctx context.Context, url, sql string) error {
 // server is a private PostgreSQL server in a temporary directory.
 type server struct {
 	dir   string
+	bin   string
+	port  int
 	url   string
 	cmd   *exec.Cmd
 	stdin interface{ Close() error }
@@ -131,8 +187,12 @@ func start() (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create temporary directory: %w", err)
 	}
-	s := &server{dir: dir}
+	s := &server{dir: dir, bin: bin}
 	if err := s.initdb(bin); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if s.port, err = freePort(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -176,10 +236,7 @@ func (s *server) initdb(bin string) error {
 // runs under a shell that stops it (immediate shutdown) as soon as its stdin
 // closes, which also happens when this process dies.
 func (s *server) run(bin string) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
+	port := s.port
 	s.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	logPath := filepath.Join(s.dir, "postgres.log")
 	log, err := os.Create(logPath)
@@ -231,6 +288,31 @@ func (s *server) waitReady(timeout time.Duration) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// restart shuts the server down fast (SIGINT to the postmaster, as pg_ctl
+// stop -m fast does) and runs it again.
+func (s *server) restart(pause time.Duration) error {
+	pidFile, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return fmt.Errorf("read the server's pid: %w", err)
+	}
+	line, _, _ := strings.Cut(string(pidFile), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return fmt.Errorf("postmaster.pid: %w", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+		return fmt.Errorf("stop the server: %w", err)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		return errors.New("the server did not stop within 30s")
+	}
+	s.stdin.Close()
+	time.Sleep(pause)
+	return s.run(s.bin)
 }
 
 // stop shuts the server down and removes its directory.

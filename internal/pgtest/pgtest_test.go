@@ -3,6 +3,7 @@ package pgtest_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -46,4 +47,31 @@ func TestURL(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("second schema has %d tables, want 0", n)
 	}
+}
+
+// TestRestart checks that a restart terminates the connections of the
+// server's clients, as an operator's restart does, and that the server
+// answers again on the same URL.
+func TestRestart(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.NewServer(t)
+	url := srv.URL(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	took := srv.Restart(t, 0)
+	if _, err := conn.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("a connection made before the restart still works")
+	}
+	again, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect after the restart: %v", err)
+	}
+	defer again.Close(ctx)
+	if _, err := again.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the server restarted in %s", took.Round(time.Millisecond))
 }

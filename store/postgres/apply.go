@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wasmflow/wasmflow/store"
 	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
@@ -25,6 +27,8 @@ const applyRunSQL = `UPDATE runs SET
 		error = COALESCE($8::text, error),
 		progress = COALESCE($9::json, progress),
 		event_count = event_count + $10::bigint,
+		write_fence = $11::bigint,
+		write_seq = $12::bigint,
 		updated_at = $4::timestamptz
 	WHERE id = $1
 	RETURNING cancel_requested, event_count, signals_received`
@@ -65,7 +69,7 @@ func (s *Store) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.R
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, wrap("apply to run "+p.RunID, err)
+		return nil, s.wrap("apply to run "+p.RunID, err)
 	}
 	defer conn.Release()
 	var res store.RunApplyResult
@@ -81,24 +85,40 @@ func (s *Store) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.R
 			conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == codeApplied {
+		return s.replayed(ctx, conn, p)
+	}
 	if err != nil {
-		return nil, wrap("apply to run "+p.RunID, err)
+		return nil, s.wrap("apply to run "+p.RunID, err)
 	}
 	return &res, nil
+}
+
+// replayed answers a write that the run had applied already: nothing more
+// is written, and the run's counts are read as they are now.
+func (s *Store) replayed(ctx context.Context, conn *pgxpool.Conn, p *store.RunApplyParams) (*store.RunApplyResult, error) {
+	res := &store.RunApplyResult{Replayed: true}
+	err := conn.QueryRow(ctx, `SELECT cancel_requested, event_count, signals_received FROM runs WHERE id = $1`, p.RunID).
+		Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
+	if err != nil {
+		return nil, s.wrap("apply to run "+p.RunID+": read the run after a write applied already", err)
+	}
+	return res, nil
 }
 
 // applyBatch queues the statements of one RunApply.
 func applyBatch(p *store.RunApplyParams) *pgx.Batch {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(`SELECT wasmflow_fence($1, $2)`, p.RunID, p.Fence)
+	b.Queue(`SELECT wasmflow_fence_write($1, $2, $3)`, p.RunID, p.Fence, p.Write)
 	status, wake := sqlstore.AppliedWake(p, false) // applyRunSQL wakes a wait that a signal beat
 	var completed *time.Time
 	if status.Terminal() {
 		completed = &p.Now
 	}
 	b.Queue(applyRunSQL, p.RunID, string(status), p.WakeIfSignalsBeyond, p.Now, wake, completed,
-		nullJSON(p.Output), nullString(p.Error), nullJSON(p.Progress), int64(len(p.Events)))
+		nullJSON(p.Output), nullString(p.Error), nullJSON(p.Progress), int64(len(p.Events)), p.Fence, p.Write)
 	for _, e := range p.Entries {
 		b.Queue(upsertEntrySQL, p.RunID, e.Seq, string(e.Kind), e.Name, string(e.Status), e.Attempts, e.Cursor, e.Output,
 			e.Error, e.EffectSeq, e.WakeAt, sqlstore.OrNow(e.StartedAt, p.Now), sqlstore.OrNow(e.UpdatedAt, p.Now))

@@ -12,43 +12,57 @@ import (
 
 // EntryListByRun implements store.Store.
 func (s *Store) EntryListByRun(ctx context.Context, p *store.EntryListByRunParams) ([]*store.Entry, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT run_id, seq, kind, name, status, attempts, cursor, output, error,
+	var entries []*store.Entry
+	err := s.read(ctx, func() (err error) {
+		rows, _ := s.pool.Query(ctx, `SELECT run_id, seq, kind, name, status, attempts, cursor, output, error,
 		effect_seq, wake_at, started_at, updated_at FROM entries WHERE run_id = $1 AND seq >= $2 ORDER BY seq`, p.RunID, p.FromSeq)
-	entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Entry, error) {
-		var e store.Entry
-		var kind, status string
-		err := row.Scan(&e.RunID, &e.Seq, &kind, &e.Name, &status, &e.Attempts, &e.Cursor, &e.Output, &e.Error,
-			&e.EffectSeq, &e.WakeAt, &e.StartedAt, &e.UpdatedAt)
-		e.Kind, e.Status = store.EntryKind(kind), store.EntryStatus(status)
-		e.WakeAt, e.StartedAt, e.UpdatedAt = utcPtr(e.WakeAt), e.StartedAt.UTC(), e.UpdatedAt.UTC()
-		return &e, err
+		entries, err = pgx.CollectRows(rows, scanEntry)
+		return err
 	})
-	return entries, wrap("list entries of run "+p.RunID, err)
+	return entries, s.wrap("list entries of run "+p.RunID, err)
+}
+
+func scanEntry(row pgx.CollectableRow) (*store.Entry, error) {
+	var e store.Entry
+	var kind, status string
+	err := row.Scan(&e.RunID, &e.Seq, &kind, &e.Name, &status, &e.Attempts, &e.Cursor, &e.Output, &e.Error,
+		&e.EffectSeq, &e.WakeAt, &e.StartedAt, &e.UpdatedAt)
+	e.Kind, e.Status = store.EntryKind(kind), store.EntryStatus(status)
+	e.WakeAt, e.StartedAt, e.UpdatedAt = utcPtr(e.WakeAt), e.StartedAt.UTC(), e.UpdatedAt.UTC()
+	return &e, err
 }
 
 // EffectListByRun implements store.Store.
 func (s *Store) EffectListByRun(ctx context.Context, p *store.EffectListByRunParams) ([]*store.Effect, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT run_id, step_seq, seq, name, status, key, result, error, executions,
+	var effects []*store.Effect
+	err := s.read(ctx, func() (err error) {
+		rows, _ := s.pool.Query(ctx, `SELECT run_id, step_seq, seq, name, status, key, result, error, executions,
 		started_at, updated_at FROM effects WHERE run_id = $1 AND step_seq >= $2 ORDER BY step_seq, seq`, p.RunID, p.FromStepSeq)
-	effects, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Effect, error) {
-		var ef store.Effect
-		var status string
-		err := row.Scan(&ef.RunID, &ef.StepSeq, &ef.Seq, &ef.Name, &status, &ef.Key, &ef.Result, &ef.Error,
-			&ef.Executions, &ef.StartedAt, &ef.UpdatedAt)
-		ef.Status, ef.StartedAt, ef.UpdatedAt = store.EffectStatus(status), ef.StartedAt.UTC(), ef.UpdatedAt.UTC()
-		return &ef, err
+		effects, err = pgx.CollectRows(rows, scanEffect)
+		return err
 	})
-	return effects, wrap("list effects of run "+p.RunID, err)
+	return effects, s.wrap("list effects of run "+p.RunID, err)
+}
+
+func scanEffect(row pgx.CollectableRow) (*store.Effect, error) {
+	var ef store.Effect
+	var status string
+	err := row.Scan(&ef.RunID, &ef.StepSeq, &ef.Seq, &ef.Name, &status, &ef.Key, &ef.Result, &ef.Error,
+		&ef.Executions, &ef.StartedAt, &ef.UpdatedAt)
+	ef.Status, ef.StartedAt, ef.UpdatedAt = store.EffectStatus(status), ef.StartedAt.UTC(), ef.UpdatedAt.UTC()
+	return &ef, err
 }
 
 // RunSnapshotGet implements store.Store.
 func (s *Store) RunSnapshotGet(ctx context.Context, p *store.RunSnapshotGetParams) (*store.RunSnapshot, error) {
 	sn := &store.RunSnapshot{RunID: p.RunID}
-	err := s.pool.QueryRow(ctx, `SELECT module_digest, format, attempt, position, activation, data, created_at
+	err := s.read(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT module_digest, format, attempt, position, activation, data, created_at
 		FROM run_snapshots WHERE run_id = $1`, p.RunID).
-		Scan(&sn.ModuleDigest, &sn.Format, &sn.Attempt, &sn.Position, &sn.Activation, &sn.Data, &sn.CreatedAt)
+			Scan(&sn.ModuleDigest, &sn.Format, &sn.Attempt, &sn.Position, &sn.Activation, &sn.Data, &sn.CreatedAt)
+	})
 	if err != nil {
-		return nil, wrap("get snapshot of run "+p.RunID, err)
+		return nil, s.wrap("get snapshot of run "+p.RunID, err)
 	}
 	sn.CreatedAt = sn.CreatedAt.UTC()
 	return sn, nil
@@ -60,17 +74,23 @@ func (s *Store) EventList(ctx context.Context, p *store.EventListParams) ([]*sto
 	if p.Limit > 0 {
 		limit = &p.Limit
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT run_id, seq, type, step, at, data FROM events
+	var events []*store.Event
+	err := s.read(ctx, func() (err error) {
+		rows, _ := s.pool.Query(ctx, `SELECT run_id, seq, type, step, at, data FROM events
 		WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, p.RunID, p.AfterSeq, limit)
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Event, error) {
-		var ev store.Event
-		var typ string
-		var data []byte
-		err := row.Scan(&ev.RunID, &ev.Seq, &typ, &ev.Step, &ev.At, &data)
-		ev.Type, ev.At, ev.Data = store.EventType(typ), ev.At.UTC(), data
-		return &ev, err
+		events, err = pgx.CollectRows(rows, scanEvent)
+		return err
 	})
-	return events, wrap("list events of run "+p.RunID, err)
+	return events, s.wrap("list events of run "+p.RunID, err)
+}
+
+func scanEvent(row pgx.CollectableRow) (*store.Event, error) {
+	var ev store.Event
+	var typ string
+	var data []byte
+	err := row.Scan(&ev.RunID, &ev.Seq, &typ, &ev.Step, &ev.At, &data)
+	ev.Type, ev.At, ev.Data = store.EventType(typ), ev.At.UTC(), data
+	return &ev, err
 }
 
 // SignalInsert implements store.Store.
@@ -103,7 +123,7 @@ func (s *Store) SignalInsert(ctx context.Context, p *store.SignalInsertParams) (
 		return addEvent(ctx, tx, p.RunID, ev, p.Now)
 	})
 	if err != nil {
-		return nil, wrap("signal run "+p.RunID, err)
+		return nil, s.wrap("signal run "+p.RunID, err)
 	}
 	return sig, nil
 }
@@ -116,13 +136,19 @@ func (s *Store) SignalListPending(ctx context.Context, p *store.SignalListPendin
 		q += ` AND name = $2`
 		args = append(args, p.Name)
 	}
-	rows, _ := s.pool.Query(ctx, q+` ORDER BY id`, args...)
-	sigs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Signal, error) {
-		var sig store.Signal
-		var payload []byte
-		err := row.Scan(&sig.ID, &sig.RunID, &sig.Name, &payload, &sig.CreatedAt, &sig.ConsumedBy)
-		sig.Payload, sig.CreatedAt = payload, sig.CreatedAt.UTC()
-		return &sig, err
+	var sigs []*store.Signal
+	err := s.read(ctx, func() (err error) {
+		rows, _ := s.pool.Query(ctx, q+` ORDER BY id`, args...)
+		sigs, err = pgx.CollectRows(rows, scanSignal)
+		return err
 	})
-	return sigs, wrap("list signals of run "+p.RunID, err)
+	return sigs, s.wrap("list signals of run "+p.RunID, err)
+}
+
+func scanSignal(row pgx.CollectableRow) (*store.Signal, error) {
+	var sig store.Signal
+	var payload []byte
+	err := row.Scan(&sig.ID, &sig.RunID, &sig.Name, &payload, &sig.CreatedAt, &sig.ConsumedBy)
+	sig.Payload, sig.CreatedAt = payload, sig.CreatedAt.UTC()
+	return &sig, err
 }

@@ -12,10 +12,12 @@ import (
 // does.
 func (s *Store) RunLag(ctx context.Context, p *store.RunLagParams) (time.Duration, error) {
 	var oldest *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT min(wake_at) FROM runs WHERE status IN `+sqlstore.Claimable+` AND wake_at <= $1`,
-		p.Now).Scan(&oldest)
+	err := s.read(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT min(wake_at) FROM runs WHERE status IN `+sqlstore.Claimable+` AND wake_at <= $1`,
+			p.Now).Scan(&oldest)
+	})
 	if err != nil || oldest == nil {
-		return 0, wrap("run lag", err)
+		return 0, s.wrap("run lag", err)
 	}
 	return p.Now.Sub(*oldest), nil
 }

@@ -74,7 +74,7 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 		return err
 	})
 	if err != nil {
-		return nil, false, wrap("insert module "+p.Name, err)
+		return nil, false, s.wrap("insert module "+p.Name, err)
 	}
 	return m, created, nil
 }
@@ -103,24 +103,32 @@ func (s *Store) ModuleGetByName(ctx context.Context, p *store.ModuleGetByNamePar
 		q += ` AND version = $2`
 		args = append(args, p.Version)
 	}
-	m, err := scanModule(s.pool.QueryRow(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT 1`, args...))
-	return m, wrap("get module "+p.Name, err)
+	var m *store.Module
+	err := s.read(ctx, func() (err error) {
+		m, err = scanModule(s.pool.QueryRow(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT 1`, args...))
+		return err
+	})
+	return m, s.wrap("get module "+p.Name, err)
 }
 
 // ModuleGetBytes implements store.Store.
 func (s *Store) ModuleGetBytes(ctx context.Context, p *store.ModuleGetBytesParams) ([]byte, error) {
 	var b []byte
-	err := s.pool.QueryRow(ctx, `SELECT bytes FROM module_bytes WHERE digest = $1`, p.Digest).Scan(&b)
-	return b, wrap("get module bytes "+p.Digest, err)
+	err := s.read(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT bytes FROM module_bytes WHERE digest = $1`, p.Digest).Scan(&b)
+	})
+	return b, s.wrap("get module bytes "+p.Digest, err)
 }
 
 // ModuleImageGet implements store.Store.
 func (s *Store) ModuleImageGet(ctx context.Context, p *store.ModuleImageGetParams) (*store.ModuleImage, error) {
 	img := &store.ModuleImage{Digest: p.Digest, Format: p.Format}
-	err := s.pool.QueryRow(ctx, `SELECT image, created_at FROM module_images WHERE digest = $1 AND format = $2`, p.Digest, p.Format).
-		Scan(&img.Image, &img.CreatedAt)
+	err := s.read(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT image, created_at FROM module_images WHERE digest = $1 AND format = $2`, p.Digest, p.Format).
+			Scan(&img.Image, &img.CreatedAt)
+	})
 	if err != nil {
-		return nil, wrap("get init image of module "+p.Digest, err)
+		return nil, s.wrap("get init image of module "+p.Digest, err)
 	}
 	img.CreatedAt = img.CreatedAt.UTC()
 	return img, nil
@@ -131,21 +139,29 @@ func (s *Store) ModuleImagePut(ctx context.Context, p *store.ModuleImagePutParam
 	_, err := s.pool.Exec(ctx, `INSERT INTO module_images (digest, format, image, created_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (digest, format) DO UPDATE SET image = EXCLUDED.image, created_at = EXCLUDED.created_at`,
 		p.Digest, p.Format, p.Image, p.Now)
-	return wrap("put init image of module "+p.Digest, err)
+	return s.wrap("put init image of module "+p.Digest, err)
 }
 
 // ModuleList implements store.Store.
 func (s *Store) ModuleList(ctx context.Context, p *store.ModuleListParams) ([]*store.Module, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT DISTINCT ON (name) `+sqlstore.ModuleColumns+` FROM modules
+	var ms []*store.Module
+	err := s.read(ctx, func() (err error) {
+		rows, _ := s.pool.Query(ctx, `SELECT DISTINCT ON (name) `+sqlstore.ModuleColumns+` FROM modules
 		ORDER BY name, created_at DESC, id DESC`)
-	ms, err := scanModules(rows)
-	return ms, wrap("list modules", err)
+		ms, err = scanModules(rows)
+		return err
+	})
+	return ms, s.wrap("list modules", err)
 }
 
 // ModuleListVersions implements store.Store.
 func (s *Store) ModuleListVersions(ctx context.Context, p *store.ModuleListVersionsParams) ([]*store.Module, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+sqlstore.ModuleColumns+` FROM modules WHERE name = $1
+	var ms []*store.Module
+	err := s.read(ctx, func() (err error) {
+		rows, _ := s.pool.Query(ctx, `SELECT `+sqlstore.ModuleColumns+` FROM modules WHERE name = $1
 		ORDER BY created_at DESC, id DESC`, p.Name)
-	ms, err := scanModules(rows)
-	return ms, wrap("list versions of module "+p.Name, err)
+		ms, err = scanModules(rows)
+		return err
+	})
+	return ms, s.wrap("list versions of module "+p.Name, err)
 }

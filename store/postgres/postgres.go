@@ -28,6 +28,7 @@ var migrations embed.FS
 const (
 	codeFenced   = "WF001"
 	codeNotFound = "WF002"
+	codeApplied  = "WF003" // a numbered write applied already (wasmflow_fence_write)
 	codeUnique   = "23505"
 )
 
@@ -143,12 +144,14 @@ func (t target) Apply(ctx context.Context, m migrate.Migration) error {
 
 // wrap adds context to err and translates the driver's errors into the
 // store's.
-func wrap(op string, err error) error {
+func (s *Store) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var pgErr *pgconn.PgError
 	switch {
+	case s.dropped(err):
+		err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	case errors.Is(err, pgx.ErrNoRows):
 		err = store.ErrNotFound
 	case errors.As(err, &pgErr) && pgErr.Code == codeFenced:

@@ -117,39 +117,51 @@ func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store
 		return run, true, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) || p.IdempotencyKey == "" {
-		return nil, false, wrap("insert run "+p.ID, err)
+		return nil, false, s.wrap("insert run "+p.ID, err)
 	}
 	run, err = scanRun(s.pool.QueryRow(ctx, `SELECT `+sqlstore.RunColumns+` FROM runs WHERE idempotency_key = $1`, p.IdempotencyKey))
 	if err != nil {
-		return nil, false, wrap("insert run "+p.ID+": get run with its idempotency key", err)
+		return nil, false, s.wrap("insert run "+p.ID+": get run with its idempotency key", err)
 	}
 	return run, false, nil
 }
 
 // RunGetByID implements store.Store.
 func (s *Store) RunGetByID(ctx context.Context, p *store.RunGetByIDParams) (*store.Run, error) {
-	run, err := getRun(ctx, s.pool, p.ID, false)
-	return run, wrap("get run "+p.ID, err)
+	var run *store.Run
+	err := s.read(ctx, func() (err error) {
+		run, err = getRun(ctx, s.pool, p.ID, false)
+		return err
+	})
+	return run, s.wrap("get run "+p.ID, err)
 }
 
 // RunList implements store.Store.
 func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*store.Run, error) {
 	q, args := sqlstore.RunListQuery(p, func(n int) string { return "$" + strconv.Itoa(n) })
-	rows, _ := s.pool.Query(ctx, q, args...)
-	runs, err := scanRuns(rows)
-	return runs, wrap("list runs", err)
+	var runs []*store.Run
+	err := s.read(ctx, func() (err error) {
+		rows, _ := s.pool.Query(ctx, q, args...)
+		runs, err = scanRuns(rows)
+		return err
+	})
+	return runs, s.wrap("list runs", err)
 }
 
 // RunCount implements store.Store.
 func (s *Store) RunCount(ctx context.Context, p *store.RunCountParams) ([]*store.RunCount, error) {
 	q, args := sqlstore.RunCountQuery(p, func(n int) string { return "$" + strconv.Itoa(n) })
-	rows, _ := s.pool.Query(ctx, q, args...)
-	counts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.RunCount, error) {
-		c := &store.RunCount{}
-		err := row.Scan(&c.ModuleName, &c.ModuleVersion, &c.Workflow, &c.Status, &c.Count)
-		return c, err
+	var counts []*store.RunCount
+	err := s.read(ctx, func() (err error) {
+		rows, _ := s.pool.Query(ctx, q, args...)
+		counts, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.RunCount, error) {
+			c := &store.RunCount{}
+			err := row.Scan(&c.ModuleName, &c.ModuleVersion, &c.Workflow, &c.Status, &c.Count)
+			return c, err
+		})
+		return err
 	})
-	return counts, wrap("count runs", err)
+	return counts, s.wrap("count runs", err)
 }
 
 // RunClaim implements store.Store.
@@ -182,19 +194,23 @@ func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store
 	}
 	rows, _ := s.pool.Query(ctx, q, args...)
 	runs, err := scanRuns(rows)
-	return runs, wrap("claim runs", err)
+	return runs, s.wrap("claim runs", err)
 }
 
 // RunListWakeups implements store.Store.
 func (s *Store) RunListWakeups(ctx context.Context, p *store.RunListWakeupsParams) ([]*store.Wakeup, error) {
-	rows, _ := s.pool.Query(ctx, sqlstore.WakeupsQuery("$1", "$2"), p.After, sqlstore.WakeupsLimit(p))
-	wakeups, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Wakeup, error) {
-		w := &store.Wakeup{}
-		err := row.Scan(&w.RunID, &w.At)
-		w.At = w.At.UTC()
-		return w, err
+	var wakeups []*store.Wakeup
+	err := s.read(ctx, func() (err error) {
+		rows, _ := s.pool.Query(ctx, sqlstore.WakeupsQuery("$1", "$2"), p.After, sqlstore.WakeupsLimit(p))
+		wakeups, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Wakeup, error) {
+			w := &store.Wakeup{}
+			err := row.Scan(&w.RunID, &w.At)
+			w.At = w.At.UTC()
+			return w, err
+		})
+		return err
 	})
-	return wakeups, wrap("list wake-ups", err)
+	return wakeups, s.wrap("list wake-ups", err)
 }
 
 // RunHeartbeat implements store.Store.
@@ -216,7 +232,7 @@ func (s *Store) RunHeartbeat(ctx context.Context, p *store.RunHeartbeatParams) (
 		return nil
 	})
 	if err != nil {
-		return nil, wrap("heartbeat", err)
+		return nil, s.wrap("heartbeat", err)
 	}
 	states := make([]*store.LeaseState, len(p.Leases))
 	for i, l := range p.Leases {
@@ -236,7 +252,7 @@ func (s *Store) RunRelease(ctx context.Context, p *store.RunReleaseParams) error
 			WHERE id = $1`, p.ID, p.Now)
 		return err
 	})
-	return wrap("release run "+p.ID, err)
+	return s.wrap("release run "+p.ID, err)
 }
 
 // RunCancel implements store.Store.
@@ -266,7 +282,7 @@ func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store
 		return err
 	})
 	if err != nil {
-		return nil, wrap("cancel run "+p.ID, err)
+		return nil, s.wrap("cancel run "+p.ID, err)
 	}
 	return run, nil
 }
@@ -299,7 +315,7 @@ func (s *Store) RunRetry(ctx context.Context, p *store.RunRetryParams) (*store.R
 		return err
 	})
 	if err != nil {
-		return nil, wrap("retry run "+p.ID, err)
+		return nil, s.wrap("retry run "+p.ID, err)
 	}
 	return run, nil
 }

@@ -7,5 +7,5 @@ import "context"
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
 	err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
-	return v, wrap("read schema version", err)
+	return v, s.wrap("read schema version", err)
 }

@@ -32,16 +32,22 @@ func scanTokens(rows pgx.Rows) ([]*store.Token, error) {
 
 // TokenGetByHash implements store.Store.
 func (s *Store) TokenGetByHash(ctx context.Context, p *store.TokenGetByHashParams) (*store.Token, error) {
-	var row pgx.Row
-	if p.Now.IsZero() {
-		row = s.pool.QueryRow(ctx, `SELECT `+sqlstore.TokenColumns+` FROM tokens
+	// Setting last_used_at twice to the same time is no different from
+	// setting it once: the lookup is retried as a read.
+	var tok *store.Token
+	err := s.read(ctx, func() (err error) {
+		var row pgx.Row
+		if p.Now.IsZero() {
+			row = s.pool.QueryRow(ctx, `SELECT `+sqlstore.TokenColumns+` FROM tokens
 			WHERE hash = $1 AND revoked_at IS NULL`, p.Hash)
-	} else {
-		row = s.pool.QueryRow(ctx, `UPDATE tokens SET last_used_at = $2
+		} else {
+			row = s.pool.QueryRow(ctx, `UPDATE tokens SET last_used_at = $2
 			WHERE hash = $1 AND revoked_at IS NULL RETURNING `+sqlstore.TokenColumns, p.Hash, p.Now)
-	}
-	tok, err := scanToken(row)
-	return tok, wrap("get token by hash", err)
+		}
+		tok, err = scanToken(row)
+		return err
+	})
+	return tok, s.wrap("get token by hash", err)
 }
 
 // TokenInsert implements store.Store.
@@ -52,19 +58,23 @@ func (s *Store) TokenInsert(ctx context.Context, p *store.TokenInsertParams) (*s
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = fmt.Errorf("token id or hash is taken: %w", store.ErrConflict)
 	}
-	return tok, wrap("insert token "+p.ID, err)
+	return tok, s.wrap("insert token "+p.ID, err)
 }
 
 // TokenList implements store.Store.
 func (s *Store) TokenList(ctx context.Context, p *store.TokenListParams) ([]*store.Token, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+sqlstore.TokenColumns+` FROM tokens ORDER BY created_at, id`)
-	toks, err := scanTokens(rows)
-	return toks, wrap("list tokens", err)
+	var toks []*store.Token
+	err := s.read(ctx, func() (err error) {
+		rows, _ := s.pool.Query(ctx, `SELECT `+sqlstore.TokenColumns+` FROM tokens ORDER BY created_at, id`)
+		toks, err = scanTokens(rows)
+		return err
+	})
+	return toks, s.wrap("list tokens", err)
 }
 
 // TokenRevoke implements store.Store.
 func (s *Store) TokenRevoke(ctx context.Context, p *store.TokenRevokeParams) (*store.Token, error) {
 	tok, err := scanToken(s.pool.QueryRow(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2)
 		WHERE id = $1 RETURNING `+sqlstore.TokenColumns, p.ID, p.Now))
-	return tok, wrap("revoke token "+p.ID, err)
+	return tok, s.wrap("revoke token "+p.ID, err)
 }

@@ -17,7 +17,7 @@ func (s *Store) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.R
 	}
 	var res store.RunApplyResult
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := checkFence(ctx, tx, p.RunID, p.Fence); err != nil {
+		if applied, err := fenceWrite(ctx, tx, p, &res); err != nil || applied {
 			return err
 		}
 		if err := updateApplied(ctx, tx, p, &res); err != nil {
@@ -56,6 +56,28 @@ func (s *Store) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.R
 	return &res, nil
 }
 
+// fenceWrite reports whether the run has applied the numbered write p
+// already, and then fills res with the run's counts as they are now;
+// otherwise it returns store.ErrFenced unless the run is running under
+// p.Fence. The replay is checked first: the write may be the one that
+// ended the run's activation.
+func fenceWrite(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res *store.RunApplyResult) (bool, error) {
+	var status string
+	var fence, writeFence, writeSeq int64
+	err := tx.QueryRowContext(ctx, `SELECT status, fence, write_fence, write_seq, cancel_requested, event_count, signals_received
+		FROM runs WHERE id = ?`, p.RunID).Scan(&status, &fence, &writeFence, &writeSeq, &res.CancelRequested, &res.EventCount, &res.SignalsReceived)
+	switch {
+	case err != nil:
+		return false, err
+	case p.Write > 0 && writeFence == p.Fence && writeSeq >= p.Write:
+		res.Replayed = true
+		return true, nil
+	case fence != p.Fence || store.RunStatus(status) != store.StatusRunning:
+		return false, fmt.Errorf("run is %s under fence %d, not running under fence %d: %w", status, fence, p.Fence, store.ErrFenced)
+	}
+	return false, nil
+}
+
 // updateApplied writes the run's own fields and counts the new events.
 func updateApplied(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res *store.RunApplyResult) error {
 	var signals int64
@@ -76,10 +98,12 @@ func updateApplied(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res
 			error = COALESCE(?, error),
 			progress = COALESCE(?, progress),
 			event_count = event_count + ?,
+			write_fence = ?,
+			write_seq = ?,
 			updated_at = ?
 		WHERE id = ? RETURNING cancel_requested, event_count, signals_received`,
 		string(status), status == store.StatusRunning, microsPtr(wake), string(status), completed,
-		nullText(p.Output), nullString(p.Error), nullText(p.Progress), len(p.Events), micros(p.Now), p.RunID,
+		nullText(p.Output), nullString(p.Error), nullText(p.Progress), len(p.Events), p.Fence, p.Write, micros(p.Now), p.RunID,
 	).Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
 }
 

@@ -1,7 +1,8 @@
 // Package sqlite is the embedded store: a pure-Go SQLite database in one
-// file, for single-process use (wasmflow dev, tests). All access goes through
-// one connection, so writes are serialized without lock contention; WAL mode
-// lets other processes read the file meanwhile.
+// file, for one process (wasmflow dev, a single-machine server, tests). The
+// process holds a lock on the file while the store is open, and a second
+// process that opens it is refused. All access goes through one connection,
+// so writes are serialized without lock contention.
 package sqlite
 
 import (
@@ -26,19 +27,56 @@ var migrations embed.FS
 
 // Store is a store.Store on a SQLite database file.
 type Store struct {
-	db *sql.DB
+	db   *sql.DB
+	lock *os.File // held while the store is open; nil where there is no flock
 }
 
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating it and its directory if needed) the database at path
-// and applies the migrations it lacks.
+// and applies the migrations it lacks. The database is this process's until
+// Close: Open fails, saying which process has it, when another one does.
+// Runs left running by a process that died (kill -9, a crash) are then
+// claimable at once: no one else can hold their leases.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("store: create directory of %s: %w", path, err)
 		}
 	}
+	lk, err := lock(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := open(ctx, path)
+	if err != nil {
+		if lk != nil {
+			lk.Close()
+		}
+		return nil, err
+	}
+	st.lock = lk
+	if lk != nil {
+		if err := st.takeBackLeases(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// takeBackLeases makes the runs left running by an earlier process that
+// had the database claimable now. The lock proves that process is gone, so
+// waiting out its leases would only delay them; their next claim
+// increments their fences as any claim does.
+func (s *Store) takeBackLeases(ctx context.Context) error {
+	now := micros(time.Now())
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET wake_at = ? WHERE status = 'running' AND wake_at > ?`, now, now)
+	return wrap("take back the leases of a process that ended", err)
+}
+
+// open opens the database and migrates it.
+func open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -69,8 +107,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database and releases it for other processes.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.lock != nil {
+		s.lock.Close()
+	}
+	return err
+}
 
 // target is the migrate.Target of a store.
 type target struct{ s *Store }

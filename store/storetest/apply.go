@@ -220,6 +220,42 @@ var applyScenarios = []scenario{
 		wantErr(t, err, store.ErrNotFound)
 		equal(t, "events after failed replace", len(events(t, st, "r1")), int(seq+1))
 	}},
+	{"a numbered write sent again after it was applied writes nothing twice", func(t *testing.T, st store.Store) {
+		run := running(t, st, "r1")
+		sig := signal(t, st, "r1", "go", t0)
+		now := at(time.Second)
+		write := func(n int64) *store.RunApplyParams {
+			return &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Write: n, Now: now,
+				Entries: []*store.Entry{stepEntry("r1", 0, store.EntryCompleted, now)},
+				Effects: []*store.Effect{effect("r1", 0, 0, store.EffectCompleted, now)},
+				Consume: &store.ConsumedSignal{SignalID: sig.ID, EntrySeq: 0},
+				Events:  []*store.NewEvent{{Type: store.EventStepCompleted, Step: "step0", At: now}}}
+		}
+		first := apply(t, st, write(1))
+		equal(t, "first sending", first.Replayed, false)
+		signal(t, st, "r1", "later", now) // an event and a signal that came after the write
+		again := apply(t, st, write(1))
+		equal(t, "second sending", *again, store.RunApplyResult{EventCount: first.EventCount + 1, SignalsReceived: 2, Replayed: true})
+		equal(t, "events", eventTypes(events(t, st, "r1")), []store.EventType{store.EventRunCreated, store.EventActivationStarted,
+			store.EventSignalReceived, store.EventStepCompleted, store.EventSignalReceived})
+
+		// The next write applies; a write that ended the activation is
+		// recognised too, although the run is no longer running.
+		apply(t, st, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Write: 2, Now: now, Events: []*store.NewEvent{{Type: store.EventCheckpoint}}})
+		done := &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Write: 3, Now: now, Status: store.StatusCompleted,
+			Output: json.RawMessage(`1`), Events: []*store.NewEvent{{Type: store.EventRunCompleted, At: now}}}
+		apply(t, st, done)
+		res := apply(t, st, done)
+		equal(t, "finishing write sent again", res.Replayed, true)
+		equal(t, "events", len(events(t, st, "r1")), 7)
+
+		// Under another fence, or unnumbered, the same number is no
+		// replay: the stale writer is refused.
+		_, err := st.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: run.Fence + 1, Write: 3, Now: now})
+		wantErr(t, err, store.ErrFenced)
+		_, err = st.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Now: now})
+		wantErr(t, err, store.ErrFenced)
+	}},
 	{"event seqs count from one without gaps and list in pages", func(t *testing.T, st store.Store) {
 		run := running(t, st, "r1")
 		for i := range 5 {

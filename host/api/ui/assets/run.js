@@ -111,9 +111,17 @@ export function runPage(main, [id], {signal, toast}) {
 
   let drawQueued = false;
   function onEvent(ev) {
-    if (ev.seq <= lastSeq) return;
-    events.push(ev);
-    lastSeq = ev.seq;
+    if (ev.seq <= lastSeq) {
+      // The stream sends an event again when the host rewrote it (a
+      // coalesced checkpoint, an activation_started completed with how the
+      // activation began): replace it.
+      const i = events.findIndex((e) => e.seq === ev.seq);
+      if (i < 0) return;
+      events[i] = ev;
+    } else {
+      events.push(ev);
+      lastSeq = ev.seq;
+    }
     if (!drawQueued) {
       drawQueued = true;
       requestAnimationFrame(() => {
