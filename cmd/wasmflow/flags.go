@@ -24,6 +24,11 @@ func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
 	pages := fs.Int("max-memory-pages", envInt("WASMFLOW_MAX_MEMORY_PAGES", 4096), "64 KiB pages of memory one guest may use (env WASMFLOW_MAX_MEMORY_PAGES)")
 	activations := fs.Int("max-activations", envInt("WASMFLOW_MAX_ACTIVATIONS", 10000), "activations one run may have before it fails, as Rails' max_resumptions (env WASMFLOW_MAX_ACTIVATIONS)")
 	events := fs.Int("max-events-per-run", envInt("WASMFLOW_MAX_EVENTS_PER_RUN", 100000), "events in one run's timeline (env WASMFLOW_MAX_EVENTS_PER_RUN)")
+	tables := fs.Int("max-table-elements", envInt("WASMFLOW_MAX_TABLE_ELEMENTS", 1000000), "elements of one module's tables together; a module whose tables start larger is refused, and table.grow fails beyond it (env WASMFLOW_MAX_TABLE_ELEMENTS)")
+	logBytesAct := fs.Int("max-log-bytes-per-activation", envInt("WASMFLOW_MAX_LOG_BYTES_PER_ACTIVATION", 1<<20), "bytes one activation's guest may write to the host's log (log calls, stdout, stderr); the rest is dropped after one marker line (env WASMFLOW_MAX_LOG_BYTES_PER_ACTIVATION)")
+	logLinesAct := fs.Int("max-log-lines-per-activation", envInt("WASMFLOW_MAX_LOG_LINES_PER_ACTIVATION", 1000), "lines one activation's guest may write to the host's log (env WASMFLOW_MAX_LOG_LINES_PER_ACTIVATION)")
+	logBytesRun := fs.Int("max-log-bytes-per-run", envInt("WASMFLOW_MAX_LOG_BYTES_PER_RUN", 16<<20), "bytes one run's guest may write to this process's log over all its activations (env WASMFLOW_MAX_LOG_BYTES_PER_RUN)")
+	logLinesRun := fs.Int("max-log-lines-per-run", envInt("WASMFLOW_MAX_LOG_LINES_PER_RUN", 10000), "lines one run's guest may write to this process's log over all its activations (env WASMFLOW_MAX_LOG_LINES_PER_RUN)")
 	snapshots := fs.String("snapshots", envOr("WASMFLOW_SNAPSHOTS", "on"), "on: guests that can park are snapshotted where they suspend and resume from the snapshot; off: every activation replays (init images stay) (env WASMFLOW_SNAPSHOTS)")
 	snapshotSize := fs.Int("max-snapshot-size", envInt("WASMFLOW_MAX_SNAPSHOT_SIZE", 16<<20), "bytes of a run's suspension snapshot, compressed; a larger one is not stored and the run replays (env WASMFLOW_MAX_SNAPSHOT_SIZE)")
 	warm := fs.Int("warm-instances", envInt("WASMFLOW_WARM_INSTANCES", 64), "parked instances this process keeps in memory for their runs' next activations; 0: none (env WASMFLOW_WARM_INSTANCES)")
@@ -31,7 +36,8 @@ func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
 		if err := errors.Join(envErrs...); err != nil {
 			return nil, err
 		}
-		for name, v := range map[string]int{"workers": *workers, "max-payload": *payload, "max-module-size": *moduleSize, "max-memory-pages": *pages, "max-events-per-run": *events, "max-activations": *activations, "max-snapshot-size": *snapshotSize} {
+		for name, v := range map[string]int{"workers": *workers, "max-payload": *payload, "max-module-size": *moduleSize, "max-memory-pages": *pages, "max-events-per-run": *events, "max-activations": *activations, "max-snapshot-size": *snapshotSize,
+			"max-log-bytes-per-activation": *logBytesAct, "max-log-lines-per-activation": *logLinesAct, "max-log-bytes-per-run": *logBytesRun, "max-log-lines-per-run": *logLinesRun, "max-table-elements": *tables} {
 			if v <= 0 {
 				return nil, fmt.Errorf("--%s must be positive, got %d", name, v)
 			}
@@ -59,6 +65,11 @@ func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
 		c.Limits.MemoryPages = uint32(*pages)
 		c.Limits.EventsPerRun = int64(*events)
 		c.Limits.Activations = *activations
+		c.Limits.TableElements = uint32(*tables)
+		c.Limits.LogBytesPerActivation = *logBytesAct
+		c.Limits.LogLinesPerActivation = *logLinesAct
+		c.Limits.LogBytesPerRun = int64(*logBytesRun)
+		c.Limits.LogLinesPerRun = int64(*logLinesRun)
 		return c, nil
 	}
 }

@@ -52,6 +52,7 @@ type Activation struct {
 		count    int
 	}
 	stderr     *tailWriter
+	glog       *guestLog // what the guest writes to the host's log
 	describe   *describeState
 	end        *ending
 	stepCancel context.CancelCauseFunc // stops the guest when a step times out
@@ -145,6 +146,9 @@ func (a *Activation) Run(ctx context.Context) (*Result, error) {
 	res, err := a.run1(ctx)
 	if res != nil {
 		res.Start = a.startKind
+		if res.Status.Terminal() {
+			e.runLogs.forget(a.run.ID)
+		}
 	}
 	if e.obs != nil && res != nil {
 		e.obs.ActivationDone(a.run, e.engine.Name(), time.Since(a.started), res)
@@ -177,7 +181,8 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	stepCtx, stepCancel := context.WithCancelCause(callCtx)
 	defer stepCancel(nil)
 	a.stepCancel = stepCancel
-	a.stderr = &tailWriter{max: 4096, log: a.logger(), level: slog.LevelWarn, stream: "stderr", a: a}
+	a.glog = newGuestLog(a)
+	a.stderr = &tailWriter{max: tailSize, log: a.glog, level: slog.LevelWarn, stream: "stderr", lineMax: e.limits.LogLine}
 	a.startedAs(prep)
 	inst, export, err := a.begin(ctx, stepCtx)
 	if inst != nil {
@@ -243,8 +248,8 @@ func (a *Activation) fromWarm(ctx context.Context) (engine.Instance, error) {
 // with a nil instance; any other error is the guest's, for conclude.
 func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, string, error) {
 	a.out = &outlets{}
-	a.out.set(&tailWriter{log: a.logger(), level: slog.LevelInfo, stream: "stdout", a: a}, a.stderr)
-	cfg := &engine.InstanceConfig{Stdout: outlet{o: a.out}, Stderr: outlet{o: a.out, stderr: true}}
+	a.out.set(&tailWriter{log: a.glog, level: slog.LevelInfo, stream: "stdout", lineMax: a.e.limits.LogLine}, a.stderr)
+	cfg := &engine.InstanceConfig{} // stdout and stderr are the host's fd_write (wasi.go)
 	if inst, err := a.fromWarm(ctx); inst != nil || err != nil {
 		if err != nil {
 			return nil, "", err

@@ -36,6 +36,18 @@ type Limits struct {
 	// LogLine bounds one guest log line; longer lines are truncated.
 	// Default 8 KiB.
 	LogLine int
+	// LogBytesPerActivation and LogLinesPerActivation bound what one
+	// activation's guest writes to the host's log: its log calls and its
+	// stdout and stderr lines together (lines written while replaying are
+	// not counted). The first line over either is replaced by one marker
+	// line and the rest are dropped. Default 1 MiB and 1000 lines.
+	LogBytesPerActivation int
+	LogLinesPerActivation int
+	// LogBytesPerRun and LogLinesPerRun bound the same over all of a run's
+	// activations in this process (a process does not know what others
+	// logged for the run). Default 16 MiB and 10000 lines.
+	LogBytesPerRun int64
+	LogLinesPerRun int64
 	// Activations bounds how many activations one run may have, as Rails'
 	// max_resumptions does: a run that keeps being interrupted, crashing its
 	// process or losing its lease fails instead of looping for ever. Sleeps,
@@ -45,6 +57,10 @@ type Limits struct {
 	// MemoryPages is the engine's memory limit, in 64 KiB pages; the
 	// executor only uses it to explain out-of-memory failures. Default 4096.
 	MemoryPages uint32
+	// TableElements bounds the elements of a module's tables together: a
+	// module whose tables start larger is refused, and table.grow fails
+	// beyond it. Default 1000000 (a Go guest's table has about 6,500).
+	TableElements uint32
 	// SnapshotSize bounds a run's suspension snapshot, compressed, in
 	// bytes: a larger one is not stored, and the run replays instead.
 	// Default 16 MiB.
@@ -68,11 +84,26 @@ func (l Limits) WithDefaults() Limits {
 	if l.LogLine == 0 {
 		l.LogLine = 8 << 10
 	}
+	if l.LogBytesPerActivation == 0 {
+		l.LogBytesPerActivation = 1 << 20
+	}
+	if l.LogLinesPerActivation == 0 {
+		l.LogLinesPerActivation = 1000
+	}
+	if l.LogBytesPerRun == 0 {
+		l.LogBytesPerRun = 16 << 20
+	}
+	if l.LogLinesPerRun == 0 {
+		l.LogLinesPerRun = 10000
+	}
 	if l.MemoryPages == 0 {
 		l.MemoryPages = 4096
 	}
 	if l.Activations == 0 {
 		l.Activations = 10000
+	}
+	if l.TableElements == 0 {
+		l.TableElements = 1000000
 	}
 	if l.SnapshotSize == 0 {
 		l.SnapshotSize = 16 << 20
@@ -94,6 +125,10 @@ func (l Limits) validate() error {
 		return errors.New("Limits.Activations must not be negative")
 	case l.SnapshotSize < 0:
 		return errors.New("Limits.SnapshotSize must not be negative")
+	case l.LogLine < 0:
+		return errors.New("Limits.LogLine must not be negative")
+	case l.LogBytesPerActivation < 0, l.LogLinesPerActivation < 0, l.LogBytesPerRun < 0, l.LogLinesPerRun < 0:
+		return errors.New("Limits.LogBytesPerActivation, LogLinesPerActivation, LogBytesPerRun and LogLinesPerRun must not be negative")
 	}
 	return nil
 }
@@ -160,6 +195,10 @@ type Observer interface {
 	// SnapshotRestored: the activation started from the run's snapshot,
 	// which took d to read, decode and restore.
 	SnapshotRestored(run *store.Run, d time.Duration)
+	// LogCapped: the guest's log reached its limit per activation or per
+	// run (kind is LogCappedActivation or LogCappedRun); the rest of it is
+	// dropped.
+	LogCapped(run *store.Run, kind string)
 	// Resumed: the activation resumes a run whose previous activation was
 	// interrupted or ended without a word; after is one of the Resumed*
 	// constants.
@@ -244,6 +283,7 @@ type Executor struct {
 	cacheDir    string
 	noSnapshots bool
 	warm        *warmCache
+	runLogs     runLogs
 }
 
 // New returns an Executor.

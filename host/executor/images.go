@@ -97,7 +97,8 @@ func (c *captureState) random(b []byte) {
 	}
 }
 
-// prepare makes the Prepared module for wasm: from its init image (kept in
+// prepare makes the Prepared module for wasm, its tables capped
+// (snapshot.CapTables): from its init image (kept in
 // the store and the cache directory, made when neither has it), or as
 // uploaded when it cannot be imaged. Upload also checks the module's shape
 // (checkShape) on the compiled code before any of it runs.
@@ -105,6 +106,10 @@ func (c *captureState) random(b []byte) {
 // At upload, the image is stored even when this process found it in its
 // cache directory, so that every process sharing the store finds it.
 func (m *Modules) prepare(ctx context.Context, digest string, wasm []byte, upload bool) (*Prepared, error) {
+	wasm, err := snapshot.CapTables(wasm, m.e.limits.TableElements)
+	if err != nil {
+		return nil, moduleErrorf("module refused: %v (--max-table-elements=%d)", err, m.e.limits.TableElements)
+	}
 	layout, err := snapshot.Parse(wasm)
 	if err == nil {
 		var p *Prepared

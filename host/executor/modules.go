@@ -255,9 +255,11 @@ func (m *Modules) describe(ctx context.Context, p *Prepared) ([]string, error) {
 // timeout. cancel closes the instance too.
 func (m *Modules) instantiateAlone(ctx context.Context, mod engine.Module, a *Activation) (context.Context, engine.Instance, func(), error) {
 	a.dbctx = ctx
-	a.stderr = &tailWriter{max: 4096}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, ctxKey{}, a), min(m.e.limits.ActivationTimeout, describeTimeout))
-	inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{Stderr: a.stderr})
+	a.stderr = &tailWriter{max: tailSize}
+	d := min(m.e.limits.ActivationTimeout, describeTimeout)
+	ctx, cancel := context.WithTimeoutCause(context.WithValue(ctx, ctxKey{}, a), d,
+		fmt.Errorf("it ran past the time limit of %s for preparing a module (--activation-timeout, at most %s)", d, describeTimeout))
+	inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{}) // stderr: the host's fd_write, to a.stderr
 	if err != nil {
 		cancel()
 		return nil, nil, nil, moduleErrorf("module cannot be instantiated: %v", err)

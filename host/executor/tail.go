@@ -2,7 +2,7 @@ package executor
 
 import (
 	"bytes"
-	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -12,23 +12,22 @@ import (
 // describeTimeout bounds a module's _initialize and describe at upload.
 const describeTimeout = 10 * time.Second
 
-// maxGuestOutput bounds what one activation may write to stdout and stderr;
-// the rest is dropped with one warning.
-const maxGuestOutput = 1 << 20
+// tailSize is how much of a guest's stderr is kept for failure messages.
+const tailSize = 4096
 
-// tailWriter turns a guest's stdout or stderr into log lines, bounded, and
-// keeps the last max bytes for failure messages.
+// tailWriter turns a guest's stdout or stderr into log lines, counted
+// against the activation's log budget (guestLog), and keeps the last max
+// bytes for failure messages.
 type tailWriter struct {
 	mu      sync.Mutex
-	log     *slog.Logger
+	log     *guestLog // nil: keep the tail only
 	level   slog.Level
 	stream  string
-	a       *Activation
 	max     int
+	lineMax int // longer lines are truncated
 	last    []byte
 	partial []byte
-	total   int
-	dropped bool
+	cut     int // bytes of the current line dropped past lineMax
 	// headline is the first line that reads like a runtime's crash report
 	// ("fatal error: out of memory", "panic: ...", "... panicked at ..."):
 	// it says more about a failure than the stack dump that follows it.
@@ -41,48 +40,53 @@ var crashMarkers = []string{"fatal error: ", "panic: ", " panicked at ", "runtim
 func (w *tailWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	n := len(p)
 	if w.max > 0 {
-		w.last = append(w.last, p...)
+		if len(p) > w.max {
+			w.last = append(w.last[:0], p[len(p)-w.max:]...)
+		} else {
+			w.last = append(w.last, p...)
+		}
 		if len(w.last) > w.max {
 			w.last = w.last[len(w.last)-w.max:]
 		}
 	}
 	if w.log == nil {
-		return len(p), nil
+		return n, nil
 	}
-	w.total += len(p)
-	if w.total > maxGuestOutput {
-		if !w.dropped {
-			w.dropped = true
-			w.logger().Warn("guest output over the limit; dropping the rest", "stream", w.stream, "limit_bytes", maxGuestOutput)
+	for len(p) > 0 {
+		chunk := p
+		i := bytes.IndexByte(p, '\n')
+		if i >= 0 {
+			chunk, p = p[:i], p[i+1:]
+		} else {
+			p = nil
 		}
-		return len(p), nil
-	}
-	w.partial = append(w.partial, p...)
-	for {
-		i := bytes.IndexByte(w.partial, '\n')
-		if i < 0 {
-			break
+		if room := w.lineMax - len(w.partial); len(chunk) > room {
+			w.cut += len(chunk) - room
+			chunk = chunk[:room]
 		}
-		line := string(w.partial[:i])
-		w.partial = w.partial[i+1:]
-		if w.headline == "" && isCrashLine(line) {
-			w.headline = strings.TrimSpace(strings.ToValidUTF8(line, "?"))
-		}
-		if w.a == nil || !w.a.replaying() {
-			w.logger().Log(context.Background(), w.level, line, "source", "guest", "stream", w.stream)
+		w.partial = append(w.partial, chunk...)
+		if i >= 0 {
+			w.emit()
 		}
 	}
-	return len(p), nil
+	return n, nil
 }
 
-// logger is the activation's logger, asked at each line so that the line
-// names the step being run, or the writer's own.
-func (w *tailWriter) logger() *slog.Logger {
-	if w.a != nil {
-		return w.a.logger()
+// emit logs the line in partial.
+func (w *tailWriter) emit() {
+	line := string(w.partial)
+	if w.cut > 0 {
+		line += fmt.Sprintf("… (%d bytes truncated)", w.cut)
 	}
-	return w.log
+	w.partial, w.cut = w.partial[:0], 0
+	if w.headline == "" && isCrashLine(line) {
+		w.headline = strings.TrimSpace(strings.ToValidUTF8(line, "?"))
+	}
+	if !w.log.a.replaying() {
+		w.log.line(w.level, line, "stream", w.stream)
+	}
 }
 
 func isCrashLine(line string) bool {

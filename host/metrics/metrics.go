@@ -51,6 +51,7 @@ type Metrics struct {
 	noImage        prometheus.Counter
 	snapshotBytes  prometheus.Histogram
 	restores       prometheus.Histogram
+	logCapped      *prometheus.CounterVec
 	stepNames      stepNames
 	fromStore      *storeCollector // nil without Config.Store
 }
@@ -125,13 +126,17 @@ func New(cfg *Config) *Metrics {
 			Help:    "Activations this process started from a run's suspension snapshot: how long reading, decoding and restoring it took.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9), // 100us .. 6.5s
 		}),
+		logCapped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmflow_guest_log_capped_total",
+			Help: "Activations in this process whose guest's log (log calls, stdout and stderr) reached its limit per activation or per run, by limit (activation or run): the rest of their log lines were dropped, after one marker line.",
+		}, []string{"module", "workflow", "limit"}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.activations, m.uncertain, m.nondeterminism, m.requests,
 		m.steps, m.retries, m.interrupts, m.resumptions, m.leaseLosses,
-		m.starts, m.noImage, m.snapshotBytes, m.restores,
+		m.starts, m.noImage, m.snapshotBytes, m.restores, m.logCapped,
 	)
 	if cfg.Store != nil {
 		m.fromStore = newStoreCollector(cfg)
@@ -186,6 +191,11 @@ func (m *Metrics) StepEnded(run *store.Run, step string, d time.Duration, failed
 // Interrupted implements executor.Observer.
 func (m *Metrics) Interrupted(run *store.Run, cause string) {
 	m.interrupts.WithLabelValues(run.ModuleName, run.Workflow, cause).Inc()
+}
+
+// LogCapped implements executor.Observer.
+func (m *Metrics) LogCapped(run *store.Run, kind string) {
+	m.logCapped.WithLabelValues(run.ModuleName, run.Workflow, kind).Inc()
 }
 
 // Resumed implements executor.Observer.

@@ -14,7 +14,13 @@
 //     writes them to an anonymous in-memory file (memfd on Linux, an unlinked
 //     temporary file elsewhere), and what is new is copied to
 //     InstanceConfig.Stdout/Stderr after every Call (at most maxOutput bytes
-//     per Call and stream), so output arrives per call, not per write.
+//     per Call and stream), so output arrives per call, not per write. The
+//     file is in memory and grows until the Call returns: the executor
+//     serves fd_write itself and gives no streams here, so its instances
+//     have no such file.
+//   - A trap's message is rewritten to read as wazero's: the reason first
+//     ("wasm error: stack overflow", in wazero's words), then at most
+//     maxFrames wasm frames.
 package wasmtime
 
 import (
@@ -27,6 +33,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -420,15 +427,78 @@ func mapError(ctx context.Context, err, hostErr error, stopped bool) error {
 			return &engine.ExitError{Code: uint32(code)}
 		}
 	}
+	// wasmtime's message is "error while executing at wasm backtrace:",
+	// the backtrace (one line per frame: 16,000 after a deep recursion),
+	// then the cause. Put the reason first, in wazero's words for a trap,
+	// and keep the first frames.
 	msg := err.Error()
+	frames, cause := backtrace(msg)
+	reason := cause
 	var trap *wt.Trap
 	if errors.As(err, &trap) {
-		if code := trap.Code(); code != nil && *code == wt.Interrupt && ctx.Err() != nil {
+		code := trap.Code()
+		if code != nil && *code == wt.Interrupt && ctx.Err() != nil {
 			return fmt.Errorf("guest stopped: %w", context.Cause(ctx))
 		}
-		msg = "wasm error: " + msg
+		if code != nil {
+			if r, ok := trapReasons[*code]; ok {
+				reason = r
+			}
+		}
 	}
-	return &engine.Trap{Message: msg, Err: err}
+	if reason == "" {
+		reason, _, _ = strings.Cut(msg, "\n")
+	}
+	if frames != "" {
+		reason += "\n" + frames
+	}
+	return &engine.Trap{Message: "wasm error: " + reason, Err: err}
+}
+
+// trapReasons are wazero's words for each trap, so that a guest fault
+// reads the same on both engines.
+var trapReasons = map[wt.TrapCode]string{
+	wt.StackOverflow:          "stack overflow",
+	wt.MemoryOutOfBounds:      "out of bounds memory access",
+	wt.HeapMisaligned:         "unaligned atomic",
+	wt.TableOutOfBounds:       "invalid table access",
+	wt.IndirectCallToNull:     "invalid table access",
+	wt.BadSignature:           "indirect call type mismatch",
+	wt.IntegerOverflow:        "integer overflow",
+	wt.IntegerDivisionByZero:  "integer divide by zero",
+	wt.BadConversionToInteger: "invalid conversion to integer",
+	wt.UnreachableCodeReached: "unreachable",
+	wt.Interrupt:              "interrupted",
+	wt.OutOfFuel:              "out of fuel",
+}
+
+// maxFrames bounds the wasm frames a trap's message keeps.
+const maxFrames = 32
+
+// backtrace splits a wasmtime error message into its wasm frames (at
+// most maxFrames of them, as "wasm stack trace:" and a line each) and its
+// cause, on one line.
+func backtrace(msg string) (frames, cause string) {
+	head, rest, found := strings.Cut(msg, "\n\nCaused by:\n")
+	if !found {
+		return "", ""
+	}
+	rest, _, _ = strings.Cut(rest, "\n\nStack backtrace:")
+	// The cause is a numbered chain ("0: memory fault at ...", "1: wasm
+	// trap: ..."): its last link is the root.
+	lines := strings.Split(strings.TrimSpace(rest), "\n")
+	cause = strings.TrimSpace(lines[len(lines)-1])
+	if i := strings.Index(cause, ": "); i > 0 && strings.Trim(cause[:i], "0123456789") == "" {
+		cause = cause[i+2:]
+	}
+	lines = strings.Split(head, "\n")
+	if strings.HasPrefix(lines[0], "error while executing") {
+		lines = lines[1:]
+	}
+	if n := len(lines) - maxFrames; n > 0 {
+		lines = append(lines[:maxFrames], fmt.Sprintf("    ... %d more frames", n))
+	}
+	return "wasm stack trace:\n" + strings.Join(lines, "\n"), cause
 }
 
 func (i *instance) MemorySize() uint32 {

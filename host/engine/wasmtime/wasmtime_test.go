@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,5 +197,68 @@ func TestCancelRacingClose(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Traps read as wazero's do: the first line of the message says what the
+// guest did ("wasm error: stack overflow"), whatever wasmtime puts before
+// its reason (a backtrace).
+func TestTrapReasons(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, &Config{MemoryLimitPages: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	wasm, err := wt.Wat2Wasm(`(module
+  (memory 1)
+  (table 1 funcref)
+  (type $v (func))
+  (func $deep (param i32) (result i32) (i32.add (call $deep (local.get 0)) (i32.const 1)))
+  (func (export "recurse") (drop (call $deep (i32.const 0))))
+  (func (export "unreachable") unreachable)
+  (func (export "oob") (drop (i32.load (i32.const 0x7fffffff))))
+  (func (export "div") (drop (i32.div_s (i32.const 1) (i32.const 0))))
+  (func (export "overflow") (drop (i32.div_s (i32.const 0x80000000) (i32.const -1))))
+  (func (export "null") (call_indirect (type $v) (i32.const 0)))
+  (func (export "table") (call_indirect (type $v) (i32.const 5)))
+  (func (export "convert") (drop (i32.trunc_f32_s (f32.const nan)))))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.Compile(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	cases := []struct{ export, want string }{
+		{"recurse", "wasm error: stack overflow"},
+		{"unreachable", "wasm error: unreachable"},
+		{"oob", "wasm error: out of bounds memory access"},
+		{"div", "wasm error: integer divide by zero"},
+		{"overflow", "wasm error: integer overflow"},
+		{"null", "wasm error: invalid table access"},
+		{"table", "wasm error: invalid table access"},
+		{"convert", "wasm error: invalid conversion to integer"},
+	}
+	for _, c := range cases {
+		t.Run(c.export, func(t *testing.T) {
+			inst, err := m.Instantiate(ctx, &engine.InstanceConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer inst.Close(ctx)
+			_, err = inst.Call(ctx, c.export)
+			var trap *engine.Trap
+			if !errors.As(err, &trap) {
+				t.Fatalf("got %v, want a trap", err)
+			}
+			if first, _, _ := strings.Cut(trap.Message, "\n"); first != c.want {
+				t.Fatalf("first line %q, want %q (message %.2000q)", first, c.want, trap.Message)
+			}
+			if len(trap.Message) > 4096 {
+				t.Fatalf("message of %d bytes: the backtrace is not bounded", len(trap.Message))
+			}
+		})
 	}
 }

@@ -276,6 +276,10 @@ func mapError(ctx context.Context, err error) error {
 	if i := strings.Index(msg, "\n\ngoroutine "); i > 0 {
 		msg = msg[:i]
 	}
+	// Every trap but this one says "wasm error: ..." on wazero.
+	if strings.HasPrefix(msg, "stack overflow") {
+		msg = "wasm error: " + msg
+	}
 	return &engine.Trap{Message: msg, Err: err}
 }
 
