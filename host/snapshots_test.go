@@ -15,22 +15,19 @@ import (
 
 // suspensions returns the data of a run's run_suspended events.
 func suspensions(t *testing.T, b *bundle, id string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, ev := range b.events(t, id) {
-		if ev.Type == store.EventRunSuspended {
-			out = append(out, data(t, ev))
-		}
-	}
-	return out
+	return eventsData(t, b, id, store.EventRunSuspended)
 }
 
 // started returns the data of a run's activation_started events.
 func started(t *testing.T, b *bundle, id string) []map[string]any {
+	return eventsData(t, b, id, store.EventActivationStarted)
+}
+
+func eventsData(t *testing.T, b *bundle, id string, typ store.EventType) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, ev := range b.events(t, id) {
-		if ev.Type == store.EventActivationStarted {
+		if ev.Type == typ {
 			out = append(out, data(t, ev))
 		}
 	}
