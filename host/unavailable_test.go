@@ -125,7 +125,9 @@ func TestSchedulerRecoversFromAnOutage(t *testing.T) {
 	t.Parallel()
 	st := openStore(t, "sqlite")
 	ds := &claimsDownStore{}
-	b := setup(t, st, setupOpts{lease: 3 * time.Second, poll: 100 * time.Millisecond,
+	// A lease long enough to outlast the outage plus a heartbeat interval
+	// (a third of it): the last heartbeat before the outage may be that old.
+	b := setup(t, st, setupOpts{lease: 6 * time.Second, poll: 100 * time.Millisecond,
 		wrap: func(s store.Store) store.Store { ds.Store = s; return ds }}, "bench")
 	warm := b.start(t, "bench", "steps", map[string]any{"steps": 1}) // the module compiled
 	b.wait(t, warm, 30*time.Second, store.StatusCompleted)
