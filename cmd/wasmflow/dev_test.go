@@ -89,26 +89,13 @@ func TestRunSurvivesKillNine(t *testing.T) {
 	p, c := startDev(t, data)
 
 	const items = 400
-	var run runJSON
-	c.JSON(t, "POST", "/v1/runs", map[string]any{"module": "export", "workflow": "export", "input": map[string]any{"items": items, "delay_ms": 10}}, http.StatusCreated, &run)
-	id := run.ID
-
-	// Wait until the loop is well under way, then kill the process.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c.JSON(t, "GET", "/v1/runs/"+id, nil, http.StatusOK, &run)
-		if len(run.Steps) > 0 && strings.Contains(string(run.Steps[0].Cursor), `"next":`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("write_files saved no cursor: %+v", run)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// Kill the process once the loop is well under way.
+	id := exportUnderWay(t, c, items)
 	p.Kill()
 
 	_, c = startDev(t, data)
-	deadline = time.Now().Add(90 * time.Second)
+	var run runJSON
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		c.JSON(t, "GET", "/v1/runs/"+id, nil, http.StatusOK, &run)
 		if run.Status == "completed" || run.Status == "failed" || time.Now().After(deadline) {
@@ -147,20 +134,7 @@ func TestDevTakesItsRunsBackAfterKillNine(t *testing.T) {
 		t.Errorf("a second dev on the same data: %v\n%s\nwant it refused, naming process %d", err, out, p.Pid())
 	}
 
-	var run runJSON
-	c.JSON(t, "POST", "/v1/runs", map[string]any{"module": "export", "workflow": "export", "input": map[string]any{"items": 300, "delay_ms": 10}}, http.StatusCreated, &run)
-	id := run.ID
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c.JSON(t, "GET", "/v1/runs/"+id, nil, http.StatusOK, &run)
-		if len(run.Steps) > 0 && strings.Contains(string(run.Steps[0].Cursor), `"next":`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("write_files saved no cursor: %+v", run)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	id := exportUnderWay(t, c, 300)
 	p.Kill()
 
 	_, c = startDev(t, data, "--lease", "30s")
@@ -191,5 +165,24 @@ func TestDevTakesItsRunsBackAfterKillNine(t *testing.T) {
 	t.Logf("the restarted dev resumed the run %s after it served", took.Round(time.Millisecond))
 	if took > 5*time.Second {
 		t.Errorf("the run resumed %s after the restarted dev served, want well under its 30s lease", took.Round(time.Millisecond))
+	}
+}
+
+// exportUnderWay starts an export of items (10 ms each) and returns its id
+// once its write_files step has saved a cursor.
+func exportUnderWay(t *testing.T, c *proctest.Client, items int) string {
+	t.Helper()
+	var run runJSON
+	c.JSON(t, "POST", "/v1/runs", map[string]any{"module": "export", "workflow": "export", "input": map[string]any{"items": items, "delay_ms": 10}}, http.StatusCreated, &run)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c.JSON(t, "GET", "/v1/runs/"+run.ID, nil, http.StatusOK, &run)
+		if len(run.Steps) > 0 && strings.Contains(string(run.Steps[0].Cursor), `"next":`) {
+			return run.ID
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("write_files saved no cursor: %+v", run)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
