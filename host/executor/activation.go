@@ -161,7 +161,7 @@ func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	if n := e.limits.Activations; a.run.Activations > n {
 		return a.failNow(fmt.Sprintf("the run reached its limit of %d activations (--max-activations): it was interrupted, suspended or lost its lease too often", n))
 	}
-	a.observeResumption(ctx)
+	defer a.observeResumption(ctx)()
 	var prep *Prepared
 	err := a.persist(func(context.Context) (err error) {
 		prep, err = e.modules.Load(ctx, a.run.ModuleDigest) // bounded by ctx: a compilation may take long
@@ -258,23 +258,43 @@ func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, strin
 		return inst, abi.ExportResume, nil
 	}
 	t := time.Now()
-	snap, why := a.loadSnapshot(ctx)
-	if snap != nil {
-		if err := a.loadJournal(ctx, snap.host.Position); err != nil {
-			return nil, "", err
-		}
+	rec, why := a.loadSnapshot(ctx)
+	if rec != nil {
 		inst, err := a.prep.Module.Instantiate(callCtx, cfg)
-		if err == nil {
-			if err = a.restore(inst, snap); err == nil {
+		if err != nil {
+			return nil, "", fmt.Errorf("instantiate: %w", err)
+		}
+		// Decoding and writing the snapshot's memory is CPU work; reading
+		// the journal from its position waits on the store: do both at once.
+		type restored struct {
+			r   *restorable
+			why string
+		}
+		done := make(chan restored, 1)
+		go func() {
+			r, why := a.restoreSnapshot(inst, rec)
+			done <- restored{r, why}
+		}()
+		jerr := a.loadJournal(ctx, rec.Position)
+		res := <-done
+		if jerr != nil {
+			inst.Close(context.WithoutCancel(ctx))
+			return nil, "", jerr
+		}
+		why = res.why
+		if res.r != nil {
+			err := a.resumeAt(&res.r.host, res.r.delta.Clock)
+			if err == nil {
 				a.start.Start, a.startKind = StartSnapshot, StartSnapshot
 				if a.e.obs != nil {
 					a.e.obs.SnapshotRestored(a.run, time.Since(t))
 				}
 				return inst, abi.ExportResume, nil
 			}
-			inst.Close(context.WithoutCancel(ctx))
+			why = "it could not be restored: " + err.Error()
 		}
-		why = "it could not be restored: " + err.Error()
+		inst.Close(context.WithoutCancel(ctx))
+		a.step, a.live, a.resumed = nil, false, ""
 		a.pos, a.register, a.clock = 0, nil, a.run.CreatedAt
 		a.instStart, a.monoBase = time.Now(), a.startMono()
 	}

@@ -15,33 +15,40 @@ const resumptionWindow = 16
 
 // observeResumption logs and tells the Observer when this activation resumes
 // a run whose previous activation was interrupted or ended without a word.
-// It costs one small read, only for runs activated before.
-func (a *Activation) observeResumption(ctx context.Context) {
+// It costs one small read, only for runs activated before, and runs beside
+// the activation: it reads nothing the activation changes.
+func (a *Activation) observeResumption(ctx context.Context) (wait func()) {
 	if a.run.Activations < 2 || a.run.EventCount < 2 {
-		return
+		return func() {}
 	}
-	after, err := a.resumedAfter(ctx)
-	if err != nil {
-		a.logger().Warn("could not read how the run's previous activation ended", "err", err)
-		return
-	}
-	if after == "" {
-		return
-	}
-	a.logger().Info("run resumed", "after", after)
-	if a.e.obs != nil {
-		a.e.obs.Resumed(a.run, after)
-	}
+	run, log := *a.run, a.logger()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		after, err := a.e.resumedAfter(ctx, &run)
+		if err != nil {
+			log.Warn("could not read how the run's previous activation ended", "err", err)
+			return
+		}
+		if after == "" {
+			return
+		}
+		log.Info("run resumed", "after", after)
+		if a.e.obs != nil {
+			a.e.obs.Resumed(&run, after)
+		}
+	}()
+	return func() { <-done }
 }
 
 // resumedAfter reads the events just before this activation's
 // activation_started (the run's last event) and returns what it resumes
 // after (Resumed*), or "" for a first activation or a wake-up from a sleep,
 // a signal wait or a retry backoff.
-func (a *Activation) resumedAfter(ctx context.Context) (string, error) {
-	mine := a.run.EventCount
+func (e *Executor) resumedAfter(ctx context.Context, run *store.Run) (string, error) {
+	mine := run.EventCount
 	from := max(mine-1-resumptionWindow, 0)
-	evs, err := a.e.store.EventList(ctx, &store.EventListParams{RunID: a.run.ID, AfterSeq: from, Limit: int(mine - 1 - from)})
+	evs, err := e.store.EventList(ctx, &store.EventListParams{RunID: run.ID, AfterSeq: from, Limit: int(mine - 1 - from)})
 	if err != nil {
 		return "", err
 	}

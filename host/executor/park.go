@@ -153,10 +153,11 @@ type restorable struct {
 	host  snapshotHost
 }
 
-// loadSnapshot returns the run's snapshot if the activation can start from
-// it, or nil and why not ("" when there is nothing to say: a run's first
-// activation, a guest that does not park).
-func (a *Activation) loadSnapshot(ctx context.Context) (*restorable, string) {
+// loadSnapshot returns the run's stored snapshot if its record says the
+// activation can start from it, or nil and why not ("" when there is
+// nothing to say: a run's first activation, a guest that does not park).
+// Its bytes are checked when they are decoded (decodeSnapshot).
+func (a *Activation) loadSnapshot(ctx context.Context) (*store.RunSnapshot, string) {
 	p := a.prep
 	if !p.Parks || a.e.noSnapshots || a.run.Activations < 2 {
 		return nil, ""
@@ -181,6 +182,13 @@ func (a *Activation) loadSnapshot(ctx context.Context) (*restorable, string) {
 	case len(rec.Data) > a.e.limits.SnapshotSize:
 		return nil, fmt.Sprintf("it is %d bytes, over the %d-byte limit (--max-snapshot-size)", len(rec.Data), a.e.limits.SnapshotSize)
 	}
+	return rec, ""
+}
+
+// decodeSnapshot decodes a stored snapshot and checks that it fits the
+// module and its record, or says why not.
+func (a *Activation) decodeSnapshot(rec *store.RunSnapshot) (*restorable, string) {
+	p := a.prep
 	d, err := snapshot.Decode(rec.Data, a.e.limits.MemoryPages)
 	if err != nil {
 		return nil, err.Error()
@@ -200,24 +208,30 @@ func (a *Activation) loadSnapshot(ctx context.Context) (*restorable, string) {
 	return r, ""
 }
 
-// restore puts a fresh instance of the baked module into the snapshot's
-// state and the activation at its journal position.
-func (a *Activation) restore(inst engine.Instance, r *restorable) error {
+// restoreSnapshot decodes rec into inst, a fresh instance of the baked
+// module: its memory and globals as they were when the run parked. It
+// touches only inst and rec, so that it can run while the activation
+// reads the journal.
+func (a *Activation) restoreSnapshot(inst engine.Instance, rec *store.RunSnapshot) (*restorable, string) {
+	r, why := a.decodeSnapshot(rec)
+	if r == nil {
+		return nil, why
+	}
 	mem := inst.Memory()
 	if have := mem.Size() / snapshot.PageSize; r.delta.Pages > have && !mem.Grow(r.delta.Pages-have) {
-		return fmt.Errorf("memory cannot grow to the snapshot's %d pages", r.delta.Pages)
+		return nil, fmt.Sprintf("it could not be restored: memory cannot grow to the snapshot's %d pages", r.delta.Pages)
 	}
 	for _, c := range r.delta.Chunks {
 		if !mem.Write(c.Offset, c.Data) {
-			return fmt.Errorf("memory write at %d failed", c.Offset)
+			return nil, fmt.Sprintf("it could not be restored: memory write at %d failed", c.Offset)
 		}
 	}
 	for i, g := range r.delta.Globals {
 		if !inst.SetGlobal(a.prep.layout.Globals[i].ExportName(), g.Bits) {
-			return fmt.Errorf("global %d cannot be set", g.Index)
+			return nil, fmt.Sprintf("it could not be restored: global %d cannot be set", g.Index)
 		}
 	}
-	return a.resumeAt(&r.host, r.delta.Clock)
+	return r, ""
 }
 
 // resumeAt puts the activation where a parked one was: at its journal
