@@ -86,3 +86,43 @@ func TestReadsSurviveDroppedConnections(t *testing.T) {
 		t.Fatalf("the same write sent again: %+v, %v; want it applied once, with 3 events", res, err)
 	}
 }
+
+// A batch whose connection the server dropped answers every write
+// ErrUnavailable, and none for good: the same writes sent again commit,
+// each once.
+func TestBatchOnDroppedConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	app := fmt.Sprintf("wasmflow-test-%d", time.Now().UnixNano())
+	st, err := postgres.Open(ctx, url+"&application_name="+app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var ws []*store.RunApplyParams
+	for i := range 3 {
+		id := fmt.Sprintf("r%d", i)
+		if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: id, ModuleName: "m", Workflow: "w", Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		runs, err := st.RunClaim(ctx, &store.RunClaimParams{Owner: "w", Now: now, LeaseDuration: time.Minute, Limit: 1, RunID: id})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("claim: %v, %d runs", err, len(runs))
+		}
+		ws = append(ws, &store.RunApplyParams{RunID: id, Fence: runs[0].Fence, Write: 1, Now: now,
+			Events: []*store.NewEvent{{Type: store.EventCheckpoint}}})
+	}
+	terminateBackends(t, url, app)
+	for i, o := range st.RunApplyBatch(ctx, ws) {
+		if !errors.Is(o.Err, store.ErrUnavailable) {
+			t.Fatalf("write %d on a dropped connection: %+v, want ErrUnavailable", i, o)
+		}
+	}
+	for i, o := range st.RunApplyBatch(ctx, ws) {
+		if o.Err != nil || o.Result.Replayed || o.Result.EventCount != 3 {
+			t.Fatalf("write %d sent again: %+v; want it applied once, with 3 events", i, o)
+		}
+	}
+}
