@@ -151,7 +151,7 @@ Flags:
 	r := newBenchResult(latencies, wall, *steps)
 	if cpuErr == nil {
 		r.HostCPU = &benchCPU{Seconds: (cpu1 - cpu0).Seconds(), Cores: (cpu1 - cpu0).Seconds() / wall.Seconds(),
-			PerRunMS: float64((cpu1-cpu0).Microseconds()) / 1000 / float64(r.Runs)}
+			PerRunMS: float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(r.Runs)}
 	}
 	db.end(ctx, r, wall)
 	r.Concurrency, r.PayloadBytes, r.Store, r.Engine = *concurrency, *payload, kind, *pf.engine
