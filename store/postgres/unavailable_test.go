@@ -33,6 +33,21 @@ func terminateBackends(t *testing.T, url, app string) {
 	}
 }
 
+// openNamed opens a store on a new schema whose connections carry an
+// application_name of their own, for terminateBackends; it is closed when
+// t ends.
+func openNamed(t *testing.T) (st *postgres.Store, url, app string) {
+	t.Helper()
+	url = pgtest.URL(t)
+	app = fmt.Sprintf("wasmflow-test-%d", time.Now().UnixNano())
+	st, err := postgres.Open(context.Background(), url+"&application_name="+app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, url, app
+}
+
 // After the server dropped every connection of the pool, as a restart does,
 // the next read is answered (on a new connection) instead of failing, and a
 // write reports ErrUnavailable, which a fenced, numbered write may be sent
@@ -40,13 +55,7 @@ func terminateBackends(t *testing.T, url, app string) {
 func TestReadsSurviveDroppedConnections(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	app := fmt.Sprintf("wasmflow-test-%d", time.Now().UnixNano())
-	st, err := postgres.Open(ctx, url+"&application_name="+app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, url, app := openNamed(t)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w", Now: now}); err != nil {
 		t.Fatal(err)
@@ -93,13 +102,7 @@ func TestReadsSurviveDroppedConnections(t *testing.T) {
 func TestBatchOnDroppedConnection(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	app := fmt.Sprintf("wasmflow-test-%d", time.Now().UnixNano())
-	st, err := postgres.Open(ctx, url+"&application_name="+app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, url, app := openNamed(t)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	var ws []*store.RunApplyParams
 	for i := range 3 {
