@@ -193,6 +193,26 @@ type Store interface {
 	TokenRevoke(ctx context.Context, params *TokenRevokeParams) (*Token, error)
 }
 
+// Batcher is implemented by stores whose RunApply commits the writes of
+// concurrent callers together (group commit); both stores here do. A store
+// gathers the RunApply calls made while it is busy, up to a bound, and
+// sends them through RunApplyBatch.
+type Batcher interface {
+	// RunApplyBatch applies writes to distinct runs in one transaction,
+	// fenced as RunApply is, and answers each write separately, in order:
+	// a write refused (ErrFenced, ErrNotFound) or one the database fails
+	// does not keep the others from committing. ErrUnavailable is the
+	// answer of every write whose outcome is unknown.
+	RunApplyBatch(ctx context.Context, writes []*RunApplyParams) []RunApplyOutcome
+}
+
+// RunApplyOutcome is the answer to one write of a RunApplyBatch: Result
+// when it committed (or had been applied already), Err otherwise.
+type RunApplyOutcome struct {
+	Result *RunApplyResult
+	Err    error
+}
+
 // Notifier is implemented by stores that can tell a process, across
 // processes, that a run may have become runnable now (store/postgres, with
 // LISTEN/NOTIFY). It only cuts latency: schedulers poll as well.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,7 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wasmflow/wasmflow/host"
+	"github.com/wasmflow/wasmflow/internal/pgstat"
 	"github.com/wasmflow/wasmflow/store"
 )
 
@@ -33,8 +37,12 @@ Measures runs end to end through a real host on the store at --database-url
 process, pushes --module, warms up with --concurrency runs, then has
 --concurrency clients start --runs runs of the module's "steps" workflow, each
 client waiting for its run to complete before it starts the next. It prints
-runs/s, steps/s and start-to-completion latency; any run that does not
-complete fails the bench.
+runs/s, steps/s and start-to-completion latency, the CPU time this process
+used (the host and the clients), and on Postgres the CPU time of the
+database server (all its processes, read from /proc when it runs on this
+machine) and, when the server loads pg_stat_statements, the statements and
+round trips per run (all the database's, other clients' included). Any run
+that does not complete fails the bench.
 
 On Postgres the runs are left in the database, like any other runs.
 
@@ -126,12 +134,26 @@ Flags:
 	if _, err := b.run(ctx, *concurrency, *concurrency); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
+	var db *benchDB
+	if kind == "postgres" {
+		db = openBenchDB(ctx, database, log)
+		defer db.close()
+	}
+	cpu0, _, _, cpuErr := pgstat.ProcessCPU(os.Getpid())
+	db.begin(ctx)
 	start := time.Now()
 	latencies, err := b.run(ctx, *runs, *concurrency)
 	if err != nil {
 		return err
 	}
-	r := newBenchResult(latencies, time.Since(start), *steps)
+	wall := time.Since(start)
+	cpu1, _, _, _ := pgstat.ProcessCPU(os.Getpid())
+	r := newBenchResult(latencies, wall, *steps)
+	if cpuErr == nil {
+		r.HostCPU = &benchCPU{Seconds: (cpu1 - cpu0).Seconds(), Cores: (cpu1 - cpu0).Seconds() / wall.Seconds(),
+			PerRunMS: float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(r.Runs)}
+	}
+	db.end(ctx, r, wall)
 	r.Concurrency, r.PayloadBytes, r.Store, r.Engine = *concurrency, *payload, kind, *pf.engine
 	r.Mode = "foreground"
 	if *background {
@@ -243,6 +265,18 @@ type benchResult struct {
 		P99 float64 `json:"p99"`
 		Max float64 `json:"max"`
 	} `json:"latency_ms"`
+	HostCPU *benchCPU `json:"host_cpu,omitempty"` // this process
+	DBCPU   *benchCPU `json:"db_cpu,omitempty"`   // the database server, on Postgres
+	// On Postgres with pg_stat_statements: what the database ran per run.
+	StatementsPerRun float64 `json:"statements_per_run,omitempty"`
+	RoundTripsPerRun float64 `json:"round_trips_per_run,omitempty"`
+}
+
+// benchCPU is CPU time over the measured runs.
+type benchCPU struct {
+	Seconds  float64 `json:"seconds"`
+	Cores    float64 `json:"cores"` // seconds per second of wall time
+	PerRunMS float64 `json:"per_run_ms"`
 }
 
 func newBenchResult(latencies []time.Duration, wall time.Duration, steps int) *benchResult {
@@ -270,6 +304,83 @@ func (r *benchResult) print(w io.Writer) {
 	fmt.Fprintf(w, "  wall time  %.2fs\n", r.WallSeconds)
 	fmt.Fprintf(w, "  runs/s     %.1f\n", r.RunsPerSec)
 	fmt.Fprintf(w, "  steps/s    %.1f\n", r.StepsPerSec)
-	fmt.Fprintf(w, "  latency    p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms\n",
+	fmt.Fprintf(w, "  latency    p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.1fms\n",
 		r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max)
+	for _, c := range []struct {
+		what string
+		cpu  *benchCPU
+	}{{"host CPU", r.HostCPU}, {"db CPU", r.DBCPU}} {
+		if c.cpu != nil {
+			fmt.Fprintf(w, "  %-9s  %.2fs, %.2f cores, %.2fms per run\n", c.what, c.cpu.Seconds, c.cpu.Cores, c.cpu.PerRunMS)
+		}
+	}
+	if r.StatementsPerRun > 0 {
+		fmt.Fprintf(w, "  per run    %.1f statements, %.1f round trips (pg_stat_statements)\n", r.StatementsPerRun, r.RoundTripsPerRun)
+	}
+}
+
+// benchDB reads what the database server spent on the measured runs,
+// through a connection of its own (left out of the counts). Whatever it
+// cannot read is left out of the results, with a warning.
+type benchDB struct {
+	conn    *pgx.Conn
+	log     *slog.Logger
+	backend int
+	cpu     time.Duration
+	cpuErr  error
+	calls   pgstat.Calls
+	callErr error
+}
+
+func openBenchDB(ctx context.Context, url string, log *slog.Logger) *benchDB {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		log.Warn("bench: no connection to read the database's CPU and statements", "error", err)
+		return nil
+	}
+	db := &benchDB{conn: conn, log: log}
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&db.backend); err != nil {
+		db.backend = -1
+	}
+	return db
+}
+
+func (db *benchDB) close() {
+	if db != nil {
+		db.conn.Close(context.Background())
+	}
+}
+
+func (db *benchDB) begin(ctx context.Context) {
+	if db == nil {
+		return
+	}
+	db.cpu, db.cpuErr = pgstat.ServerCPU(db.backend)
+	db.calls, db.callErr = pgstat.ReadCalls(ctx, db.conn, "")
+	if db.cpuErr != nil {
+		db.log.Warn("bench: the database's CPU is not reported", "error", db.cpuErr)
+	}
+	if db.callErr != nil {
+		db.log.Warn("bench: statements per run are not reported", "error", db.callErr)
+	}
+}
+
+func (db *benchDB) end(ctx context.Context, r *benchResult, wall time.Duration) {
+	if db == nil {
+		return
+	}
+	if db.cpuErr == nil {
+		if cpu, err := pgstat.ServerCPU(db.backend); err == nil {
+			d := cpu - db.cpu
+			r.DBCPU = &benchCPU{Seconds: d.Seconds(), Cores: d.Seconds() / wall.Seconds(),
+				PerRunMS: float64(d.Microseconds()) / 1000 / float64(r.Runs)}
+		}
+	}
+	if db.callErr == nil {
+		if calls, err := pgstat.ReadCalls(ctx, db.conn, ""); err == nil {
+			d := calls.Since(db.calls)
+			r.StatementsPerRun = float64(d.Statements()) / float64(r.Runs)
+			r.RoundTripsPerRun = float64(d.RoundTrips()) / float64(r.Runs)
+		}
+	}
 }

@@ -42,6 +42,11 @@ func TestBench(t *testing.T) {
 				LatencyMS  struct {
 					P50, P99 float64
 				} `json:"latency_ms"`
+				HostCPU *struct{ Seconds float64 } `json:"host_cpu"`
+				DBCPU   *struct{ Seconds float64 } `json:"db_cpu"`
+				// The test Postgres loads pg_stat_statements.
+				StatementsPerRun float64 `json:"statements_per_run"`
+				RoundTripsPerRun float64 `json:"round_trips_per_run"`
 			}
 			if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 				t.Fatalf("decode %s: %v", stdout.Bytes(), err)
@@ -50,6 +55,13 @@ func TestBench(t *testing.T) {
 			// the first run that does not complete with {"steps": 3}.
 			if r.Store != tc.store || r.Runs != 50 || r.Steps != 150 || r.RunsPerSec <= 0 || r.LatencyMS.P50 <= 0 || r.LatencyMS.P50 > r.LatencyMS.P99 {
 				t.Fatalf("bench results: %s\nwant %s, 50 runs, 150 steps, runs/s > 0, 0 < p50 <= p99", stdout.Bytes(), tc.store)
+			}
+			if r.HostCPU == nil || r.HostCPU.Seconds <= 0 {
+				t.Fatalf("bench results: %s\nwant the host's CPU time", stdout.Bytes())
+			}
+			if tc.store == "postgres" && (r.DBCPU == nil || r.DBCPU.Seconds <= 0 || r.StatementsPerRun < 3 || r.RoundTripsPerRun < 3 ||
+				r.RoundTripsPerRun > r.StatementsPerRun) {
+				t.Fatalf("bench results: %s\nwant the database's CPU time, and at least 3 statements and round trips per run, no more round trips than statements", stdout.Bytes())
 			}
 		})
 	}

@@ -96,6 +96,11 @@ func hostFunc(name string, params []engine.ValueType, result engine.ValueType, m
 			case mode == describeMode && a.describe == nil:
 				return a.fault("%s may only be called during %s", name, abi.ExportDescribe)
 			}
+			if name != abi.FuncComplete && name != abi.FuncLog {
+				if err := a.flushHeld(); err != nil {
+					return err
+				}
+			}
 			a.parkable, a.inCall = parks[name], name
 			v, err := fn(a, &call{name: name, mem: mem, stack: stack})
 			a.parkable, a.inCall = false, ""
@@ -317,7 +322,7 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 	dur := t.Sub(s.started).Milliseconds()
 	if status == abi.EndOK {
 		e.Status, e.Output = store.EntryCompleted, out
-		if err := a.apply(&store.RunApplyParams{Now: t, Entries: []*store.Entry{e}, Events: []*store.NewEvent{
+		if err := a.holdStep(&store.RunApplyParams{Now: t, Entries: []*store.Entry{e}, Events: []*store.NewEvent{
 			{Type: store.EventStepCompleted, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts, "duration_ms": dur})},
 		}}); err != nil {
 			return err

@@ -43,6 +43,7 @@ type Activation struct {
 	rng        *rand.Rand
 	rngPos     int
 	pending    []*store.NewEvent
+	held       *store.RunApplyParams // a completed step's write, held until the guest's next host call (see holdStep)
 	progress   json.RawMessage
 	eventCount int64
 	signals    int64 // the run's SignalsReceived as last seen
@@ -302,7 +303,12 @@ func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, strin
 		a.start.SnapshotUnusable = why
 		a.logger().Info("run replays: its snapshot is unusable", "reason", why)
 	}
-	if err := a.loadJournal(ctx, 0); err != nil {
+	if a.run.Activations == 1 {
+		// The run's first activation: its journal is empty (only
+		// activations write one, and a retry keeps the count), and nothing
+		// needs reading.
+		a.first, a.entries, a.effects = 0, nil, map[int][]*store.Effect{}
+	} else if err := a.loadJournal(ctx, 0); err != nil {
 		return nil, "", err
 	}
 	inst, err := a.prep.Module.Instantiate(callCtx, cfg)
@@ -516,6 +522,12 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 		p.ReplaceEvent = &store.NewEvent{Type: store.EventActivationStarted, At: a.run.UpdatedAt, Data: mustJSON(a.start)}
 		a.start = nil
 	}
+	if h := a.held; h != nil {
+		// The completed step's write goes in this one's commit.
+		a.held = nil
+		p.Entries = append(h.Entries, p.Entries...)
+		p.Events = append(h.Events, p.Events...)
+	}
 	if len(a.pending) > 0 {
 		p.Events = append(a.pending, p.Events...)
 		a.pending = nil
@@ -557,6 +569,29 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 		a.end = &ending{kind: endPersisted, result: Result{Status: p.Status, WakeAt: p.WakeAt}}
 	}
 	return nil
+}
+
+// holdStep keeps the write of a completed step until the guest's next host
+// call, which writes it (flushHeld), or merges it into its own write when
+// it writes (apply): a guest that completes right after its last step
+// commits both at once. Nothing the guest does between the two is seen
+// outside the activation, so a crash in between is one before the step's
+// commit, as it always could be. With test hooks, which may end the
+// activation at the point after the step, the write is made at once.
+func (a *Activation) holdStep(p *store.RunApplyParams) error {
+	if h := a.e.hooks; h.Crash != nil || h.Interrupt != nil {
+		return a.apply(p)
+	}
+	a.held = p
+	return nil
+}
+
+// flushHeld writes the held step write, if any.
+func (a *Activation) flushHeld() error {
+	if a.held == nil {
+		return nil
+	}
+	return a.apply(&store.RunApplyParams{})
 }
 
 // finish writes a terminal status and ends the guest call.

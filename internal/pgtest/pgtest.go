@@ -248,7 +248,8 @@ func (s *server) run(bin string) error {
 	const script = `exec 3<&0; "$0" "$@" & pid=$!; (read _ <&3; kill -QUIT $pid 2>/dev/null) & wait $pid`
 	s.cmd = asPostgres("sh", "-c", script, filepath.Join(bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
 		"-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+s.dir,
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
+		"-c", "shared_preload_libraries=pg_stat_statements")
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := s.cmd.StdinPipe()

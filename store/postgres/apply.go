@@ -7,74 +7,158 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wasmflow/wasmflow/store"
 	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 )
 
+// Every write of a batch is one group of statements whose first three
+// parameters are the run's id, the write's fence and its number. The
+// batch's first statement (fenceSQL) has locked the batch's runs and read
+// their fences, set-based, for the whole batch; each statement of a write
+// then writes only while the write is current (okSQL), so that a stale
+// write changes nothing while the rest of the batch commits. The run's own
+// row is written last: it ends the write's currency (its status, its last
+// numbered write).
+
+// fenceSQL locks the batch's runs, in id order (as every batch does, so
+// that two batches never wait on each other crosswise), and reads what the
+// fence check of each write needs.
+const fenceSQL = `SELECT id, status, fence, write_fence, write_seq, cancel_requested, event_count, signals_received
+	FROM runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
+
+// okSQL holds while the write ($1, $2, $3) is current: the run is running
+// under its fence, and it is not a numbered write applied already.
+const okSQL = `EXISTS (SELECT 1 FROM runs g WHERE g.id = $1 AND g.fence = $2::bigint AND g.status = 'running'
+	AND NOT ($3::bigint > 0 AND g.write_fence = $2::bigint AND g.write_seq >= $3::bigint))`
+
 // applyRunSQL writes the run's own fields and counts the new events. A
 // waiting run wakes at once if a signal arrived after the activation looked.
 const applyRunSQL = `UPDATE runs SET
-		status = $2,
-		wake_at = CASE WHEN $2 = 'running' THEN wake_at
-			WHEN $2 = 'waiting' AND signals_received > $3::bigint THEN $4::timestamptz
-			ELSE $5::timestamptz END,
-		lease_owner = CASE WHEN $2 = 'running' THEN lease_owner ELSE '' END,
-		completed_at = COALESCE($6::timestamptz, completed_at),
-		output = COALESCE($7::json, output),
-		error = COALESCE($8::text, error),
-		progress = COALESCE($9::json, progress),
-		event_count = event_count + $10::bigint,
-		write_fence = $11::bigint,
-		write_seq = $12::bigint,
-		updated_at = $4::timestamptz
-	WHERE id = $1
+		status = $4,
+		wake_at = CASE WHEN $4 = 'running' THEN wake_at
+			WHEN $4 = 'waiting' AND signals_received > $5::bigint THEN $6::timestamptz
+			ELSE $7::timestamptz END,
+		lease_owner = CASE WHEN $4 = 'running' THEN lease_owner ELSE '' END,
+		completed_at = COALESCE($8::timestamptz, completed_at),
+		output = COALESCE($9::json, output),
+		error = COALESCE($10::text, error),
+		progress = COALESCE($11::json, progress),
+		event_count = event_count + $12::bigint,
+		write_fence = $2::bigint,
+		write_seq = $3::bigint,
+		updated_at = $6::timestamptz
+	WHERE id = $1 AND ` + okSQL + `
 	RETURNING cancel_requested, event_count, signals_received`
 
 const upsertEntrySQL = `INSERT INTO entries (run_id, seq, kind, name, status, attempts, cursor, output, error,
-		effect_seq, wake_at, started_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		effect_seq, wake_at, started_at, updated_at)
+	SELECT $1, $4::integer, $5::text, $6::text, $7::text, $8::integer, $9::bytea, $10::bytea, $11::text,
+		$12::integer, $13::timestamptz, $14::timestamptz, $15::timestamptz WHERE ` + okSQL + `
 	ON CONFLICT (run_id, seq) DO UPDATE SET kind = excluded.kind, name = excluded.name, status = excluded.status,
 		attempts = excluded.attempts, cursor = excluded.cursor, output = excluded.output, error = excluded.error,
 		effect_seq = excluded.effect_seq, wake_at = excluded.wake_at, started_at = excluded.started_at,
 		updated_at = excluded.updated_at`
 
 const upsertEffectSQL = `INSERT INTO effects (run_id, step_seq, seq, name, status, key, result, error,
-		executions, started_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		executions, started_at, updated_at)
+	SELECT $1, $4::integer, $5::integer, $6::text, $7::text, $8::text, $9::bytea, $10::text,
+		$11::integer, $12::timestamptz, $13::timestamptz WHERE ` + okSQL + `
 	ON CONFLICT (run_id, step_seq, seq) DO UPDATE SET name = excluded.name, status = excluded.status,
 		key = excluded.key, result = excluded.result, error = excluded.error, executions = excluded.executions,
 		started_at = excluded.started_at, updated_at = excluded.updated_at`
 
 const upsertSnapshotSQL = `INSERT INTO run_snapshots (run_id, module_digest, format, attempt, position, activation, data, created_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	SELECT $1, $4::text, $5::text, $6::integer, $7::integer, $8::integer, $9::bytea, $10::timestamptz WHERE ` + okSQL + `
 	ON CONFLICT (run_id) DO UPDATE SET module_digest = excluded.module_digest, format = excluded.format,
 		attempt = excluded.attempt, position = excluded.position, activation = excluded.activation,
 		data = excluded.data, created_at = excluded.created_at`
 
-// appendEventsSQL appends events after the run's event_count was raised by
-// their number ($2) earlier in the same transaction.
-const appendEventsSQL = `INSERT INTO events (run_id, seq, type, step, at, data)
-	SELECT $1, r.event_count - $2::bigint + e.n, e.type, e.step, e.at, e.data::json
-	FROM runs r, unnest($3::text[], $4::text[], $5::timestamptz[], $6::text[]) WITH ORDINALITY AS e(type, step, at, data, n)
-	WHERE r.id = $1`
+const deleteSnapshotSQL = `DELETE FROM run_snapshots WHERE run_id = $1 AND ` + okSQL
 
-// RunApply implements store.Store. Everything is sent in one batch, one
-// round trip: BEGIN, the fence check, the writes, COMMIT. A stale fence
-// makes wasmflow_fence raise, the server skips the rest of the batch, and the
-// transaction is rolled back before the connection goes back to the pool.
+const consumeSQL = `SELECT wasmflow_consume_signal($1, $4::bigint, $5::integer) WHERE ` + okSQL
+
+const replaceEventSQL = `SELECT wasmflow_replace_event($1, $4::bigint, $5::timestamptz, $6::json) WHERE ` + okSQL
+
+// appendEventsSQL appends events after the run's last one; the run's
+// event_count is raised by their number afterwards, by applyRunSQL.
+const appendEventsSQL = `INSERT INTO events (run_id, seq, type, step, at, data)
+	SELECT $1, r.event_count + e.n, e.type, e.step, e.at, e.data::json
+	FROM runs r, unnest($4::text[], $5::text[], $6::timestamptz[], $7::text[]) WITH ORDINALITY AS e(type, step, at, data, n)
+	WHERE r.id = $1 AND ` + okSQL
+
+// RunApply implements store.Store: the write goes through the store's
+// writer, in the next batch (see RunApplyBatch).
 func (s *Store) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.RunApplyResult, error) {
 	if p.Status != "" && !store.StatusRunning.CanBecome(p.Status) {
 		return nil, fmt.Errorf("store: apply to run %s: status %q: %w", p.RunID, p.Status, store.ErrInvalidTransition)
 	}
+	return s.writer.Apply(ctx, p)
+}
+
+// RunApplyBatch implements store.Batcher. The batch is one round trip:
+// BEGIN, the fence check of every write, the writes, COMMIT. When the
+// database fails a statement (a write it refuses, a deadlock), the
+// transaction is rolled back and each write is made again in a batch of
+// its own, so that the failure is only its own write's.
+func (s *Store) RunApplyBatch(ctx context.Context, ws []*store.RunApplyParams) []store.RunApplyOutcome {
+	outs := make([]store.RunApplyOutcome, len(ws))
+	for i, p := range ws {
+		if p.Status != "" && !store.StatusRunning.CanBecome(p.Status) {
+			outs[i].Err = fmt.Errorf("store: apply to run %s: status %q: %w", p.RunID, p.Status, store.ErrInvalidTransition)
+		}
+	}
+	var todo []int
+	for i := range ws {
+		if outs[i].Err == nil {
+			todo = append(todo, i)
+		}
+	}
+	err := s.applyBatch(ctx, ws, todo, outs)
+	switch {
+	case err == nil:
+	case s.dropped(err) || len(todo) == 1:
+		// The outcome is unknown (ErrUnavailable: every write may be sent
+		// again), or the failure is the one write's own.
+		for _, i := range todo {
+			outs[i] = store.RunApplyOutcome{Err: s.wrap("apply to run "+ws[i].RunID, err)}
+		}
+	default:
+		for _, i := range todo {
+			outs[i] = store.RunApplyOutcome{}
+			if err := s.applyBatch(ctx, ws, []int{i}, outs); err != nil {
+				outs[i] = store.RunApplyOutcome{Err: s.wrap("apply to run "+ws[i].RunID, err)}
+			}
+		}
+	}
+	return outs
+}
+
+// applyBatch writes ws[todo] in one transaction and fills their outcomes;
+// an error is the batch's (nothing of it committed, or, when the database
+// became unavailable, maybe all of it).
+func (s *Store) applyBatch(ctx context.Context, ws []*store.RunApplyParams, todo []int, outs []store.RunApplyOutcome) error {
+	if len(todo) == 0 {
+		return nil
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, s.wrap("apply to run "+p.RunID, err)
+		return err
 	}
 	defer conn.Release()
-	var res store.RunApplyResult
-	br := conn.SendBatch(ctx, applyBatch(p))
-	err = readApply(br, p, &res)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	ids := make([]string, len(todo))
+	for k, i := range todo {
+		ids[k] = ws[i].RunID
+	}
+	b.Queue(fenceSQL, ids)
+	for _, i := range todo {
+		queueWrite(b, ws[i])
+	}
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	err = readBatch(br, ws, todo, outs)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -85,93 +169,61 @@ func (s *Store) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.R
 			conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == codeApplied {
-		return s.replayed(ctx, conn, p)
-	}
-	if err != nil {
-		return nil, s.wrap("apply to run "+p.RunID, err)
-	}
-	return &res, nil
+	return err
 }
 
-// replayed answers a write that the run had applied already: nothing more
-// is written, and the run's counts are read as they are now.
-func (s *Store) replayed(ctx context.Context, conn *pgxpool.Conn, p *store.RunApplyParams) (*store.RunApplyResult, error) {
-	res := &store.RunApplyResult{Replayed: true}
-	err := conn.QueryRow(ctx, `SELECT cancel_requested, event_count, signals_received FROM runs WHERE id = $1`, p.RunID).
-		Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
-	if err != nil {
-		return nil, s.wrap("apply to run "+p.RunID+": read the run after a write applied already", err)
-	}
-	return res, nil
-}
-
-// applyBatch queues the statements of one RunApply.
-func applyBatch(p *store.RunApplyParams) *pgx.Batch {
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(`SELECT wasmflow_fence_write($1, $2, $3)`, p.RunID, p.Fence, p.Write)
-	status, wake := sqlstore.AppliedWake(p, false) // applyRunSQL wakes a wait that a signal beat
-	var completed *time.Time
-	if status.Terminal() {
-		completed = &p.Now
-	}
-	b.Queue(applyRunSQL, p.RunID, string(status), p.WakeIfSignalsBeyond, p.Now, wake, completed,
-		nullJSON(p.Output), nullString(p.Error), nullJSON(p.Progress), int64(len(p.Events)), p.Fence, p.Write)
+// queueWrite queues the statements of one write, the run's own row last.
+func queueWrite(b *pgx.Batch, p *store.RunApplyParams) {
+	id, fence, write := p.RunID, p.Fence, p.Write
 	for _, e := range p.Entries {
-		b.Queue(upsertEntrySQL, p.RunID, e.Seq, string(e.Kind), e.Name, string(e.Status), e.Attempts, e.Cursor, e.Output,
+		b.Queue(upsertEntrySQL, id, fence, write, e.Seq, string(e.Kind), e.Name, string(e.Status), e.Attempts, e.Cursor, e.Output,
 			e.Error, e.EffectSeq, e.WakeAt, sqlstore.OrNow(e.StartedAt, p.Now), sqlstore.OrNow(e.UpdatedAt, p.Now))
 	}
 	for _, ef := range p.Effects {
-		b.Queue(upsertEffectSQL, p.RunID, ef.StepSeq, ef.Seq, ef.Name, string(ef.Status), ef.Key, ef.Result, ef.Error,
+		b.Queue(upsertEffectSQL, id, fence, write, ef.StepSeq, ef.Seq, ef.Name, string(ef.Status), ef.Key, ef.Result, ef.Error,
 			ef.Executions, sqlstore.OrNow(ef.StartedAt, p.Now), sqlstore.OrNow(ef.UpdatedAt, p.Now))
 	}
 	if c := p.Consume; c != nil {
-		b.Queue(`SELECT wasmflow_consume_signal($1, $2, $3)`, p.RunID, c.SignalID, c.EntrySeq)
+		b.Queue(consumeSQL, id, fence, write, c.SignalID, c.EntrySeq)
 	}
-	if sn := p.Snapshot; sn != nil {
-		b.Queue(upsertSnapshotSQL, p.RunID, sn.ModuleDigest, sn.Format, sn.Attempt, sn.Position, sn.Activation, sn.Data, sqlstore.OrNow(sn.CreatedAt, p.Now))
+	status, wake := sqlstore.AppliedWake(p, false) // applyRunSQL wakes a wait that a signal beat
+	if sn := p.Snapshot; sn != nil && !status.Terminal() {
+		b.Queue(upsertSnapshotSQL, id, fence, write, sn.ModuleDigest, sn.Format, sn.Attempt, sn.Position, sn.Activation, sn.Data,
+			sqlstore.OrNow(sn.CreatedAt, p.Now))
 	}
 	if status.Terminal() {
-		b.Queue(`DELETE FROM run_snapshots WHERE run_id = $1`, p.RunID)
+		b.Queue(deleteSnapshotSQL, id, fence, write)
 	}
 	if ev := p.ReplaceEvent; p.ReplaceEventSeq > 0 && ev != nil {
-		b.Queue(`SELECT wasmflow_replace_event($1, $2, $3, $4)`, p.RunID, p.ReplaceEventSeq, sqlstore.OrNow(ev.At, p.Now), eventData(ev.Data))
+		b.Queue(replaceEventSQL, id, fence, write, p.ReplaceEventSeq, sqlstore.OrNow(ev.At, p.Now), eventData(ev.Data))
 	}
 	if n := len(p.Events); n > 0 {
 		types, steps, ats, datas := make([]string, n), make([]string, n), make([]time.Time, n), make([]string, n)
 		for i, ev := range p.Events {
 			types[i], steps[i], ats[i], datas[i] = string(ev.Type), ev.Step, sqlstore.OrNow(ev.At, p.Now), string(eventData(ev.Data))
 		}
-		b.Queue(appendEventsSQL, p.RunID, int64(n), types, steps, ats, datas)
+		b.Queue(appendEventsSQL, id, fence, write, types, steps, ats, datas)
 	}
-	b.Queue("COMMIT")
-	return b
+	var completed *time.Time
+	if status.Terminal() {
+		completed = &p.Now
+	}
+	b.Queue(applyRunSQL, id, fence, write, string(status), p.WakeIfSignalsBeyond, p.Now, wake, completed,
+		nullJSON(p.Output), nullString(p.Error), nullJSON(p.Progress), int64(len(p.Events)))
 }
 
-// readApply reads the batch's results in order, stopping at the first error.
-func readApply(br pgx.BatchResults, p *store.RunApplyParams, res *store.RunApplyResult) error {
-	if _, err := br.Exec(); err != nil { // BEGIN
-		return err
-	}
-	if _, err := br.Exec(); err != nil { // fence
-		return err
-	}
-	if err := br.QueryRow().Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("run vanished: %w", store.ErrNotFound)
-		}
-		return err
-	}
-	n := len(p.Entries) + len(p.Effects) + 1 // the writes and COMMIT
+// writeStatements is how many statements queueWrite queues before the
+// run's own row.
+func writeStatements(p *store.RunApplyParams) int {
+	n := len(p.Entries) + len(p.Effects)
+	status, _ := sqlstore.AppliedWake(p, false)
 	if p.Consume != nil {
 		n++
 	}
-	if p.Snapshot != nil {
+	if p.Snapshot != nil && !status.Terminal() {
 		n++
 	}
-	if p.Status.Terminal() {
+	if status.Terminal() {
 		n++
 	}
 	if p.ReplaceEventSeq > 0 && p.ReplaceEvent != nil {
@@ -180,12 +232,69 @@ func readApply(br pgx.BatchResults, p *store.RunApplyParams, res *store.RunApply
 	if len(p.Events) > 0 {
 		n++
 	}
-	for range n {
-		if _, err := br.Exec(); err != nil {
+	return n
+}
+
+// readBatch reads the batch's results in order, stopping at the first
+// error, and fills the outcome of each write: what its fence check found,
+// or what its run's row became.
+func readBatch(br pgx.BatchResults, ws []*store.RunApplyParams, todo []int, outs []store.RunApplyOutcome) error {
+	if _, err := br.Exec(); err != nil { // BEGIN
+		return err
+	}
+	rows, _ := br.Query()
+	type found struct {
+		fence sqlstore.Fence
+		res   store.RunApplyResult
+	}
+	runs := map[string]*found{}
+	for rows.Next() {
+		var id, status string
+		f := &found{}
+		if err := rows.Scan(&id, &status, &f.fence.Fence, &f.fence.WriteFence, &f.fence.WriteSeq,
+			&f.res.CancelRequested, &f.res.EventCount, &f.res.SignalsReceived); err != nil {
+			rows.Close()
 			return err
 		}
+		f.fence.Status = store.RunStatus(status)
+		runs[id] = f
 	}
-	return nil
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, i := range todo {
+		p := ws[i]
+		for range writeStatements(p) {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		var res store.RunApplyResult
+		err := br.QueryRow().Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
+		switch f := runs[p.RunID]; {
+		case err == nil:
+			outs[i].Result = &res
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		case f == nil:
+			outs[i].Err = fmt.Errorf("store: apply to run %s: %w", p.RunID, store.ErrNotFound)
+		default:
+			replayed, ferr := f.fence.Check(p)
+			switch {
+			case ferr != nil:
+				outs[i].Err = fmt.Errorf("store: apply to run %s: %w", p.RunID, ferr)
+			case replayed:
+				res := f.res
+				res.Replayed = true
+				outs[i].Result = &res
+			default:
+				return fmt.Errorf("run %s: its write was current but wrote nothing", p.RunID)
+			}
+		}
+	}
+	_, err := br.Exec() // COMMIT
+	return err
 }
 
 // nullJSON stores an optional JSON document; nil is NULL.

@@ -1,8 +1,8 @@
 // Package postgres is the store for many host processes sharing one
-// PostgreSQL database. Runs are claimed with FOR UPDATE SKIP LOCKED; the
-// write of one step (RunApply) is one round trip: a pipelined batch whose
-// first statement checks the fence and aborts the transaction when it is
-// stale.
+// PostgreSQL database. Runs are claimed with FOR UPDATE SKIP LOCKED. The
+// writes of activations (RunApply) go through one writer per store, which
+// commits the writes made concurrently together: one round trip and one
+// commit per batch (group commit), each write fenced on its own.
 package postgres
 
 import (
@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 	"github.com/wasmflow/wasmflow/store/migrate"
 )
 
@@ -28,7 +29,6 @@ var migrations embed.FS
 const (
 	codeFenced   = "WF001"
 	codeNotFound = "WF002"
-	codeApplied  = "WF003" // a numbered write applied already (wasmflow_fence_write)
 	codeUnique   = "23505"
 )
 
@@ -36,9 +36,13 @@ const (
 type Store struct {
 	pool       *pgxpool.Pool
 	connConfig *pgx.ConnConfig // for connections outside the pool (Listen)
+	writer     *sqlstore.Writer
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Batcher = (*Store)(nil)
+)
 
 // Open connects to the database at url and applies the migrations it lacks.
 // When url sets search_path, the tables live in its first schema, which is
@@ -57,11 +61,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.writer = sqlstore.NewWriter(s.RunApplyBatch)
 	return s, nil
 }
 
 // Close closes the store's connections.
 func (s *Store) Close() error {
+	s.writer.Close()
 	s.pool.Close()
 	return nil
 }

@@ -220,9 +220,13 @@ func (s *Store) RunHeartbeat(ctx context.Context, p *store.RunHeartbeatParams) (
 	for i, l := range p.Leases {
 		ids[i], fences[i] = l.RunID, l.Fence
 	}
-	rows, _ := s.pool.Query(ctx, `UPDATE runs r SET wake_at = $1
-		FROM unnest($2::text[], $3::bigint[]) AS l(id, fence)
-		WHERE r.id = l.id AND r.fence = l.fence AND r.status = 'running'
+	// The runs are locked in id order, as write batches lock them, so that
+	// a heartbeat and a batch never wait on each other crosswise (a
+	// deadlock, which Postgres breaks only after deadlock_timeout).
+	rows, _ := s.pool.Query(ctx, `WITH held AS (SELECT r.id FROM runs r
+			JOIN unnest($2::text[], $3::bigint[]) AS l(id, fence) ON r.id = l.id AND r.fence = l.fence
+			WHERE r.status = 'running' ORDER BY r.id FOR UPDATE OF r)
+		UPDATE runs r SET wake_at = $1 FROM held WHERE r.id = held.id
 		RETURNING r.id, r.fence, r.cancel_requested`, p.Now.Add(p.LeaseDuration), ids, fences)
 	held := map[store.Lease]bool{} // the held leases, with their cancel_requested
 	var l store.Lease

@@ -33,6 +33,21 @@ func terminateBackends(t *testing.T, url, app string) {
 	}
 }
 
+// openNamed opens a store on a new schema whose connections carry an
+// application_name of their own, for terminateBackends; it is closed when
+// t ends.
+func openNamed(t *testing.T) (st *postgres.Store, url, app string) {
+	t.Helper()
+	url = pgtest.URL(t)
+	app = fmt.Sprintf("wasmflow-test-%d", time.Now().UnixNano())
+	st, err := postgres.Open(context.Background(), url+"&application_name="+app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, url, app
+}
+
 // After the server dropped every connection of the pool, as a restart does,
 // the next read is answered (on a new connection) instead of failing, and a
 // write reports ErrUnavailable, which a fenced, numbered write may be sent
@@ -40,13 +55,7 @@ func terminateBackends(t *testing.T, url, app string) {
 func TestReadsSurviveDroppedConnections(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	app := fmt.Sprintf("wasmflow-test-%d", time.Now().UnixNano())
-	st, err := postgres.Open(ctx, url+"&application_name="+app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, url, app := openNamed(t)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w", Now: now}); err != nil {
 		t.Fatal(err)
@@ -84,5 +93,39 @@ func TestReadsSurviveDroppedConnections(t *testing.T) {
 	res, err := st.RunApply(ctx, p)
 	if err != nil || res.Replayed || res.EventCount != 3 {
 		t.Fatalf("the same write sent again: %+v, %v; want it applied once, with 3 events", res, err)
+	}
+}
+
+// A batch whose connection the server dropped answers every write
+// ErrUnavailable, and none for good: the same writes sent again commit,
+// each once.
+func TestBatchOnDroppedConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, url, app := openNamed(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var ws []*store.RunApplyParams
+	for i := range 3 {
+		id := fmt.Sprintf("r%d", i)
+		if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: id, ModuleName: "m", Workflow: "w", Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		runs, err := st.RunClaim(ctx, &store.RunClaimParams{Owner: "w", Now: now, LeaseDuration: time.Minute, Limit: 1, RunID: id})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("claim: %v, %d runs", err, len(runs))
+		}
+		ws = append(ws, &store.RunApplyParams{RunID: id, Fence: runs[0].Fence, Write: 1, Now: now,
+			Events: []*store.NewEvent{{Type: store.EventCheckpoint}}})
+	}
+	terminateBackends(t, url, app)
+	for i, o := range st.RunApplyBatch(ctx, ws) {
+		if !errors.Is(o.Err, store.ErrUnavailable) {
+			t.Fatalf("write %d on a dropped connection: %+v, want ErrUnavailable", i, o)
+		}
+	}
+	for i, o := range st.RunApplyBatch(ctx, ws) {
+		if o.Err != nil || o.Result.Replayed || o.Result.EventCount != 3 {
+			t.Fatalf("write %d sent again: %+v; want it applied once, with 3 events", i, o)
+		}
 	}
 }

@@ -2,7 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,81 +10,122 @@ import (
 	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 )
 
-// RunApply implements store.Store.
+// RunApply implements store.Store: the write goes through the store's
+// writer, in the next batch (see RunApplyBatch).
 func (s *Store) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.RunApplyResult, error) {
 	if p.Status != "" && !store.StatusRunning.CanBecome(p.Status) {
 		return nil, fmt.Errorf("store: apply to run %s: status %q: %w", p.RunID, p.Status, store.ErrInvalidTransition)
 	}
-	var res store.RunApplyResult
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if applied, err := fenceWrite(ctx, tx, p, &res); err != nil || applied {
-			return err
-		}
-		if err := updateApplied(ctx, tx, p, &res); err != nil {
-			return err
-		}
-		for _, e := range p.Entries {
-			if err := upsertEntry(ctx, tx, p.RunID, e, p.Now); err != nil {
-				return err
-			}
-		}
-		for _, ef := range p.Effects {
-			if err := upsertEffect(ctx, tx, p.RunID, ef, p.Now); err != nil {
-				return err
-			}
-		}
-		if err := consume(ctx, tx, p.RunID, p.Consume); err != nil {
-			return err
-		}
-		if err := putSnapshot(ctx, tx, p); err != nil {
-			return err
-		}
-		if err := replaceEvent(ctx, tx, p); err != nil {
-			return err
-		}
-		first := res.EventCount - int64(len(p.Events)) + 1
-		for i, ev := range p.Events {
-			if err := appendEvent(ctx, tx, p.RunID, first+int64(i), ev, p.Now); err != nil {
-				return err
-			}
+	return s.writer.Apply(ctx, p)
+}
+
+// RunApplyBatch implements store.Batcher: one transaction, each write in a
+// savepoint of its own, which a refused or failed write rolls back alone.
+// When the commit itself fails, each write is made again in a transaction
+// of its own.
+func (s *Store) RunApplyBatch(ctx context.Context, ws []*store.RunApplyParams) []store.RunApplyOutcome {
+	outs := make([]store.RunApplyOutcome, len(ws))
+	err := s.tx(ctx, func(tx *txn) error {
+		for i, p := range ws {
+			outs[i] = applyOne(ctx, tx, p)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, wrap("apply to run "+p.RunID, err)
+	if err == nil {
+		return outs
 	}
-	return &res, nil
+	for i, p := range ws {
+		if len(ws) == 1 {
+			outs[i] = store.RunApplyOutcome{Err: wrap("apply to run "+p.RunID, err)}
+			break
+		}
+		outs[i] = s.RunApplyBatch(ctx, ws[i:i+1])[0]
+	}
+	return outs
+}
+
+// applyOne makes one write of a batch, in a savepoint.
+func applyOne(ctx context.Context, tx *txn, p *store.RunApplyParams) store.RunApplyOutcome {
+	if p.Status != "" && !store.StatusRunning.CanBecome(p.Status) {
+		return store.RunApplyOutcome{Err: fmt.Errorf("store: apply to run %s: status %q: %w", p.RunID, p.Status, store.ErrInvalidTransition)}
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT write`); err != nil {
+		return store.RunApplyOutcome{Err: wrap("apply to run "+p.RunID, err)}
+	}
+	var res store.RunApplyResult
+	err := write(ctx, tx, p, &res)
+	if err != nil {
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO write`); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	if _, rerr := tx.ExecContext(ctx, `RELEASE write`); rerr != nil && err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return store.RunApplyOutcome{Err: wrap("apply to run "+p.RunID, err)}
+	}
+	return store.RunApplyOutcome{Result: &res}
+}
+
+// write makes one fenced write in tx.
+func write(ctx context.Context, tx *txn, p *store.RunApplyParams, res *store.RunApplyResult) error {
+	if applied, err := fenceWrite(ctx, tx, p, res); err != nil || applied {
+		return err
+	}
+	if err := updateApplied(ctx, tx, p, res); err != nil {
+		return err
+	}
+	for _, e := range p.Entries {
+		if err := upsertEntry(ctx, tx, p.RunID, e, p.Now); err != nil {
+			return err
+		}
+	}
+	for _, ef := range p.Effects {
+		if err := upsertEffect(ctx, tx, p.RunID, ef, p.Now); err != nil {
+			return err
+		}
+	}
+	if err := consume(ctx, tx, p.RunID, p.Consume); err != nil {
+		return err
+	}
+	if err := putSnapshot(ctx, tx, p); err != nil {
+		return err
+	}
+	if err := replaceEvent(ctx, tx, p); err != nil {
+		return err
+	}
+	first := res.EventCount - int64(len(p.Events)) + 1
+	for i, ev := range p.Events {
+		if err := appendEvent(ctx, tx, p.RunID, first+int64(i), ev, p.Now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fenceWrite reports whether the run has applied the numbered write p
 // already, and then fills res with the run's counts as they are now;
 // otherwise it returns store.ErrFenced unless the run is running under
-// p.Fence. The replay is checked first: the write may be the one that
-// ended the run's activation.
-func fenceWrite(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res *store.RunApplyResult) (bool, error) {
+// p.Fence (sqlstore.Fence.Check).
+func fenceWrite(ctx context.Context, tx *txn, p *store.RunApplyParams, res *store.RunApplyResult) (bool, error) {
+	var f sqlstore.Fence
 	var status string
-	var fence, writeFence, writeSeq int64
 	err := tx.QueryRowContext(ctx, `SELECT status, fence, write_fence, write_seq, cancel_requested, event_count, signals_received
-		FROM runs WHERE id = ?`, p.RunID).Scan(&status, &fence, &writeFence, &writeSeq, &res.CancelRequested, &res.EventCount, &res.SignalsReceived)
-	switch {
-	case err != nil:
+		FROM runs WHERE id = ?`, p.RunID).Scan(&status, &f.Fence, &f.WriteFence, &f.WriteSeq, &res.CancelRequested, &res.EventCount, &res.SignalsReceived)
+	if err != nil {
 		return false, err
-	case p.Write > 0 && writeFence == p.Fence && writeSeq >= p.Write:
-		res.Replayed = true
-		return true, nil
-	case fence != p.Fence || store.RunStatus(status) != store.StatusRunning:
-		return false, fmt.Errorf("run is %s under fence %d, not running under fence %d: %w", status, fence, p.Fence, store.ErrFenced)
 	}
-	return false, nil
+	f.Status = store.RunStatus(status)
+	replayed, err := f.Check(p)
+	res.Replayed = replayed
+	return replayed, err
 }
 
-// updateApplied writes the run's own fields and counts the new events.
-func updateApplied(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res *store.RunApplyResult) error {
-	var signals int64
-	if err := tx.QueryRowContext(ctx, `SELECT signals_received FROM runs WHERE id = ?`, p.RunID).Scan(&signals); err != nil {
-		return err
-	}
-	status, wake := sqlstore.AppliedWake(p, signals > p.WakeIfSignalsBeyond)
+// updateApplied writes the run's own fields and counts the new events;
+// res holds the run's counts as fenceWrite read them.
+func updateApplied(ctx context.Context, tx *txn, p *store.RunApplyParams, res *store.RunApplyResult) error {
+	status, wake := sqlstore.AppliedWake(p, res.SignalsReceived > p.WakeIfSignalsBeyond)
 	var completed any
 	if p.Status.Terminal() {
 		completed = micros(p.Now)
@@ -107,7 +148,7 @@ func updateApplied(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams, res
 	).Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
 }
 
-func upsertEntry(ctx context.Context, tx *sql.Tx, runID string, e *store.Entry, now time.Time) error {
+func upsertEntry(ctx context.Context, tx *txn, runID string, e *store.Entry, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO entries (run_id, seq, kind, name, status, attempts, cursor, output, error,
 			effect_seq, wake_at, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (run_id, seq) DO UPDATE SET kind = excluded.kind, name = excluded.name, status = excluded.status,
@@ -119,7 +160,7 @@ func upsertEntry(ctx context.Context, tx *sql.Tx, runID string, e *store.Entry, 
 	return err
 }
 
-func upsertEffect(ctx context.Context, tx *sql.Tx, runID string, ef *store.Effect, now time.Time) error {
+func upsertEffect(ctx context.Context, tx *txn, runID string, ef *store.Effect, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO effects (run_id, step_seq, seq, name, status, key, result, error,
 			executions, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (run_id, step_seq, seq) DO UPDATE SET name = excluded.name, status = excluded.status,
@@ -131,7 +172,7 @@ func upsertEffect(ctx context.Context, tx *sql.Tx, runID string, ef *store.Effec
 }
 
 // consume marks a pending signal of the run consumed.
-func consume(ctx context.Context, tx *sql.Tx, runID string, c *store.ConsumedSignal) error {
+func consume(ctx context.Context, tx *txn, runID string, c *store.ConsumedSignal) error {
 	if c == nil {
 		return nil
 	}
@@ -147,7 +188,7 @@ func consume(ctx context.Context, tx *sql.Tx, runID string, c *store.ConsumedSig
 }
 
 // putSnapshot replaces the run's snapshot, or deletes it when the run ends.
-func putSnapshot(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams) error {
+func putSnapshot(ctx context.Context, tx *txn, p *store.RunApplyParams) error {
 	if p.Status.Terminal() {
 		_, err := tx.ExecContext(ctx, `DELETE FROM run_snapshots WHERE run_id = ?`, p.RunID)
 		return err
@@ -166,7 +207,7 @@ func putSnapshot(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams) error
 }
 
 // replaceEvent overwrites an existing event's time and data.
-func replaceEvent(ctx context.Context, tx *sql.Tx, p *store.RunApplyParams) error {
+func replaceEvent(ctx context.Context, tx *txn, p *store.RunApplyParams) error {
 	if p.ReplaceEventSeq <= 0 || p.ReplaceEvent == nil {
 		return nil
 	}

@@ -111,7 +111,7 @@ func (s *Store) SignalInsert(ctx context.Context, p *store.SignalInsertParams) (
 		payload = json.RawMessage("null")
 	}
 	sig := &store.Signal{RunID: p.RunID, Name: p.Name, Payload: payload, CreatedAt: p.Now}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		var status string
 		if err := tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = ?`, p.RunID).Scan(&status); err != nil {
 			return err

@@ -47,7 +47,7 @@ func scanModules(rows *sql.Rows, err error) ([]*store.Module, error) {
 func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (*store.Module, bool, error) {
 	var m *store.Module
 	created := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		var err error
 		m, err = scanModule(tx.QueryRowContext(ctx, `SELECT `+sqlstore.ModuleColumns+` FROM modules WHERE name = ? AND digest = ?
 			ORDER BY created_at DESC, id DESC LIMIT 1`, p.Name, p.Digest))
@@ -92,7 +92,7 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 }
 
 // nextVersion returns one more than the highest integer version of name.
-func nextVersion(ctx context.Context, tx *sql.Tx, name string) (string, error) {
+func nextVersion(ctx context.Context, tx *txn, name string) (string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT version FROM modules WHERE name = ?`, name)
 	if err != nil {
 		return "", err

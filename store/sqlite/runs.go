@@ -53,7 +53,7 @@ type querier interface {
 
 // appendEvent appends one event at seq; the caller has counted it in the
 // run's event_count.
-func appendEvent(ctx context.Context, tx *sql.Tx, runID string, seq int64, ev *store.NewEvent, now time.Time) error {
+func appendEvent(ctx context.Context, tx *txn, runID string, seq int64, ev *store.NewEvent, now time.Time) error {
 	data := ev.Data
 	if data == nil {
 		data = json.RawMessage("{}")
@@ -64,7 +64,7 @@ func appendEvent(ctx context.Context, tx *sql.Tx, runID string, seq int64, ev *s
 }
 
 // addEvent counts one more event on the run and appends it.
-func addEvent(ctx context.Context, tx *sql.Tx, runID string, ev *store.NewEvent, now time.Time) error {
+func addEvent(ctx context.Context, tx *txn, runID string, ev *store.NewEvent, now time.Time) error {
 	var seq int64
 	err := tx.QueryRowContext(ctx, `UPDATE runs SET event_count = event_count + 1 WHERE id = ? RETURNING event_count`, runID).Scan(&seq)
 	if err != nil {
@@ -77,7 +77,7 @@ func addEvent(ctx context.Context, tx *sql.Tx, runID string, ev *store.NewEvent,
 func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store.Run, bool, error) {
 	var run *store.Run
 	created := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		if p.IdempotencyKey != "" {
 			r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+sqlstore.RunColumns+` FROM runs WHERE idempotency_key = ?`, p.IdempotencyKey))
 			if err == nil {
@@ -179,7 +179,7 @@ func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store
 		limit = 1
 	}
 	var runs []*store.Run
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		ids, err := claimCandidates(ctx, tx, p, limit)
 		if err != nil {
 			return err
@@ -199,7 +199,7 @@ func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store
 	return runs, nil
 }
 
-func claimCandidates(ctx context.Context, tx *sql.Tx, p *store.RunClaimParams, limit int) ([]string, error) {
+func claimCandidates(ctx context.Context, tx *txn, p *store.RunClaimParams, limit int) ([]string, error) {
 	q := `SELECT id FROM runs WHERE status IN ` + sqlstore.Claimable + ` AND wake_at <= ?`
 	args := []any{micros(p.Now)}
 	if p.RunID != "" {
@@ -223,7 +223,7 @@ func claimCandidates(ctx context.Context, tx *sql.Tx, p *store.RunClaimParams, l
 	return ids, rows.Err()
 }
 
-func claimOne(ctx context.Context, tx *sql.Tx, id string, p *store.RunClaimParams) (*store.Run, error) {
+func claimOne(ctx context.Context, tx *txn, id string, p *store.RunClaimParams) (*store.Run, error) {
 	run, err := scanRun(tx.QueryRowContext(ctx, `UPDATE runs SET status = 'running', fence = fence + 1,
 		activations = activations + 1, lease_owner = ?, wake_at = ?,
 		event_count = event_count + 1, updated_at = ? WHERE id = ? RETURNING `+sqlstore.RunColumns,
@@ -259,7 +259,7 @@ func (s *Store) RunListWakeups(ctx context.Context, p *store.RunListWakeupsParam
 // RunHeartbeat implements store.Store.
 func (s *Store) RunHeartbeat(ctx context.Context, p *store.RunHeartbeatParams) ([]*store.LeaseState, error) {
 	states := make([]*store.LeaseState, 0, len(p.Leases))
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		states = states[:0]
 		for _, l := range p.Leases {
 			st := &store.LeaseState{RunID: l.RunID}
@@ -283,7 +283,7 @@ func (s *Store) RunHeartbeat(ctx context.Context, p *store.RunHeartbeatParams) (
 
 // RunRelease implements store.Store.
 func (s *Store) RunRelease(ctx context.Context, p *store.RunReleaseParams) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		if err := checkFence(ctx, tx, p.ID, p.Fence); err != nil {
 			return err
 		}
@@ -295,7 +295,7 @@ func (s *Store) RunRelease(ctx context.Context, p *store.RunReleaseParams) error
 }
 
 // checkFence returns store.ErrFenced unless the run is running under fence.
-func checkFence(ctx context.Context, tx *sql.Tx, id string, fence int64) error {
+func checkFence(ctx context.Context, tx *txn, id string, fence int64) error {
 	var status string
 	var cur int64
 	if err := tx.QueryRowContext(ctx, `SELECT status, fence FROM runs WHERE id = ?`, id).Scan(&status, &cur); err != nil {
@@ -310,7 +310,7 @@ func checkFence(ctx context.Context, tx *sql.Tx, id string, fence int64) error {
 // RunCancel implements store.Store.
 func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store.Run, error) {
 	var run *store.Run
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		cur, err := getRun(ctx, tx, p.ID)
 		if err != nil {
 			return err
@@ -342,7 +342,7 @@ func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store
 // RunRetry implements store.Store.
 func (s *Store) RunRetry(ctx context.Context, p *store.RunRetryParams) (*store.Run, error) {
 	var run *store.Run
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		cur, err := getRun(ctx, tx, p.ID)
 		if err != nil {
 			return err
@@ -374,7 +374,7 @@ func (s *Store) RunRetry(ctx context.Context, p *store.RunRetryParams) (*store.R
 
 // pruneJournal deletes the run's first failed entry, every entry after it,
 // and their effects, and hands the signals those entries consumed back.
-func pruneJournal(ctx context.Context, tx *sql.Tx, runID string) error {
+func pruneJournal(ctx context.Context, tx *txn, runID string) error {
 	var from sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM entries WHERE run_id = ? AND status = ?`,
 		runID, string(store.EntryFailed)).Scan(&from)

@@ -2,7 +2,9 @@
 // file, for one process (wasmflow dev, a single-machine server, tests). The
 // process holds a lock on the file while the store is open, and a second
 // process that opens it is refused. All access goes through one connection,
-// so writes are serialized without lock contention.
+// so writes are serialized without lock contention, and the writes of
+// activations (RunApply) go through one writer, which commits those made
+// concurrently in one transaction (group commit).
 package sqlite
 
 import (
@@ -14,9 +16,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 	"github.com/wasmflow/wasmflow/store/migrate"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -27,11 +31,18 @@ var migrations embed.FS
 
 // Store is a store.Store on a SQLite database file.
 type Store struct {
-	db   *sql.DB
-	lock *os.File // held while the store is open; nil where there is no flock
+	db     *sql.DB
+	lock   *os.File // held while the store is open; nil where there is no flock
+	writer *sqlstore.Writer
+
+	stmtsMu sync.Mutex
+	stmts   map[string]*sql.Stmt // prepared statements by query (see txn)
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Batcher = (*Store)(nil)
+)
 
 // Open opens (creating it and its directory if needed) the database at path
 // and applies the migrations it lacks. The database is this process's until
@@ -95,7 +106,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, stmts: map[string]*sql.Stmt{}}
 	ms, err := migrate.Load(migrations, "migrations")
 	if err == nil {
 		err = migrate.Up(ctx, target{s}, ms)
@@ -104,11 +115,18 @@ func open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
 	}
+	s.writer = sqlstore.NewWriter(s.RunApplyBatch)
 	return s, nil
 }
 
 // Close closes the database and releases it for other processes.
 func (s *Store) Close() error {
+	s.writer.Close()
+	s.stmtsMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmtsMu.Unlock()
 	err := s.db.Close()
 	if s.lock != nil {
 		s.lock.Close()
@@ -142,7 +160,7 @@ func (t target) Applied(ctx context.Context) (map[int]bool, error) {
 }
 
 func (t target) Apply(ctx context.Context, m migrate.Migration) error {
-	return t.s.tx(ctx, func(tx *sql.Tx) error {
+	return t.s.tx(ctx, func(tx *txn) error {
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return err
 		}
@@ -154,16 +172,90 @@ func (t target) Apply(ctx context.Context, m migrate.Migration) error {
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE), committing if fn
 // returns nil.
-func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Store) tx(ctx context.Context, fn func(tx *txn) error) error {
+	t, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	tx := &txn{Tx: t, s: s}
+	defer tx.prepareMissing(ctx)
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
 	}
 	return tx.Commit()
+}
+
+// txn is a write transaction whose statements are prepared once per store
+// and reused: SQLite would otherwise parse each statement again every time
+// it runs. A statement is prepared after the first transaction that runs
+// it has ended, since the store's one connection is that transaction's
+// until then.
+type txn struct {
+	*sql.Tx
+	s       *Store
+	missing []string // queries run unprepared
+}
+
+func (tx *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
+}
+
+func (tx *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, query, args...)
+}
+
+func (tx *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// stmt returns the transaction's handle on the store's prepared statement
+// of query, or nil when it is not prepared yet.
+func (tx *txn) stmt(ctx context.Context, query string) *sql.Stmt {
+	s := tx.s
+	s.stmtsMu.Lock()
+	st, ok := s.stmts[query]
+	s.stmtsMu.Unlock()
+	if !ok {
+		tx.missing = append(tx.missing, query)
+		return nil
+	}
+	return tx.StmtContext(ctx, st)
+}
+
+// prepareMissing prepares the statements the transaction ran unprepared.
+// A statement that fails to prepare (one that only a transaction's own
+// schema changes make valid) is left unprepared, to be tried again.
+func (tx *txn) prepareMissing(ctx context.Context) {
+	s := tx.s
+	for _, q := range tx.missing {
+		s.stmtsMu.Lock()
+		_, ok := s.stmts[q]
+		s.stmtsMu.Unlock()
+		if ok {
+			continue
+		}
+		st, err := s.db.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		s.stmtsMu.Lock()
+		if _, ok := s.stmts[q]; ok {
+			st.Close()
+		} else {
+			s.stmts[q] = st
+		}
+		s.stmtsMu.Unlock()
+	}
 }
 
 // wrap adds context to err, translating sql.ErrNoRows to store.ErrNotFound.

@@ -30,6 +30,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, lagScenarios...)
 	all = append(all, wakeupScenarios...)
 	all = append(all, applyScenarios...)
+	all = append(all, batchScenarios...)
 	all = append(all, lifecycleScenarios...)
 	all = append(all, signalScenarios...)
 	all = append(all, tokenScenarios...)

@@ -6,6 +6,7 @@ package sqlstore
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -56,6 +57,29 @@ func AppliedWake(p *store.RunApplyParams, signalsArrived bool) (store.RunStatus,
 		return status, &p.Now
 	}
 	return status, p.WakeAt
+}
+
+// Fence is a run's state as a fenced write finds it.
+type Fence struct {
+	Status     store.RunStatus
+	Fence      int64
+	WriteFence int64 // the fence and number of the run's last numbered write
+	WriteSeq   int64
+}
+
+// Check reports whether the run has applied the numbered write p already
+// (then nothing is written again), and otherwise returns store.ErrFenced
+// unless the run is running under p.Fence. The replay is checked first:
+// the write may be the one that ended the run's activation.
+func (f Fence) Check(p *store.RunApplyParams) (replayed bool, err error) {
+	switch {
+	case p.Write > 0 && f.WriteFence == p.Fence && f.WriteSeq >= p.Write:
+		return true, nil
+	case f.Fence != p.Fence || f.Status != store.StatusRunning:
+		return false, fmt.Errorf("run %s is %s under fence %d, not running under fence %d: %w",
+			p.RunID, f.Status, f.Fence, p.Fence, store.ErrFenced)
+	}
+	return false, nil
 }
 
 // Claim is how RunInsert creates a run: pending and runnable at once, or,
