@@ -244,7 +244,7 @@ func (a *Activation) stepBegin(c *call) (uint64, error) {
 		return 0, a.interrupt(InterruptIsolatedStep)
 	}
 	t := now()
-	s := &stepState{opts: opts, started: t, persisted: entry != nil}
+	s := &stepState{opts: opts.WithDefaults(), started: t, persisted: entry != nil}
 	if entry == nil {
 		s.entry = &store.Entry{RunID: a.run.ID, Seq: a.pos, Kind: store.EntryStep, Name: name, Status: store.EntryRunning, Attempts: 1, StartedAt: t, UpdatedAt: t}
 	} else {
@@ -329,11 +329,7 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 	}
 	msg := string(out)
 	e.Error = msg
-	maxAttempts := s.opts.MaxAttempts
-	if maxAttempts <= 0 {
-		maxAttempts = 3
-	}
-	retry := status == abi.EndError && e.Attempts < maxAttempts && !hasPrefix(msg, s.opts.NonRetryable)
+	retry := status == abi.EndError && e.Attempts < s.opts.MaxAttempts && !hasPrefix(msg, s.opts.NonRetryable)
 	failed := &store.NewEvent{Type: store.EventStepFailed, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts, "error": msg, "duration_ms": dur, "retrying": retry})}
 	if retry {
 		wake := t.Add(backoff(s.opts, e.Attempts))
@@ -366,15 +362,11 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 	return nil
 }
 
+// backoff is the delay before the attempt after attempt, for o with its
+// defaults.
 func backoff(o abi.StepOptions, attempt int) time.Duration {
-	base, max := o.BackoffMS, o.MaxBackoffMS
-	if base <= 0 {
-		base = 1000
-	}
-	if max <= 0 {
-		max = 60000
-	}
-	d := base
+	max := o.MaxBackoffMS
+	d := o.BackoffMS
 	for i := 1; i < attempt && d < max; i++ {
 		d *= 2
 	}
