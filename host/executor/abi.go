@@ -230,7 +230,7 @@ func (a *Activation) stepBegin(c *call) (uint64, error) {
 		case store.EntryRetrying:
 			if entry.WakeAt != nil && entry.WakeAt.After(now()) {
 				// Woken early (a signal, a retried run): wait out the backoff.
-				return 0, a.suspendWrite(store.StatusPending, "retry", entry.WakeAt, nil)
+				return 0, a.suspendWrite(store.StatusPending, SuspendRetry, entry.WakeAt, nil)
 			}
 		}
 	}
@@ -339,7 +339,7 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 		// In the guest's step_end (not when a step timed out), a guest that
 		// can park parks here, and begins the step again when resumed.
 		a.parkable = inStepEnd
-		err := a.suspendWrite(store.StatusPending, "retry", &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed,
+		err := a.suspendWrite(store.StatusPending, SuspendRetry, &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed,
 			{Type: store.EventRetryScheduled, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts + 1, "at": wake.Format(time.RFC3339Nano)})},
 		}})
 		observed := func() { a.observeStep(e.Name, t.Sub(s.started), true, true) }
@@ -428,7 +428,7 @@ func (a *Activation) cursorSet(c *call) (uint64, error) {
 	if stop == StopShutdown {
 		s.persisted = true
 		a.cause = cause
-		return 0, a.suspendWrite(store.StatusPending, "interrupt", ptrTime(t), p)
+		return 0, a.suspendWrite(store.StatusPending, SuspendInterrupt, ptrTime(t), p)
 	}
 	if err := a.apply(p); err != nil {
 		return 0, err
@@ -591,7 +591,7 @@ func (a *Activation) sleep(c *call) (uint64, error) {
 	}
 	if entry.WakeAt.After(t) {
 		a.live = true
-		return 0, a.suspendWrite(store.StatusSleeping, "sleep", entry.WakeAt, &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events})
+		return 0, a.suspendWrite(store.StatusSleeping, SuspendSleep, entry.WakeAt, &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events})
 	}
 	fired := *entry
 	fired.Status, fired.UpdatedAt = store.EntryFired, t
@@ -663,7 +663,7 @@ func (a *Activation) awaitSignal(c *call) (uint64, error) {
 		p.Events = append(events, &store.NewEvent{Type: store.EventTimerFired, At: t, Data: mustJSON(map[string]any{"timer": "signal:" + name})})
 	default:
 		a.live = true
-		return 0, a.suspendWrite(store.StatusWaiting, "signal", entry.WakeAt, &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events})
+		return 0, a.suspendWrite(store.StatusWaiting, SuspendSignal, entry.WakeAt, &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events})
 	}
 	if err := a.apply(p); err != nil {
 		return 0, err

@@ -56,7 +56,7 @@ func (a *Activation) resumedAfter(ctx context.Context) (string, error) {
 			}
 			_ = json.Unmarshal(ev.Data, &d)
 			switch {
-			case d.Reason != "interrupt":
+			case d.Reason != SuspendInterrupt:
 				return "", nil
 			case d.Cause == InterruptShutdown || d.Cause == InterruptShutdownForced:
 				return ResumedAfterHandoff, nil
