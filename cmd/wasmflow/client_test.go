@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmflow/wasmflow/internal/poll"
 	"github.com/wasmflow/wasmflow/internal/proctest"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 )
@@ -122,13 +124,12 @@ func (c *cli) background(t *testing.T, args ...string) *background {
 // waitFor waits until the command's output contains s.
 func (b *background) waitFor(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(b.output(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the output after 30s:\n%s", s, b.output())
+	poll.Until(t, 30*time.Second, func() error {
+		if out := b.output(); !strings.Contains(out, s) {
+			return fmt.Errorf("no %q in the output:\n%s", s, out)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // exit waits for the command to end and returns its error.

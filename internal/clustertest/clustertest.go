@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/internal/pgtest"
+	"github.com/wasmflow/wasmflow/internal/poll"
 	"github.com/wasmflow/wasmflow/internal/proctest"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 )
@@ -116,17 +117,16 @@ func (c *Cluster) Events(i int, id string) []Event {
 // WaitFor polls server i until f holds for the run or timeout passes.
 func (c *Cluster) WaitFor(i int, id string, timeout time.Duration, what string, f func(Run, []Event) bool) (Run, []Event) {
 	c.T.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		r, evs := c.Get(i, id), c.Events(i, id)
+	var r Run
+	var evs []Event
+	poll.Until(c.T, timeout, func() error {
+		r, evs = c.Get(i, id), c.Events(i, id)
 		if f(r, evs) {
-			return r, evs
+			return nil
 		}
-		if time.Now().After(deadline) {
-			c.T.Fatalf("run %s: %s did not happen within %s; status %s", id, what, timeout, r.Status)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		return fmt.Errorf("run %s: %s did not happen; status %s", id, what, r.Status)
+	})
+	return r, evs
 }
 
 // StartData is the data of an activation_started event.

@@ -21,6 +21,7 @@ import (
 	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/api"
 	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/poll"
 	"github.com/wasmflow/wasmflow/internal/proctest"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 	"github.com/wasmflow/wasmflow/store/sqlite"
@@ -204,14 +205,16 @@ func TestWebUIHighlightsAnUncertainEffect(t *testing.T) {
 
 	var r run
 	client.JSON(t, "POST", "/v1/runs", map[string]any{"module": "faults", "workflow": "effects"}, http.StatusCreated, &r)
-	deadline := time.Now().Add(time.Minute)
-	for r.Status != "completed" {
-		if r.Status == "failed" || time.Now().After(deadline) {
+	poll.Until(t, time.Minute, func() error {
+		if r.Status == "failed" {
 			t.Fatalf("run %s: %s %v, want completed", r.ID, r.Status, r.Error)
 		}
-		time.Sleep(50 * time.Millisecond)
-		client.JSON(t, "GET", "/v1/runs/"+r.ID, nil, http.StatusOK, &r)
-	}
+		if r.Status != "completed" {
+			client.JSON(t, "GET", "/v1/runs/"+r.ID, nil, http.StatusOK, &r)
+			return fmt.Errorf("run %s is %s, want completed", r.ID, r.Status)
+		}
+		return nil
+	})
 	var body struct{ Events []event }
 	client.JSON(t, "GET", "/v1/runs/"+r.ID+"/events", nil, http.StatusOK, &body)
 	var keys []string
