@@ -137,12 +137,13 @@ const (
 // field is optional; the zero value of each means the default given.
 type StepOptions struct {
 	// MaxAttempts is how many times the body may run before the step fails
-	// for good. Default 3; 1 means no retry.
+	// for good. Default DefaultMaxAttempts; 1 means no retry.
 	MaxAttempts int `json:"max_attempts,omitempty"`
-	// BackoffMS is the delay before the second attempt. Default 1000. Each
-	// further attempt doubles it, up to MaxBackoffMS.
+	// BackoffMS is the delay before the second attempt. Default
+	// DefaultBackoffMS. Each further attempt doubles it, up to MaxBackoffMS.
 	BackoffMS int64 `json:"backoff_ms,omitempty"`
-	// MaxBackoffMS caps the delay between attempts. Default 60000.
+	// MaxBackoffMS caps the delay between attempts. Default
+	// DefaultMaxBackoffMS.
 	MaxBackoffMS int64 `json:"max_backoff_ms,omitempty"`
 	// NonRetryable lists error-message prefixes that fail the step at once.
 	NonRetryable []string `json:"non_retryable,omitempty"`
@@ -153,4 +154,26 @@ type StepOptions struct {
 	// Isolated makes the step start in a fresh activation: if anything ran
 	// live in the current activation, the host suspends the run first.
 	Isolated bool `json:"isolated,omitempty"`
+}
+
+// The defaults of StepOptions' retry policy.
+const (
+	DefaultMaxAttempts  = 3
+	DefaultBackoffMS    = 1000  // 1 s
+	DefaultMaxBackoffMS = 60000 // 60 s
+)
+
+// WithDefaults returns o with its retry policy's defaults in the fields
+// that are zero (or negative).
+func (o StepOptions) WithDefaults() StepOptions {
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.BackoffMS <= 0 {
+		o.BackoffMS = DefaultBackoffMS
+	}
+	if o.MaxBackoffMS <= 0 {
+		o.MaxBackoffMS = DefaultMaxBackoffMS
+	}
+	return o
 }

@@ -157,9 +157,6 @@ func (h *Host) Metrics() *metrics.Metrics { return h.metrics }
 // Owner is the name of this process in leases.
 func (h *Host) Owner() string { return h.cfg.Owner }
 
-// Store is the host's store.
-func (h *Host) Store() store.Store { return h.store }
-
 // Limits are the limits in force.
 func (h *Host) Limits() executor.Limits { return h.cfg.Limits }
 
@@ -186,32 +183,6 @@ func (h *Host) Close(ctx context.Context) error {
 	return errors.Join(h.engine.Close(ctx), h.imaging.Close(ctx))
 }
 
-// Errors of the host API, matched with errors.Is. The HTTP layer maps them to
-// statuses. The messages of the errors the host returns are for people:
-// they say what is wrong without the kind's name in front.
-var (
-	// ErrNotFound: no such module, workflow or run.
-	ErrNotFound = errors.New("not found")
-	// ErrUnknownWorkflow: the module exists but does not export the workflow
-	// asked for. It matches ErrNotFound too.
-	ErrUnknownWorkflow = fmt.Errorf("%w: unknown workflow", ErrNotFound)
-	// ErrInvalid: the request is malformed (bad names, bad JSON).
-	ErrInvalid = errors.New("invalid request")
-	// ErrInvalidModule: PushModule was given bytes that are not a valid
-	// wasmflow module; the message says why. It matches ErrInvalid too.
-	ErrInvalidModule = fmt.Errorf("%w: invalid module", ErrInvalid)
-	// ErrTooLarge: a payload is over its limit.
-	ErrTooLarge = errors.New("payload too large")
-	// ErrConflict: the request conflicts with the current state.
-	ErrConflict = errors.New("conflict")
-	// ErrIdempotencyKeyReused: StartRun was given the idempotency key of a
-	// run started with another module, version, workflow or input. It
-	// matches ErrConflict too.
-	ErrIdempotencyKeyReused = fmt.Errorf("%w: idempotency key reused", ErrConflict)
-	// ErrUnauthorized: the bearer token is unknown or revoked.
-	ErrUnauthorized = errors.New("unauthorized")
-)
-
 // PushModuleParams are the arguments of PushModule.
 type PushModuleParams struct {
 	Name    string
@@ -232,7 +203,7 @@ func (h *Host) PushModule(ctx context.Context, p *PushModuleParams) (*store.Modu
 		return nil, false, err
 	}
 	if len(p.Wasm) > h.cfg.Limits.ModuleSize {
-		return nil, false, errorf(ErrTooLarge, "module is %d bytes, over the %d-byte limit (--max-module-size)", len(p.Wasm), h.cfg.Limits.ModuleSize)
+		return nil, false, errorf(ErrTooLarge, "module is %d bytes, over the %d-byte module size limit", len(p.Wasm), h.cfg.Limits.ModuleSize)
 	}
 	insp, err := h.exec.Modules().Inspect(ctx, p.Wasm)
 	if err != nil {
@@ -305,7 +276,7 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, boo
 		input = json.RawMessage("null")
 	}
 	if len(input) > h.cfg.Limits.Payload {
-		return nil, false, errorf(ErrTooLarge, "input is %d bytes, over the %d-byte payload limit (--max-payload)", len(input), h.cfg.Limits.Payload)
+		return nil, false, errorf(ErrTooLarge, "input is %d bytes, over the %d-byte payload limit", len(input), h.cfg.Limits.Payload)
 	}
 	if err := checkJSON("input", input); err != nil {
 		return nil, false, err
@@ -313,15 +284,15 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, boo
 	m, err := h.store.ModuleGetByName(ctx, &store.ModuleGetByNameParams{Name: p.Module, Version: p.Version})
 	if errors.Is(err, store.ErrNotFound) {
 		if p.Version != "" {
-			return nil, false, errorf(ErrNotFound, "no module %s version %s", p.Module, p.Version)
+			return nil, false, errorf(ErrModuleNotFound, "no module %s version %s", p.Module, p.Version)
 		}
-		return nil, false, errorf(ErrNotFound, "no module %s", p.Module)
+		return nil, false, errorf(ErrModuleNotFound, "no module %s", p.Module)
 	}
 	if err != nil {
 		return nil, false, err
 	}
 	if !slices.Contains(m.Workflows, p.Workflow) {
-		return nil, false, errorf(ErrUnknownWorkflow, "module %s version %s has no workflow %q (it has %v)", m.Name, m.Version, p.Workflow, m.Workflows)
+		return nil, false, errorf(ErrWorkflowNotFound, "module %s version %s has no workflow %q (it has %v)", m.Name, m.Version, p.Workflow, m.Workflows)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -413,11 +384,24 @@ func (h *Host) Steps(ctx context.Context, run *store.Run) ([]*store.Entry, error
 }
 
 // Events returns a run's events after seq.
-func (h *Host) Events(ctx context.Context, id string, afterSeq int64) ([]*store.Event, error) {
-	if _, err := h.Run(ctx, id); err != nil {
-		return nil, err
+func (h *Host) Events(ctx context.Context, id string, afterSeq int64) ([]*Event, error) {
+	_, evs, err := h.RunEvents(ctx, id, afterSeq)
+	return evs, err
+}
+
+// RunEvents returns a run and its events after seq. The run is read before
+// its events: when it is seen finished, every event it recorded is in the
+// list, so a follower of the timeline can stop there.
+func (h *Host) RunEvents(ctx context.Context, id string, afterSeq int64) (*Run, []*Event, error) {
+	run, err := h.Run(ctx, id)
+	if err != nil {
+		return nil, nil, err
 	}
-	return h.store.EventList(ctx, &store.EventListParams{RunID: id, AfterSeq: afterSeq})
+	evs, err := h.store.EventList(ctx, &store.EventListParams{RunID: id, AfterSeq: afterSeq})
+	if err != nil {
+		return nil, nil, err
+	}
+	return run, evs, nil
 }
 
 // Signal sends a signal to a run.
@@ -432,7 +416,7 @@ func (h *Host) Signal(ctx context.Context, id, name string, payload json.RawMess
 		payload = json.RawMessage("null")
 	}
 	if len(payload) > h.cfg.Limits.Payload {
-		return nil, errorf(ErrTooLarge, "signal payload is %d bytes, over the %d-byte payload limit (--max-payload)", len(payload), h.cfg.Limits.Payload)
+		return nil, errorf(ErrTooLarge, "signal payload is %d bytes, over the %d-byte payload limit", len(payload), h.cfg.Limits.Payload)
 	}
 	if err := checkJSON("signal payload", payload); err != nil {
 		return nil, err
@@ -442,7 +426,7 @@ func (h *Host) Signal(ctx context.Context, id, name string, payload json.RawMess
 	case errors.Is(err, store.ErrNotFound):
 		return nil, errorf(ErrNotFound, "no run %s", id)
 	case errors.Is(err, store.ErrInvalidTransition):
-		return nil, errorf(ErrConflict, "run %s has finished: it takes no more signals", id)
+		return nil, errorf(ErrRunFinished, "run %s has finished: it takes no more signals", id)
 	case err != nil:
 		return nil, err
 	}
@@ -510,11 +494,11 @@ func (h *Host) transitionError(ctx context.Context, verb, id string, err error) 
 	}
 	switch {
 	case verb == "cancel":
-		return errorf(ErrConflict, "run %s has already finished (%s): only a run that has not finished can be cancelled", id, status)
+		return errorf(ErrInvalidTransition, "run %s has already finished (%s): only a run that has not finished can be cancelled", id, status)
 	case status == string(store.StatusCancelled):
-		return errorf(ErrConflict, "run %s is cancelled, and a cancelled run stays cancelled: start a new run instead (only a failed run can be retried)", id)
+		return errorf(ErrInvalidTransition, "run %s is cancelled, and a cancelled run stays cancelled: start a new run instead (only a failed run can be retried)", id)
 	default:
-		return errorf(ErrConflict, "run %s is %s: only a failed run can be retried", id, status)
+		return errorf(ErrInvalidTransition, "run %s is %s: only a failed run can be retried", id, status)
 	}
 }
 

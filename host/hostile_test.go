@@ -408,7 +408,7 @@ func TestHostileModules(t *testing.T) {
 			refused: "module cannot be instantiated: guest stopped: it ran past the time limit of 2s for preparing a module (--activation-timeout, at most 10s)"},
 		{name: "a module over the size limit is refused",
 			body: `(call $done)`, extra: many.String(), limits: executor.Limits{ModuleSize: 64 << 10},
-			refused: "over the 65536-byte limit (--max-module-size)"},
+			refused: "over the 65536-byte module size limit"},
 	}
 	for _, c := range cases {
 		for _, eng := range testEngines {

@@ -18,23 +18,6 @@ import (
 // a payload the stores could not keep faithfully is ErrInvalid before it
 // reaches a store.
 
-// kindError is an error of one of the kinds of errors.go (errors.Is matches
-// the kind) with a message for people that does not start with the kind's
-// name.
-type kindError struct {
-	kind error
-	err  error
-}
-
-func (e *kindError) Error() string   { return e.err.Error() }
-func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
-
-// errorf returns an error of kind with the formatted message; %w works in
-// format as in fmt.Errorf.
-func errorf(kind error, format string, args ...any) error {
-	return &kindError{kind: kind, err: fmt.Errorf(format, args...)}
-}
-
 // checkName checks a workflow, step, effect, timer or signal name (ABI.md
 // section 3.1).
 func checkName(what, s string) error {
@@ -87,7 +70,7 @@ func checkJSON(what string, b []byte) error {
 		return errorf(ErrInvalid, "%s is not valid UTF-8", what)
 	}
 	if !json.Valid(b) {
-		return errorf(ErrInvalid, "%s is not valid JSON", what)
+		return errorf(ErrInvalidJSON, "%s is not valid JSON", what)
 	}
 	return nil
 }

@@ -49,23 +49,35 @@ func TestTheHostRefusesInputOutsideTheContract(t *testing.T) {
 					return err
 				}(),
 				"a page cursor that is no run id": func() error {
-					_, err := b.host.ListRuns(ctx, &store.RunListParams{After: "garbage"})
+					_, err := b.host.ListRuns(ctx, &host.ListRunsParams{After: "garbage", Limit: host.DefaultListLimit})
 					return err
 				}(),
 				"a module filter with NUL": func() error {
-					_, err := b.host.ListRuns(ctx, &store.RunListParams{Module: "a\x00"})
+					_, err := b.host.ListRuns(ctx, &host.ListRunsParams{Module: "a\x00", Limit: host.DefaultListLimit})
+					return err
+				}(),
+				"a page of no runs": func() error {
+					_, err := b.host.ListRuns(ctx, &host.ListRunsParams{})
+					return err
+				}(),
+				"a page over host.MaxListLimit": func() error {
+					_, err := b.host.ListRuns(ctx, &host.ListRunsParams{Limit: host.MaxListLimit + 1})
+					return err
+				}(),
+				"an unknown status": func() error {
+					_, err := b.host.ListRuns(ctx, &host.ListRunsParams{Status: "asleep", Limit: host.DefaultListLimit})
 					return err
 				}(),
 				"a counts workflow filter that is not UTF-8": func() error {
-					_, err := b.host.CountRuns(ctx, &store.RunCountParams{Workflow: "\xff"})
+					_, err := b.host.CountRuns(ctx, &host.CountRunsParams{Workflow: "\xff"})
 					return err
 				}(),
 				"a module version filter without its module": func() error {
-					_, err := b.host.CountRuns(ctx, &store.RunCountParams{ModuleVersion: "1"})
+					_, err := b.host.CountRuns(ctx, &host.CountRunsParams{ModuleVersion: "1"})
 					return err
 				}(),
 				"a module that is not a module name": func() error {
-					_, err := b.host.ModuleVersions(ctx, "a/b")
+					_, err := b.host.GetModule(ctx, "a/b")
 					return err
 				}(),
 			} {

@@ -15,6 +15,7 @@ import (
 	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/poll"
 	"github.com/wasmflow/wasmflow/internal/proctest"
 	"github.com/wasmflow/wasmflow/store"
 )
@@ -61,17 +62,12 @@ func metric(t testing.TB, h *host.Host, name string, labels ...string) float64 {
 // updates after an activation returns lag behind the run's status.
 func waitMetric(t testing.TB, h *host.Host, want float64, name string, labels ...string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := metric(t, h, name, labels...)
-		if got == want {
-			return
+	poll.Until(t, 10*time.Second, func() error {
+		if got := metric(t, h, name, labels...); got != want {
+			return fmt.Errorf("%s%v = %g, want %g", name, labels, got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s%v = %g, want %g", name, labels, got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func wantMetric(t testing.TB, h *host.Host, want float64, name string, labels ...string) {

@@ -59,7 +59,7 @@ func (h *Host) CreateToken(ctx context.Context, name string, scope store.TokenSc
 func (h *Host) Authenticate(ctx context.Context, secret string) (*store.Token, error) {
 	// Reject what cannot be a secret without a database round trip.
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 256 {
-		return nil, fmt.Errorf("%w: not a wasmflow token", ErrUnauthorized)
+		return nil, errorf(ErrUnauthorized, "not a wasmflow token")
 	}
 	hash := hashToken(secret)
 	tok, gen := h.tokens.get(hash)
@@ -68,7 +68,7 @@ func (h *Host) Authenticate(ctx context.Context, secret string) (*store.Token, e
 	}
 	tok, err := h.store.TokenGetByHash(ctx, &store.TokenGetByHashParams{Hash: hash[:], Now: now()})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: unknown or revoked token", ErrUnauthorized)
+		return nil, errorf(ErrUnauthorized, "unknown or revoked token")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("host: check token: %w", err)

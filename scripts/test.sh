@@ -37,6 +37,9 @@ fi
 
 log "go vet"
 go vet ./...
+# The web UI tests are a module of their own, so that chromedp stays out of
+# the wasmflow module's requirements.
+(cd tests/browser && go vet ./...)
 # The guest side has its own modules: vetted for the host platform and for
 # wasip1, which is what guests are built for.
 for mod in abi sdk/go modules/go; do
@@ -61,6 +64,9 @@ rm -rf "$rust_tests"
 
 log "go test"
 go test -count=1 -timeout 30m "$@" ./...
+
+log "the web UI tests in headless Chromium (the module in tests/browser)"
+(cd tests/browser && go test -count=1 -timeout 30m "$@" ./...)
 
 log "the conformance suite again with suspension snapshots off (every activation replays)"
 WASMFLOW_TEST_SNAPSHOTS=off go test -count=1 "$@" -run 'TestConformance' ./host/

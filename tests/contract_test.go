@@ -33,10 +33,10 @@ func TestContractOfARealServer(t *testing.T) {
 	t.Parallel()
 	// A small module limit makes the body limit small enough to exceed.
 	c := newCluster(t, "5s", "--max-module-size", "8388608")
-	c.start()
-	admin := c.client(0)
-	write := &proctest.Client{URL: admin.URL, Token: c.newToken("write")}
-	read := &proctest.Client{URL: admin.URL, Token: c.newToken("read")}
+	c.Start()
+	admin := c.Client(0)
+	write := &proctest.Client{URL: admin.URL, Token: c.NewToken("write")}
+	read := &proctest.Client{URL: admin.URL, Token: c.NewToken("read")}
 	anon := &proctest.Client{URL: admin.URL}
 	wrong := &proctest.Client{URL: admin.URL, Token: "wf_not-a-real-token"}
 
@@ -173,9 +173,9 @@ func announceBody(t *testing.T, c *proctest.Client, path string, n int) (int, []
 func TestBadInputIsA400OnPostgres(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "5s")
-	c.start()
-	c.push(0, "receipt")
-	cl := c.client(0)
+	c.Start()
+	c.Push(0, "receipt")
+	cl := c.Client(0)
 	wasm := testmodules.Bytes(t, "receipt")
 	run := json.RawMessage(`{"module":"receipt","workflow":"receipt"}`)
 	for _, tc := range []struct {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmflow/wasmflow/internal/clustertest"
 	"github.com/wasmflow/wasmflow/internal/pgtest"
 )
 
@@ -18,19 +19,19 @@ import (
 func TestRunsCarryOnThroughAPostgresRestart(t *testing.T) {
 	t.Parallel()
 	pg := pgtest.NewServer(t)
-	c := &cluster{t: t, dbURL: pg.URL(t), lease: "30s"}
-	c.token = c.newToken("admin")
-	c.start()
-	c.start()
-	c.push(0, "bench")
+	c := &cluster{&clustertest.Cluster{T: t, DBURL: pg.URL(t), Lease: "30s"}}
+	c.Token = c.NewToken("admin")
+	c.Start()
+	c.Start()
+	c.Push(0, "bench")
 	const runs, steps = 6, 4000
 	var ids []string
 	for i := range runs {
-		ids = append(ids, c.startRun(i%2, "bench", "steps", map[string]any{"steps": steps}))
+		ids = append(ids, c.StartRun(i%2, "bench", "steps", map[string]any{"steps": steps}))
 	}
 	// Restart once every run is under way.
 	for _, id := range ids {
-		c.waitFor(0, id, 60*time.Second, "100 steps", func(r run, evs []event) bool {
+		c.WaitFor(0, id, 60*time.Second, "100 steps", func(r run, evs []event) bool {
 			return countType(evs, "step_completed") >= 100
 		})
 	}
@@ -40,8 +41,8 @@ func TestRunsCarryOnThroughAPostgresRestart(t *testing.T) {
 	t.Logf("the database restarted in %s", down.Round(time.Millisecond))
 
 	// The schedulers claim again: a new run completes at once.
-	fresh := c.startRun(1, "bench", "steps", map[string]any{"steps": 3})
-	r, _ := c.waitFor(1, fresh, 10*time.Second, "completion of a run started after the restart", func(r run, _ []event) bool {
+	fresh := c.StartRun(1, "bench", "steps", map[string]any{"steps": 3})
+	r, _ := c.WaitFor(1, fresh, 10*time.Second, "completion of a run started after the restart", func(r run, _ []event) bool {
 		return r.Status == "completed" || r.Status == "failed"
 	})
 	if r.Status != "completed" {
@@ -52,7 +53,7 @@ func TestRunsCarryOnThroughAPostgresRestart(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		var list struct{ Runs []run }
-		c.client(0).JSON(t, "GET", "/v1/runs?module=bench&limit=100", nil, http.StatusOK, &list)
+		c.Client(0).JSON(t, "GET", "/v1/runs?module=bench&limit=100", nil, http.StatusOK, &list)
 		done := 0
 		for _, r := range list.Runs {
 			switch r.Status {
@@ -72,7 +73,7 @@ func TestRunsCarryOnThroughAPostgresRestart(t *testing.T) {
 	}
 
 	for _, id := range ids {
-		evs := c.events(0, id)
+		evs := c.Events(0, id)
 		checkOnce(t, id, evs)
 		if n := countType(evs, "step_completed"); n != steps {
 			t.Errorf("run %s: %d steps completed, want %d", id, n, steps)

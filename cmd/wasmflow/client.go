@@ -35,7 +35,25 @@ type apiClient struct {
 // apiFailure is an error answer of the API, with its stable code.
 type apiFailure struct{ api.ErrorBody }
 
-func (e *apiFailure) Error() string { return e.Code + ": " + e.Message }
+func (e *apiFailure) Error() string { return e.Code + ": " + withLimitFlag(e.Message) }
+
+// limitFlags are the server's flags that set the limits the host's errors
+// name: the host, a library, knows its limits but not this program's flags.
+var limitFlags = []struct{ limit, flag string }{
+	{"-byte payload limit", "--max-payload"},
+	{"-byte module size limit", "--max-module-size"},
+}
+
+// withLimitFlag adds to a message that names a limit the server flag that
+// sets it.
+func withLimitFlag(msg string) string {
+	for _, l := range limitFlags {
+		if strings.Contains(msg, l.limit) && !strings.Contains(msg, l.flag) {
+			return msg + " (the server's " + l.flag + ")"
+		}
+	}
+	return msg
+}
 
 // ExitCode is 1: the command was well formed, the server refused it.
 func (e *apiFailure) ExitCode() int { return 1 }

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmflow/wasmflow/internal/poll"
 	"github.com/wasmflow/wasmflow/internal/proctest"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 )
@@ -122,13 +126,12 @@ func (c *cli) background(t *testing.T, args ...string) *background {
 // waitFor waits until the command's output contains s.
 func (b *background) waitFor(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(b.output(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the output after 30s:\n%s", s, b.output())
+	poll.Until(t, 30*time.Second, func() error {
+		if out := b.output(); !strings.Contains(out, s) {
+			return fmt.Errorf("no %q in the output:\n%s", s, out)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // exit waits for the command to end and returns its error.
@@ -313,6 +316,18 @@ func TestClientCommands(t *testing.T) {
 		decode(t, all, &list)
 		if strings.Count(one.stdout, "\n") != 2 || !strings.Contains(one.stderr, "--all") || len(list.Runs) < 2 || list.Next != nil {
 			t.Errorf("runs list --limit 1:\n%s%s\nwith --all: %d runs, next %v", one.stdout, one.stderr, len(list.Runs), list.Next)
+		}
+	})
+
+	t.Run("a module over the server's size limit is refused, naming the server's flag", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "big.wasm")
+		if err := os.WriteFile(path, make([]byte, 32<<20+1), 0o644); err != nil { // the dev server's default: 32 MiB
+			t.Fatal(err)
+		}
+		r := c.run(t, "module", "push", path, "--name", "big")
+		if r.code != 1 || !strings.Contains(r.stderr, "too_large: ") || !strings.Contains(r.stderr, "module size limit (the server's --max-module-size)") {
+			t.Errorf("module push of 32 MiB + 1 byte: exit %d, stderr %q", r.code, r.stderr)
 		}
 	})
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmflow/wasmflow/internal/poll"
 	"github.com/wasmflow/wasmflow/internal/proctest"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 )
@@ -174,15 +175,12 @@ func exportUnderWay(t *testing.T, c *proctest.Client, items int) string {
 	t.Helper()
 	var run runJSON
 	c.JSON(t, "POST", "/v1/runs", map[string]any{"module": "export", "workflow": "export", "input": map[string]any{"items": items, "delay_ms": 10}}, http.StatusCreated, &run)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	poll.Until(t, 60*time.Second, func() error {
 		c.JSON(t, "GET", "/v1/runs/"+run.ID, nil, http.StatusOK, &run)
 		if len(run.Steps) > 0 && strings.Contains(string(run.Steps[0].Cursor), `"next":`) {
-			return run.ID
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("write_files saved no cursor: %+v", run)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("write_files saved no cursor: %+v", run)
+	})
+	return run.ID
 }

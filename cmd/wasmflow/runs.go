@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/abi"
+	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/api"
 )
 
@@ -357,17 +358,17 @@ Lists runs, newest first.
 	status := fs.String("status", "", "only runs with this status: pending, running, sleeping, waiting, completed, failed or cancelled")
 	module := fs.String("module", "", "only runs of this module")
 	workflow := fs.String("workflow", "", "only runs of this workflow")
-	limit := fs.Int("limit", 50, "runs a page, 1 to 500")
+	limit := fs.Int("limit", host.DefaultListLimit, fmt.Sprintf("runs a page, 1 to %d", host.MaxListLimit))
 	all := fs.Bool("all", false, "list every page, not only the first")
 	_, c, err := parseClient(fs, cf, args)
 	if err != nil {
 		return err
 	}
-	if *limit < 1 || *limit > 500 {
-		return fmt.Errorf("--limit must be from 1 to 500, got %d", *limit)
-	}
-	if err := checkNames(nameArg{"--module", *module, abi.CheckModuleName}, nameArg{"--workflow", *workflow, abi.CheckName}); err != nil {
-		return err
+	// The host's own rules, checked before the round trip; its messages
+	// name the parameters, which are the flags' names.
+	p := &host.ListRunsParams{Status: host.RunStatus(*status), Module: *module, Workflow: *workflow, Limit: *limit}
+	if err := p.Check(); err != nil {
+		return fmt.Errorf("--%v", err)
 	}
 	q := url.Values{"limit": {strconv.Itoa(*limit)}}
 	for k, v := range map[string]string{"status": *status, "module": *module, "workflow": *workflow} {

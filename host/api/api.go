@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/api/ui"
-	"github.com/wasmflow/wasmflow/store"
 )
 
 // Config configures the API. Zero fields take the defaults shown.
@@ -81,7 +81,7 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 	v1.Post("/runs/:id/cancel", s.cancel)
 	v1.Post("/runs/:id/retry", s.retry)
 	app.Use(func(c *fiber.Ctx) error {
-		return apiError(fiber.StatusNotFound, "not_found", "no route "+c.Method()+" "+c.Path())
+		return apiError(host.ErrNotFound, "no route "+c.Method()+" "+c.Path())
 	})
 	return app
 }
@@ -129,27 +129,40 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.body.Message }
 
-func apiError(status int, code, msg string) error {
-	return &httpError{status: status, body: ErrorBody{Code: code, Message: msg}}
+// Kinds of errors that only the HTTP layer answers with.
+const (
+	errForbidden        host.ErrorKind = "forbidden"
+	errMethodNotAllowed host.ErrorKind = "method_not_allowed"
+)
+
+// statuses is the HTTP status of each kind of error: the one place where
+// the host's error kinds become answers (the kind is the answer's code).
+var statuses = map[host.ErrorKind]int{
+	host.ErrInvalid:              fiber.StatusBadRequest,
+	host.ErrInvalidJSON:          fiber.StatusBadRequest,
+	host.ErrInvalidModule:        fiber.StatusBadRequest,
+	host.ErrUnauthorized:         fiber.StatusUnauthorized,
+	errForbidden:                 fiber.StatusForbidden,
+	host.ErrNotFound:             fiber.StatusNotFound,
+	host.ErrModuleNotFound:       fiber.StatusNotFound,
+	errMethodNotAllowed:          fiber.StatusMethodNotAllowed,
+	host.ErrConflict:             fiber.StatusConflict,
+	host.ErrIdempotencyKeyReused: fiber.StatusConflict,
+	host.ErrRunFinished:          fiber.StatusConflict,
+	host.ErrInvalidTransition:    fiber.StatusConflict,
+	host.ErrTooLarge:             fiber.StatusRequestEntityTooLarge,
+	host.ErrWorkflowNotFound:     fiber.StatusUnprocessableEntity,
+	host.ErrInternal:             fiber.StatusInternalServerError,
+	host.ErrUnavailable:          fiber.StatusServiceUnavailable,
 }
 
-// hostError maps the host's errors to HTTP answers.
-func hostError(err error) error {
-	switch {
-	case errors.Is(err, host.ErrUnknownWorkflow):
-		return apiError(fiber.StatusUnprocessableEntity, "workflow_not_found", err.Error())
-	case errors.Is(err, host.ErrInvalid):
-		return apiError(fiber.StatusBadRequest, "invalid_request", err.Error())
-	case errors.Is(err, host.ErrNotFound):
-		return apiError(fiber.StatusNotFound, "not_found", err.Error())
-	case errors.Is(err, host.ErrIdempotencyKeyReused):
-		return apiError(fiber.StatusConflict, "idempotency_key_reused", err.Error())
-	case errors.Is(err, host.ErrConflict):
-		return apiError(fiber.StatusConflict, "conflict", err.Error())
-	case errors.Is(err, host.ErrTooLarge):
-		return apiError(fiber.StatusRequestEntityTooLarge, "too_large", err.Error())
+// apiError is the answer for an error of kind with a message for people.
+func apiError(kind host.ErrorKind, msg string) error {
+	status, ok := statuses[kind]
+	if !ok {
+		status = fiber.StatusInternalServerError
 	}
-	return err
+	return &httpError{status: status, body: ErrorBody{Code: string(kind), Message: msg}}
 }
 
 func errorHandler(c *fiber.Ctx, err error) error {
@@ -161,24 +174,28 @@ func errorHandler(c *fiber.Ctx, err error) error {
 		code := "http_error"
 		switch fe.Code {
 		case fiber.StatusRequestEntityTooLarge:
-			code = "too_large"
+			code = string(host.ErrTooLarge)
 		case fiber.StatusNotFound:
-			code = "not_found"
+			code = string(host.ErrNotFound)
 		case fiber.StatusMethodNotAllowed:
-			code = "method_not_allowed"
+			code = string(errMethodNotAllowed)
 		}
 		he = &httpError{status: fe.Code, body: ErrorBody{Code: code, Message: fe.Message}}
-	case c.UserContext().Err() != nil && errors.Is(err, context.Canceled):
-		// The request's context ended (requestContext) before its answer:
-		// not a bug. Only a client of a server that shuts down still reads it.
-		he = &httpError{status: fiber.StatusServiceUnavailable, body: ErrorBody{Code: "unavailable", Message: "the request ended before its answer: the server is shutting down or the client went away; try again"}}
-	case errors.Is(err, store.ErrUnavailable):
-		// The database dropped the connection or cannot be reached (a
-		// restart, a failover): not a bug, and over soon.
-		c.Set(fiber.HeaderRetryAfter, "1")
-		he = &httpError{status: fiber.StatusServiceUnavailable, body: ErrorBody{Code: "unavailable", Message: err.Error() + "; try again"}}
 	default:
-		he = &httpError{status: fiber.StatusInternalServerError, body: ErrorBody{Code: "internal", Message: err.Error()}}
+		kind, msg := host.KindOf(err), err.Error()
+		switch {
+		case kind == host.ErrInternal && c.UserContext().Err() != nil && errors.Is(err, context.Canceled):
+			// The request's context ended (requestContext) before its
+			// answer: not a bug. Only a client of a server that shuts
+			// down still reads it.
+			kind, msg = host.ErrUnavailable, "the request ended before its answer: the server is shutting down or the client went away; try again"
+		case kind == host.ErrUnavailable:
+			// The database dropped the connection or cannot be reached
+			// (a restart, a failover): not a bug, and over soon.
+			c.Set(fiber.HeaderRetryAfter, "1")
+			msg += "; try again"
+		}
+		he = apiError(kind, msg).(*httpError)
 	}
 	return c.Status(he.status).JSON(Error{Error: he.body})
 }
@@ -201,7 +218,7 @@ type Workflow struct {
 	Name string `json:"name"`
 }
 
-func toModule(m *store.Module) Module {
+func toModule(m *host.Module) Module {
 	wfs := make([]Workflow, len(m.Workflows))
 	for i, w := range m.Workflows {
 		wfs[i] = Workflow{Name: w}
@@ -211,7 +228,7 @@ func toModule(m *store.Module) Module {
 
 func (s *server) pushModule(c *fiber.Ctx) error {
 	if c.Query("name") == "" {
-		return apiError(fiber.StatusBadRequest, "invalid_request", "the query parameter name is required: POST /v1/modules?name=N")
+		return apiError(host.ErrInvalid, "the query parameter name is required: POST /v1/modules?name=N")
 	}
 	// The module registry checks the name and the version.
 	m, created, err := s.h.PushModule(c.UserContext(), &host.PushModuleParams{
@@ -220,10 +237,7 @@ func (s *server) pushModule(c *fiber.Ctx) error {
 		Name: c.Query("name"), Version: c.Query("version"), Wasm: bytes.Clone(c.Body()),
 	})
 	if err != nil {
-		if errors.Is(err, host.ErrInvalidModule) {
-			return apiError(fiber.StatusBadRequest, "invalid_module", err.Error())
-		}
-		return hostError(err)
+		return err
 	}
 	status := fiber.StatusOK
 	if created {
@@ -249,18 +263,14 @@ func (s *server) getModule(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	mods, err := s.h.ModuleVersions(c.UserContext(), name)
+	versions, err := s.h.GetModule(c.UserContext(), name)
 	if err != nil {
-		return hostError(err)
+		return err
 	}
-	counts, err := s.h.CountRuns(c.UserContext(), &store.RunCountParams{Module: name})
-	if err != nil {
-		return hostError(err)
-	}
-	out := make([]Module, len(mods))
-	for i, m := range mods {
-		out[i] = toModule(m)
-		out[i].Runs = tally(counts, func(rc *store.RunCount) bool { return rc.ModuleVersion == m.Version })
+	out := make([]Module, len(versions))
+	for i, v := range versions {
+		out[i] = toModule(v.Module)
+		out[i].Runs = toRunCounts(v.Runs)
 	}
 	return c.JSON(fiber.Map{"name": name, "versions": out})
 }
@@ -287,7 +297,7 @@ func (s *server) startRun(c *fiber.Ctx) error {
 	if w := c.Query("wait"); w != "" {
 		d, err := time.ParseDuration(w)
 		if err != nil || d < 0 {
-			return apiError(fiber.StatusBadRequest, "invalid_request", "wait must be a duration such as 5s, at most "+host.MaxWait.String())
+			return apiError(host.ErrInvalid, "wait must be a duration such as 5s, at most "+host.MaxWait.String())
 		}
 		wait = d // the host bounds it
 	}
@@ -296,10 +306,7 @@ func (s *server) startRun(c *fiber.Ctx) error {
 		Wait: wait,
 	})
 	if err != nil {
-		if errors.Is(err, host.ErrNotFound) && !errors.Is(err, host.ErrUnknownWorkflow) {
-			return apiError(fiber.StatusNotFound, "module_not_found", err.Error())
-		}
-		return hostError(err)
+		return err
 	}
 	status := fiber.StatusOK
 	if created {
@@ -349,7 +356,7 @@ type Wait struct {
 	WakeAt *time.Time `json:"wake_at"` // when the timer fires or the wait times out; null: never
 }
 
-func (s *server) writeRun(c *fiber.Ctx, status int, run *store.Run) error {
+func (s *server) writeRun(c *fiber.Ctx, status int, run *host.Run) error {
 	ctx := c.UserContext()
 	if ctx.Err() != nil {
 		// The host call ended with the request's context (the server is
@@ -365,7 +372,7 @@ func (s *server) writeRun(c *fiber.Ctx, status int, run *store.Run) error {
 	out := toRun(run)
 	out.Steps, out.Waits = []Step{}, []Wait{}
 	for _, e := range entries {
-		if e.Kind != store.EntryStep {
+		if e.Kind != host.EntryStep {
 			out.Waits = append(out.Waits, Wait{Kind: string(e.Kind), Name: e.Name, Status: string(e.Status), WakeAt: e.WakeAt})
 			continue
 		}
@@ -375,7 +382,7 @@ func (s *server) writeRun(c *fiber.Ctx, status int, run *store.Run) error {
 	return c.Status(status).JSON(out)
 }
 
-func toRun(run *store.Run) Run {
+func toRun(run *host.Run) Run {
 	return Run{
 		ID: run.ID, Module: run.ModuleName, ModuleVersion: run.ModuleVersion, ModuleDigest: run.ModuleDigest,
 		Workflow: run.Workflow, Status: string(run.Status), Input: rawOrNull(run.Input), Output: rawOrNull(run.Output),
@@ -392,37 +399,32 @@ func (s *server) getRun(c *fiber.Ctx) error {
 	}
 	run, err := s.h.Run(c.UserContext(), id)
 	if err != nil {
-		return hostError(err)
+		return err
 	}
 	return s.writeRun(c, fiber.StatusOK, run)
 }
 
 func (s *server) listRuns(c *fiber.Ctx) error {
-	limit := 50
+	limit := host.DefaultListLimit
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			return apiError(fiber.StatusBadRequest, "invalid_request", "limit must be an integer from 1 to 500")
+		if err != nil {
+			return apiError(host.ErrInvalid, fmt.Sprintf("limit must be an integer from 1 to %d", host.MaxListLimit))
 		}
-		limit = n
+		limit = n // the host bounds it
 	}
-	runs, err := s.h.ListRuns(c.UserContext(), &store.RunListParams{
-		Status: store.RunStatus(c.Query("status")), Module: c.Query("module"), ModuleVersion: c.Query("version"),
-		Workflow: c.Query("workflow"), IdempotencyKey: c.Query("idempotency_key"), After: c.Query("after"), Limit: limit + 1,
+	page, err := s.h.ListRuns(c.UserContext(), &host.ListRunsParams{
+		Status: host.RunStatus(c.Query("status")), Module: c.Query("module"), ModuleVersion: c.Query("version"),
+		Workflow: c.Query("workflow"), IdempotencyKey: c.Query("idempotency_key"), After: c.Query("after"), Limit: limit,
 	})
 	if err != nil {
-		return hostError(err)
+		return err
 	}
-	next := ""
-	if len(runs) > limit {
-		runs = runs[:limit]
-		next = runs[limit-1].ID
-	}
-	out := make([]Run, len(runs))
-	for i, r := range runs {
+	out := make([]Run, len(page.Runs))
+	for i, r := range page.Runs {
 		out[i] = toRun(r)
 	}
-	return c.JSON(fiber.Map{"runs": out, "next": optional(next)})
+	return c.JSON(fiber.Map{"runs": out, "next": optional(page.Next)})
 }
 
 // Event is an event of a run's timeline.
@@ -448,7 +450,7 @@ func (s *server) listEvents(c *fiber.Ctx) error {
 	}
 	evs, err := s.h.Events(c.UserContext(), id, after)
 	if err != nil {
-		return hostError(err)
+		return err
 	}
 	out := make([]Event, len(evs))
 	for i, e := range evs {
@@ -457,14 +459,11 @@ func (s *server) listEvents(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"events": out})
 }
 
-func toEvent(e *store.Event) Event {
+func toEvent(e *host.Event) Event {
 	return Event{Seq: e.Seq, Type: string(e.Type), Step: e.Step, At: e.At, Data: rawOrNull(e.Data)}
 }
 
 func (s *server) signal(c *fiber.Ctx) error {
-	if body := c.Body(); len(body) > 0 && !json.Valid(body) {
-		return apiError(fiber.StatusBadRequest, "invalid_json", "the signal payload (the request body) is not valid JSON")
-	}
 	id, err := param(c, "id")
 	if err != nil {
 		return err
@@ -474,11 +473,8 @@ func (s *server) signal(c *fiber.Ctx) error {
 		return err
 	}
 	sig, err := s.h.Signal(c.UserContext(), id, name, c.Body())
-	if errors.Is(err, host.ErrConflict) {
-		return apiError(fiber.StatusConflict, "run_finished", err.Error())
-	}
 	if err != nil {
-		return hostError(err)
+		return err
 	}
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": sig.ID, "run_id": sig.RunID, "name": sig.Name})
 }
@@ -490,7 +486,7 @@ func (s *server) cancel(c *fiber.Ctx) error {
 	}
 	run, err := s.h.Cancel(c.UserContext(), id)
 	if err != nil {
-		return transitionError(err)
+		return err
 	}
 	return s.writeRun(c, fiber.StatusAccepted, run)
 }
@@ -502,16 +498,9 @@ func (s *server) retry(c *fiber.Ctx) error {
 	}
 	run, err := s.h.Retry(c.UserContext(), id)
 	if err != nil {
-		return transitionError(err)
+		return err
 	}
 	return s.writeRun(c, fiber.StatusAccepted, run)
-}
-
-func transitionError(err error) error {
-	if errors.Is(err, host.ErrConflict) {
-		return apiError(fiber.StatusConflict, "invalid_transition", err.Error())
-	}
-	return hostError(err)
 }
 
 func rawOrNull(b []byte) json.RawMessage {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/api"
+	"github.com/wasmflow/wasmflow/internal/poll"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 	"github.com/wasmflow/wasmflow/store/sqlite"
 )
@@ -160,18 +161,15 @@ func (r *response) expectError(t *testing.T, status int, code string) {
 // waitStatus polls GET /v1/runs/{id} until the run has one of statuses.
 func (b *testBundle) waitStatus(t *testing.T, id string, statuses ...string) api.Run {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var run api.Run
+	var run api.Run
+	poll.Until(t, 20*time.Second, func() error {
 		b.do(t, "GET", "/v1/runs/"+id, nil).expect(t, 200, &run)
 		if slices.Contains(statuses, run.Status) {
-			return run
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run %s is %s after 20s, want one of %v", id, run.Status, statuses)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("run %s is %s, want one of %v", id, run.Status, statuses)
+	})
+	return run
 }
 
 func receiptInput(order string) map[string]any {

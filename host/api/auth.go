@@ -9,14 +9,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/wasmflow/wasmflow/host"
-	"github.com/wasmflow/wasmflow/store"
 )
 
 // Authenticator checks the secret of a bearer token and returns the token,
 // or an error wrapping host.ErrUnauthorized when it is unknown or revoked.
 // *host.Host is one.
 type Authenticator interface {
-	Authenticate(ctx context.Context, secret string) (*store.Token, error)
+	Authenticate(ctx context.Context, secret string) (*host.Token, error)
 }
 
 // NoAuth, as Config.Auth, serves every route without a token. Only
@@ -25,15 +24,15 @@ var NoAuth Authenticator = noAuth{}
 
 type noAuth struct{}
 
-func (noAuth) Authenticate(context.Context, string) (*store.Token, error) {
-	return &store.Token{ID: "dev", Name: "dev", Scope: store.ScopeAdmin}, nil
+func (noAuth) Authenticate(context.Context, string) (*host.Token, error) {
+	return &host.Token{ID: "dev", Name: "dev", Scope: host.ScopeAdmin}, nil
 }
 
 // requiredScope is the scope a request needs, or "" for the route open to
 // all. Paths are compared as fiber routes them, case-insensitively and
 // without trailing slashes, so that POST /V1/Modules/ cannot reach the
 // module upload with a write token.
-func requiredScope(method, path string) store.TokenScope {
+func requiredScope(method, path string) host.TokenScope {
 	path = strings.ToLower(path)
 	if len(path) > 1 {
 		path = strings.TrimRight(path, "/")
@@ -45,15 +44,15 @@ func requiredScope(method, path string) store.TokenScope {
 	case read && (path == "/" || strings.HasPrefix(path, "/ui/")):
 		return "" // the web UI's static files; it asks for a token for the API
 	case read:
-		return store.ScopeRead // every read, /metrics and /v1/openapi.json included
+		return host.ScopeRead // every read, /metrics and /v1/openapi.json included
 	case method == fiber.MethodPost && path == "/v1/modules":
-		return store.ScopeAdmin
+		return host.ScopeAdmin
 	default:
-		return store.ScopeWrite // starting runs, signals, cancel, retry
+		return host.ScopeWrite // starting runs, signals, cancel, retry
 	}
 }
 
-// tokenKey is the fiber.Ctx local holding the request's *store.Token.
+// tokenKey is the fiber.Ctx local holding the request's *host.Token.
 type tokenKey struct{}
 
 // authenticate is the middleware that lets through only requests whose
@@ -73,22 +72,22 @@ func authenticate(h *host.Host, auth Authenticator) fiber.Handler {
 		secret, ok := bearer(c.Get(fiber.HeaderAuthorization))
 		if !ok {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="wasmflow"`)
-			return apiError(fiber.StatusUnauthorized, "unauthorized",
+			return apiError(host.ErrUnauthorized,
 				"this route needs a token: send the header Authorization: Bearer TOKEN (create one with wasmflow token create)")
 		}
 		tok, err := auth.Authenticate(c.UserContext(), secret)
 		switch {
 		case errors.Is(err, host.ErrUnauthorized):
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="wasmflow", error="invalid_token"`)
-			return apiError(fiber.StatusUnauthorized, "unauthorized", "the bearer token is unknown or revoked")
+			return apiError(host.ErrUnauthorized, "the bearer token is unknown or revoked")
 		case err != nil:
 			// Not the caller's fault, and the caller is not yet trusted
 			// with the cause.
-			return apiError(fiber.StatusServiceUnavailable, "unavailable", "cannot check the bearer token now; try again")
+			return apiError(host.ErrUnavailable, "cannot check the bearer token now; try again")
 		}
 		if !tok.Scope.Allows(required) {
 			c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm="wasmflow", error="insufficient_scope", scope="%s"`, required))
-			return apiError(fiber.StatusForbidden, "forbidden", fmt.Sprintf("token %s has scope %s; %s %s needs %s",
+			return apiError(errForbidden, fmt.Sprintf("token %s has scope %s; %s %s needs %s",
 				tok.ID, tok.Scope, c.Method(), c.Path(), required))
 		}
 		c.Locals(tokenKey{}, tok)

@@ -3,7 +3,7 @@ package api
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/wasmflow/wasmflow/store"
+	"github.com/wasmflow/wasmflow/host"
 )
 
 // RunCounts counts runs: in all, and in each status. Statuses has every run
@@ -13,29 +13,22 @@ type RunCounts struct {
 	Statuses map[string]int64 `json:"statuses"`
 }
 
-// tally adds up the groups that match.
-func tally(groups []*store.RunCount, match func(*store.RunCount) bool) *RunCounts {
-	rc := &RunCounts{Statuses: make(map[string]int64, len(store.AllStatuses))}
-	for _, st := range store.AllStatuses {
-		rc.Statuses[string(st)] = 0
+func toRunCounts(rc *host.RunCounts) *RunCounts {
+	out := &RunCounts{Total: rc.Total, Statuses: make(map[string]int64, len(rc.Statuses))}
+	for st, n := range rc.Statuses {
+		out.Statuses[string(st)] = n
 	}
-	for _, g := range groups {
-		if match(g) {
-			rc.Total += g.Count
-			rc.Statuses[string(g.Status)] += g.Count
-		}
-	}
-	return rc
+	return out
 }
 
 // countRuns answers GET /v1/runs/counts: how many runs match the filters
 // GET /v1/runs takes (but status), in all and per status.
 func (s *server) countRuns(c *fiber.Ctx) error {
-	groups, err := s.h.CountRuns(c.UserContext(), &store.RunCountParams{
+	counts, err := s.h.CountRuns(c.UserContext(), &host.CountRunsParams{
 		Module: c.Query("module"), ModuleVersion: c.Query("version"), Workflow: c.Query("workflow"),
 	})
 	if err != nil {
-		return hostError(err)
+		return err
 	}
-	return c.JSON(tally(groups, func(*store.RunCount) bool { return true }))
+	return c.JSON(toRunCounts(counts))
 }

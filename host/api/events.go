@@ -12,7 +12,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/wasmflow/wasmflow/host"
-	"github.com/wasmflow/wasmflow/store"
 )
 
 // heartbeat is how often an idle live stream sends a comment line, so that
@@ -32,7 +31,7 @@ func afterSeq(c *fiber.Ctx) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, apiError(fiber.StatusBadRequest, "invalid_request", name+" must be an event seq (an integer >= 0), not "+strconv.Quote(v))
+		return 0, apiError(host.ErrInvalid, name+" must be an event seq (an integer >= 0), not "+strconv.Quote(v))
 	}
 	return n, nil
 }
@@ -44,7 +43,7 @@ func afterSeq(c *fiber.Ctx) (int64, error) {
 // Config.Context is done.
 func (s *server) streamEvents(c *fiber.Ctx, id string, after int64) error {
 	if _, err := s.h.Run(c.UserContext(), id); err != nil {
-		return hostError(err)
+		return err
 	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
@@ -69,12 +68,8 @@ func stream(ctx context.Context, w *bufio.Writer, h *host.Host, id string, after
 	lastWrite := time.Now()
 	var last []byte // the last event sent, as sent
 	for {
-		// Read the run before its events: once it is seen finished, every
-		// event it recorded up to then is in the listing that follows.
-		run, err := h.Run(ctx, id)
-		if err != nil {
-			return writeStreamError(ctx, w, err)
-		}
+		// The run is read before its events: once it is seen finished,
+		// every event it recorded up to then is in the listing.
 		// The last event sent is read again: the host rewrites its latest
 		// event in place (coalesced checkpoints, activation_started
 		// completed by the activation's first write), and then the stream
@@ -83,7 +78,7 @@ func stream(ctx context.Context, w *bufio.Writer, h *host.Host, id string, after
 		if last != nil {
 			from--
 		}
-		evs, err := h.Store().EventList(ctx, &store.EventListParams{RunID: id, AfterSeq: from})
+		run, evs, err := h.RunEvents(ctx, id, from)
 		if err != nil {
 			return writeStreamError(ctx, w, err)
 		}

@@ -3,6 +3,8 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/host/api"
+	"github.com/wasmflow/wasmflow/internal/poll"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 )
 
@@ -188,16 +191,12 @@ func TestRequestContextEndsWithTheClient(t *testing.T) {
 
 	// The API records a request's duration once its handler has returned.
 	done := regexp.MustCompile(`wasmflow_http_request_duration_seconds_count\{method="POST",route="/v1/runs",status="\d+"\} 1`)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	poll.Until(t, 5*time.Second, func() error {
 		if done.Match(b.do(t, "GET", "/metrics", nil).body) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the handler of POST /v1/runs?wait=60s still runs 5s after its client went away")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return errors.New("the handler of POST /v1/runs?wait=60s still runs after its client went away")
+	})
 }
 
 // Cancelling a running run answers once it has stopped, with the step it
@@ -208,18 +207,14 @@ func TestCancelOfARunningRun(t *testing.T) {
 	b := setup(t, nil, "export")
 	var run api.Run
 	b.do(t, "POST", "/v1/runs", map[string]any{"module": "export", "workflow": "export", "input": map[string]any{"items": 100000, "delay_ms": 5}}).expect(t, 201, &run)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	poll.Until(t, 20*time.Second, func() error {
 		var got api.Run
 		b.do(t, "GET", "/v1/runs/"+run.ID, nil).expect(t, 200, &got)
 		if got.Status == "running" && len(got.Steps) > 0 && got.Steps[len(got.Steps)-1].Status == "running" {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("export run is %s with steps %+v after 20s, want a step running", got.Status, got.Steps)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("export run is %s with steps %+v, want a step running", got.Status, got.Steps)
+	})
 
 	var cancelled api.Run
 	b.do(t, "POST", "/v1/runs/"+run.ID+"/cancel", nil).expect(t, 202, &cancelled)

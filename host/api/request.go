@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/wasmflow/wasmflow/host"
 )
 
 // disconnectPoll is how often a request that is still being handled checks
@@ -60,7 +62,7 @@ func param(c *fiber.Ctx, name string) (string, error) {
 	raw := c.Params(name)
 	s, err := url.PathUnescape(raw)
 	if err != nil {
-		return "", apiError(fiber.StatusBadRequest, "invalid_request", "the path parameter "+name+" is not validly URL-encoded: "+strconv.Quote(raw))
+		return "", apiError(host.ErrInvalid, "the path parameter "+name+" is not validly URL-encoded: "+strconv.Quote(raw))
 	}
 	return strings.Clone(s), nil // raw is a view of fasthttp's buffer
 }
@@ -72,7 +74,7 @@ func param(c *fiber.Ctx, name string) (string, error) {
 // case), a member given twice, and anything after the object.
 func decodeBody(body []byte, v any) error {
 	if !utf8.Valid(body) {
-		return apiError(fiber.StatusBadRequest, "invalid_json", "request body is not valid UTF-8")
+		return apiError(host.ErrInvalidJSON, "request body is not valid UTF-8")
 	}
 	if !json.Valid(body) {
 		err := json.Unmarshal(body, new(any))
@@ -80,40 +82,40 @@ func decodeBody(body []byte, v any) error {
 		if err != nil {
 			msg += ": " + err.Error()
 		}
-		return apiError(fiber.StatusBadRequest, "invalid_json", msg)
+		return apiError(host.ErrInvalidJSON, msg)
 	}
 	fields := jsonFields(reflect.TypeOf(v).Elem())
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, _ := dec.Token(); tok != json.Delim('{') {
-		return apiError(fiber.StatusBadRequest, "invalid_request", "request body must be a JSON object")
+		return apiError(host.ErrInvalid, "request body must be a JSON object")
 	}
 	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return apiError(fiber.StatusBadRequest, "invalid_json", "request body is not valid JSON: "+err.Error())
+			return apiError(host.ErrInvalidJSON, "request body is not valid JSON: "+err.Error())
 		}
 		key := tok.(string)
 		switch {
 		case !fields[key]:
-			return apiError(fiber.StatusBadRequest, "invalid_request", "request body has an unknown field "+strconv.Quote(key)+" (known fields: "+strings.Join(sortedKeys(fields), ", ")+")")
+			return apiError(host.ErrInvalid, "request body has an unknown field "+strconv.Quote(key)+" (known fields: "+strings.Join(sortedKeys(fields), ", ")+")")
 		case seen[key]:
-			return apiError(fiber.StatusBadRequest, "invalid_request", "request body has the field "+strconv.Quote(key)+" twice")
+			return apiError(host.ErrInvalid, "request body has the field "+strconv.Quote(key)+" twice")
 		}
 		seen[key] = true
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
-			return apiError(fiber.StatusBadRequest, "invalid_json", "request body is not valid JSON: "+err.Error())
+			return apiError(host.ErrInvalidJSON, "request body is not valid JSON: "+err.Error())
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return apiError(fiber.StatusBadRequest, "invalid_json", "request body is not valid JSON: "+err.Error())
+		return apiError(host.ErrInvalidJSON, "request body is not valid JSON: "+err.Error())
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apiError(fiber.StatusBadRequest, "invalid_json", "request body has more after its JSON object")
+		return apiError(host.ErrInvalidJSON, "request body has more after its JSON object")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return apiError(fiber.StatusBadRequest, "invalid_request", "request body is not a valid request: "+err.Error())
+		return apiError(host.ErrInvalid, "request body is not a valid request: "+err.Error())
 	}
 	return nil
 }

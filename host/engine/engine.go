@@ -1,6 +1,7 @@
 // Package engine is the interface between wasmflow and a WebAssembly
-// runtime. The executor uses it; engine/wazero implements it (and a wasmtime
-// implementation can sit beside it). It knows nothing of runs or stores: it
+// runtime. The executor uses it; engine/wazero and engine/wasmtime implement
+// it, and both pass the conformance suite in engine/enginetest. It knows
+// nothing of runs or stores: it
 // compiles modules, instantiates them with the host functions it was given,
 // and calls their exports.
 package engine
@@ -54,8 +55,12 @@ type Module interface {
 // a time.
 type Instance interface {
 	// Call calls an exported function. ctx is the context the instance's host
-	// functions receive; when it is done the guest is stopped and Call
-	// returns an error that wraps ctx.Err(). A trap returns a *Trap; a WASI
+	// functions receive; when it is done the guest is stopped (or not
+	// started) and Call returns an error that wraps context.Cause(ctx),
+	// which is ctx.Err() unless the context was given a cause. A trap
+	// returns a *Trap whose message starts with "wasm error: " and the
+	// reason in wazero's words ("unreachable", "integer divide by zero",
+	// "stack overflow", ...); a WASI
 	// proc_exit returns an *ExitError; an error returned by a host function
 	// is returned wrapped, so errors.Is and errors.As find it.
 	Call(ctx context.Context, name string, args ...uint64) ([]uint64, error)

@@ -235,7 +235,7 @@ func (a *Activation) stepBegin(c *call) (uint64, error) {
 		case store.EntryRetrying:
 			if entry.WakeAt != nil && entry.WakeAt.After(now()) {
 				// Woken early (a signal, a retried run): wait out the backoff.
-				return 0, a.suspendWrite(store.StatusPending, "retry", entry.WakeAt, nil)
+				return 0, a.suspendWrite(store.StatusPending, SuspendRetry, entry.WakeAt, nil)
 			}
 		}
 	}
@@ -249,7 +249,7 @@ func (a *Activation) stepBegin(c *call) (uint64, error) {
 		return 0, a.interrupt(InterruptIsolatedStep)
 	}
 	t := now()
-	s := &stepState{opts: opts, started: t, persisted: entry != nil}
+	s := &stepState{opts: opts.WithDefaults(), started: t, persisted: entry != nil}
 	if entry == nil {
 		s.entry = &store.Entry{RunID: a.run.ID, Seq: a.pos, Kind: store.EntryStep, Name: name, Status: store.EntryRunning, Attempts: 1, StartedAt: t, UpdatedAt: t}
 	} else {
@@ -334,11 +334,7 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 	}
 	msg := string(out)
 	e.Error = msg
-	maxAttempts := s.opts.MaxAttempts
-	if maxAttempts <= 0 {
-		maxAttempts = 3
-	}
-	retry := status == abi.EndError && e.Attempts < maxAttempts && !hasPrefix(msg, s.opts.NonRetryable)
+	retry := status == abi.EndError && e.Attempts < s.opts.MaxAttempts && !hasPrefix(msg, s.opts.NonRetryable)
 	failed := &store.NewEvent{Type: store.EventStepFailed, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts, "error": msg, "duration_ms": dur, "retrying": retry})}
 	if retry {
 		wake := t.Add(backoff(s.opts, e.Attempts))
@@ -348,7 +344,7 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 		// In the guest's step_end (not when a step timed out), a guest that
 		// can park parks here, and begins the step again when resumed.
 		a.parkable = inStepEnd
-		err := a.suspendWrite(store.StatusPending, "retry", &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed,
+		err := a.suspendWrite(store.StatusPending, SuspendRetry, &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed,
 			{Type: store.EventRetryScheduled, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts + 1, "at": wake.Format(time.RFC3339Nano)})},
 		}})
 		observed := func() { a.observeStep(e.Name, t.Sub(s.started), true, true) }
@@ -371,15 +367,11 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 	return nil
 }
 
+// backoff is the delay before the attempt after attempt, for o with its
+// defaults.
 func backoff(o abi.StepOptions, attempt int) time.Duration {
-	base, max := o.BackoffMS, o.MaxBackoffMS
-	if base <= 0 {
-		base = 1000
-	}
-	if max <= 0 {
-		max = 60000
-	}
-	d := base
+	max := o.MaxBackoffMS
+	d := o.BackoffMS
 	for i := 1; i < attempt && d < max; i++ {
 		d *= 2
 	}
@@ -441,7 +433,7 @@ func (a *Activation) cursorSet(c *call) (uint64, error) {
 	if stop == StopShutdown {
 		s.persisted = true
 		a.cause = cause
-		return 0, a.suspendWrite(store.StatusPending, "interrupt", ptrTime(t), p)
+		return 0, a.suspendWrite(store.StatusPending, SuspendInterrupt, ptrTime(t), p)
 	}
 	if err := a.apply(p); err != nil {
 		return 0, err
@@ -604,7 +596,7 @@ func (a *Activation) sleep(c *call) (uint64, error) {
 	}
 	if entry.WakeAt.After(t) {
 		a.live = true
-		return 0, a.suspendWrite(store.StatusSleeping, "sleep", entry.WakeAt, &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events})
+		return 0, a.suspendWrite(store.StatusSleeping, SuspendSleep, entry.WakeAt, &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events})
 	}
 	fired := *entry
 	fired.Status, fired.UpdatedAt = store.EntryFired, t
@@ -676,7 +668,7 @@ func (a *Activation) awaitSignal(c *call) (uint64, error) {
 		p.Events = append(events, &store.NewEvent{Type: store.EventTimerFired, At: t, Data: mustJSON(map[string]any{"timer": "signal:" + name})})
 	default:
 		a.live = true
-		return 0, a.suspendWrite(store.StatusWaiting, "signal", entry.WakeAt, &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events})
+		return 0, a.suspendWrite(store.StatusWaiting, SuspendSignal, entry.WakeAt, &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events})
 	}
 	if err := a.apply(p); err != nil {
 		return 0, err

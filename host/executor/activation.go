@@ -385,21 +385,21 @@ func (a *Activation) conclude(ctx context.Context, callErr error, inst engine.In
 		// The scheduler stopped the activation (a lost lease, a shutdown's
 		// grace period over): hand the run back from its last checkpoint.
 		a.cause = InterruptShutdownForced
-		return a.suspendNow(store.StatusPending, "interrupt", ptrTime(now()), nil)
+		return a.suspendNow(store.StatusPending, SuspendInterrupt, ptrTime(now()), nil)
 	}
 	if errors.Is(callErr, errStepTimeout) {
 		s := a.step
 		if s == nil || !s.timedOut.Load() {
 			// The step ended just as its timer fired: resume from here.
 			a.cause = InterruptStepTimeout
-			return a.suspendNow(store.StatusPending, "interrupt", ptrTime(now()), nil)
+			return a.suspendNow(store.StatusPending, SuspendInterrupt, ptrTime(now()), nil)
 		}
 		msg := fmt.Sprintf("step %q timed out after %s", s.entry.Name, time.Duration(s.opts.TimeoutMS)*time.Millisecond)
 		if err := a.stepEnded(abi.EndError, []byte(msg), false); err != nil {
 			return a.outcome()
 		}
 		// The step failed for good; the guest learns it when it replays.
-		return a.suspendNow(store.StatusPending, "retry", ptrTime(now()), nil)
+		return a.suspendNow(store.StatusPending, SuspendRetry, ptrTime(now()), nil)
 	}
 	if errors.Is(callErr, errActivationTimeout) {
 		return a.failNow(fmt.Sprintf("activation exceeded its time limit of %s (--activation-timeout) without reaching a checkpoint; the guest was stopped%s", a.e.limits.ActivationTimeout, a.where()))
@@ -630,7 +630,7 @@ func (a *Activation) suspendWrite(status store.RunStatus, reason string, wakeAt 
 		s.persisted = true
 	}
 	data := map[string]any{"reason": reason}
-	if reason == "interrupt" && a.cause != "" {
+	if reason == SuspendInterrupt && a.cause != "" {
 		data["cause"] = a.cause
 	}
 	if wakeAt != nil {
@@ -641,7 +641,7 @@ func (a *Activation) suspendWrite(status store.RunStatus, reason string, wakeAt 
 	cause := a.cause
 	suspended := func() {
 		a.logger().Debug("run suspended", "reason", reason, "cause", cause, "status", status)
-		if reason == "interrupt" && a.e.obs != nil {
+		if reason == SuspendInterrupt && a.e.obs != nil {
 			a.e.obs.Interrupted(a.run, cause)
 		}
 	}
@@ -678,7 +678,7 @@ func (a *Activation) checkStop(cancelOnly bool) error {
 // ends the guest call.
 func (a *Activation) interrupt(cause string) error {
 	a.cause = cause
-	return a.suspendWrite(store.StatusPending, "interrupt", ptrTime(now()), nil)
+	return a.suspendWrite(store.StatusPending, SuspendInterrupt, ptrTime(now()), nil)
 }
 
 // hook asks the test hooks about a point.

@@ -205,8 +205,22 @@ type Observer interface {
 	Resumed(run *store.Run, after string)
 }
 
+// Why a run suspended: the reason recorded in its run_suspended event
+// (data.reason), and the Result.Reason of the activation that suspended it.
+const (
+	// SuspendInterrupt: it resumes at once in a fresh activation; the
+	// event's data.cause says why (one of the Interrupt causes).
+	SuspendInterrupt = "interrupt"
+	// SuspendSleep: it sleeps until its timer fires.
+	SuspendSleep = "sleep"
+	// SuspendSignal: it waits for a signal (or for the wait's timeout).
+	SuspendSignal = "signal"
+	// SuspendRetry: a step failed and is retried after its backoff.
+	SuspendRetry = "retry"
+)
+
 // Why a run was interrupted: the cause recorded in its run_suspended event
-// (reason "interrupt") and told to the Observer.
+// (reason SuspendInterrupt) and told to the Observer.
 const (
 	// InterruptShutdown: a graceful shutdown stopped it at a checkpoint and
 	// handed it back.
@@ -242,7 +256,7 @@ const (
 type Hooks struct {
 	// Interrupt is asked at each checkpoint of a step, after each step
 	// completes, and before each step begins; true suspends the run there
-	// as a graceful stop would (reason "interrupt").
+	// as a graceful stop would (reason SuspendInterrupt).
 	Interrupt func(p *Point) bool
 	// Crash is asked at the same points and before an effect's outcome is
 	// recorded; true ends the activation as if the process had died:
@@ -347,8 +361,7 @@ type Result struct {
 	// running when the activation lost its lease or crashed (a test hook)
 	// and wrote nothing more.
 	Status store.RunStatus
-	// Reason is the suspension reason (interrupt, sleep, signal, retry) or
-	// the failure message.
+	// Reason is the suspension reason (Suspend*) or the failure message.
 	Reason string
 	// WakeAt is when a suspended run becomes runnable again (nil: only a
 	// signal wakes it).

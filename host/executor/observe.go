@@ -63,7 +63,7 @@ func (e *Executor) resumedAfter(ctx context.Context, run *store.Run) (string, er
 			}
 			_ = json.Unmarshal(ev.Data, &d)
 			switch {
-			case d.Reason != "interrupt":
+			case d.Reason != SuspendInterrupt:
 				return "", nil
 			case d.Cause == InterruptShutdown || d.Cause == InterruptShutdownForced:
 				return ResumedAfterHandoff, nil

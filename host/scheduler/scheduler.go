@@ -137,7 +137,8 @@ type Scheduler struct {
 	killCtx  context.Context
 	kill     context.CancelFunc // ends every activation at once
 	loopDone chan struct{}
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // the activations
+	bg       sync.WaitGroup // the heartbeats and the listener, which end with Stop
 }
 
 type running struct {
@@ -176,23 +177,30 @@ func New(cfg *Config) (*Scheduler, error) {
 func (s *Scheduler) Start() {
 	s.started.Store(true)
 	go s.loop()
-	go s.heartbeats()
+	s.goBackground(s.heartbeats)
 	if n, ok := s.cfg.Store.(store.Notifier); ok {
-		go n.Listen(s.listenCtx(), &store.ListenParams{
-			Wake:  s.notify,
-			Error: func(err error) { s.log.Warn("database notifications interrupted; polling meanwhile", "err", err) },
+		// The listener ends when the scheduler stops claiming.
+		ctx, cancel := context.WithCancel(context.Background())
+		s.goBackground(func() {
+			<-s.stopping
+			cancel()
+		})
+		s.goBackground(func() {
+			n.Listen(ctx, &store.ListenParams{
+				Wake:  s.notify,
+				Error: func(err error) { s.log.Warn("database notifications interrupted; polling meanwhile", "err", err) },
+			})
 		})
 	}
 }
 
-// listenCtx ends when the scheduler stops claiming.
-func (s *Scheduler) listenCtx() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
+// goBackground runs f in a goroutine that Stop waits for.
+func (s *Scheduler) goBackground(f func()) {
+	s.bg.Add(1)
 	go func() {
-		<-s.stopping
-		cancel()
+		defer s.bg.Done()
+		f()
 	}()
-	return ctx
 }
 
 // InsertForeground creates the run of p to run in the foreground: when this
@@ -303,8 +311,9 @@ func (s *Scheduler) Active() int {
 // Stop stops claiming, asks every running activation to stop at its next
 // checkpoint (its run suspends and another process resumes it at once), and
 // waits for them. When ctx is done first, the remaining guests are ended
-// wherever they are; their runs resume from their last checkpoint. Calling
-// it again waits for the first call's work to end.
+// wherever they are; their runs resume from their last checkpoint. It
+// returns once the scheduler's own goroutines (heartbeats, the listener)
+// have ended too. Calling it again waits for the first call's work to end.
 func (s *Scheduler) Stop(ctx context.Context) error {
 	first := false
 	s.stopOnce.Do(func() {
@@ -334,14 +343,14 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		s.kill()
-		return nil
 	case <-ctx.Done():
 		s.log.Warn("grace period over: stopping guests that did not reach a checkpoint", "active", s.Active())
 		s.kill()
 		<-done
-		return nil
 	}
+	s.kill()
+	s.bg.Wait()
+	return nil
 }
 
 const (

@@ -37,6 +37,7 @@ type Store struct {
 	pool       *pgxpool.Pool
 	connConfig *pgx.ConnConfig // for connections outside the pool (Listen)
 	writer     *sqlstore.Writer
+	ownsPool   bool // Close closes the pool: Open made it
 }
 
 var (
@@ -56,19 +57,36 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
-	s := &Store{pool: pool, connConfig: cfg.ConnConfig}
-	if err := s.migrate(ctx, cfg.ConnConfig.RuntimeParams["search_path"]); err != nil {
+	s, err := New(ctx, pool)
+	if err != nil {
 		pool.Close()
+		return nil, err
+	}
+	s.ownsPool = true
+	return s, nil
+}
+
+// New returns a store on an existing pool and applies the migrations its
+// database lacks, as Open does; the pool's search_path, if it sets one,
+// names the schema. The caller keeps the pool: Close leaves it open. The
+// store's listener (Listen) opens a connection of its own with the pool's
+// connection settings.
+func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
+	cfg := pool.Config().ConnConfig
+	s := &Store{pool: pool, connConfig: cfg}
+	if err := s.migrate(ctx, cfg.RuntimeParams["search_path"]); err != nil {
 		return nil, err
 	}
 	s.writer = sqlstore.NewWriter(s.RunApplyBatch)
 	return s, nil
 }
 
-// Close closes the store's connections.
+// Close closes the store's connections: the pool, when Open made it.
 func (s *Store) Close() error {
 	s.writer.Close()
-	s.pool.Close()
+	if s.ownsPool {
+		s.pool.Close()
+	}
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/wasmflow/wasmflow/internal/pgtest"
 	"github.com/wasmflow/wasmflow/store"
 	"github.com/wasmflow/wasmflow/store/postgres"
@@ -50,5 +52,28 @@ func TestOpenConcurrently(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A store made on the caller's pool works as one that Open made, on the
+// pool's schema, and leaves the pool open when it closes.
+func TestNewOnACallersPool(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	st, err := postgres.New(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w"}); err != nil || !created {
+		t.Fatalf("RunInsert: created %v, %v", created, err)
+	}
+	st.Close()
+	var runs int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM runs`).Scan(&runs); err != nil || runs != 1 {
+		t.Fatalf("the pool after the store's Close: %d runs, %v; want 1 and the pool open", runs, err)
 	}
 }

@@ -1,4 +1,4 @@
-package tests
+package browser
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/api"
 	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/poll"
 	"github.com/wasmflow/wasmflow/internal/proctest"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 	"github.com/wasmflow/wasmflow/store/sqlite"
@@ -38,14 +39,14 @@ const shownStatus = `document.querySelector('#run-status [data-status]')?.datase
 func TestWebUIStartsASignupAndSignalsIt(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "5s")
-	c.start()
-	c.push(0, "signup")
-	c.push(0, "receipt")
-	token := c.newToken("write")
+	c.Start()
+	c.Push(0, "signup")
+	c.Push(0, "receipt")
+	token := c.NewToken("write")
 	b := newBrowser(t)
 	const minute = time.Minute
 
-	b.do("open the UI", chromedp.Navigate(c.servers[0].URL+"/#/start?module=signup&workflow=signup"))
+	b.do("open the UI", chromedp.Navigate(c.Servers[0].URL+"/#/start?module=signup&workflow=signup"))
 	b.waitFor("the token form", `!!document.querySelector('#token-form')`, minute)
 	b.do("enter the token", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#token-form button[type=submit]")))
 	b.waitFor("the start form, with the signup workflow chosen",
@@ -60,7 +61,7 @@ func TestWebUIStartsASignupAndSignalsIt(t *testing.T) {
 	b.waitFor("the timeline to reach waiting, with the awaited signal offered",
 		shownStatus+` === 'waiting' && !!document.querySelector('#timeline li[data-type="run_suspended"]') &&
 		document.querySelector('#signal-name').value === 'email-confirmed'`, minute)
-	if r := c.get(0, id); r.Status != "waiting" {
+	if r := c.Get(0, id); r.Status != "waiting" {
 		t.Fatalf("the UI shows run %s waiting; the API says %s", id, r.Status)
 	}
 	b.screenshot("ui-signup-waiting.png")
@@ -76,7 +77,7 @@ func TestWebUIStartsASignupAndSignalsIt(t *testing.T) {
 	if mark := eval[string](b, `window.wasmflowTestMark ?? 'gone'`); mark != "loaded once" {
 		t.Fatalf("the page was loaded again: its mark is %q", mark)
 	}
-	r, evs := c.waitFor(0, id, minute, "completed", func(r run, _ []event) bool { return r.Status == "completed" })
+	r, evs := c.WaitFor(0, id, minute, "completed", func(r run, _ []event) bool { return r.Status == "completed" })
 	if !strings.Contains(string(r.Output), `"confirmed":true`) {
 		t.Fatalf("output %s", r.Output)
 	}
@@ -101,15 +102,15 @@ func TestWebUIStartsASignupAndSignalsIt(t *testing.T) {
 
 	// A second version of signup (the same workflow, written in Rust), and
 	// more runs for the list: one completed, one failed, one waiting.
-	c.client(0).JSON(t, "POST", "/v1/modules?name=signup&version=2", testmodules.Bytes(t, "rust/signup"), http.StatusCreated, nil)
-	write := &proctest.Client{URL: c.servers[0].URL, Token: token}
+	c.Client(0).JSON(t, "POST", "/v1/modules?name=signup&version=2", testmodules.Bytes(t, "rust/signup"), http.StatusCreated, nil)
+	write := &proctest.Client{URL: c.Servers[0].URL, Token: token}
 	write.JSON(t, "POST", "/v1/runs?wait=20s", map[string]any{"module": "receipt", "workflow": "receipt",
 		"input": map[string]any{"order_id": "A-1001", "amount_cents": 4200, "email": "ada@example.com"}}, 201, nil)
-	failing := c.startRun(0, "signup", "signup", map[string]any{"email": "bob@example.com", "fail_email": true})
+	failing := c.StartRun(0, "signup", "signup", map[string]any{"email": "bob@example.com", "fail_email": true})
 	var waiting run
 	write.JSON(t, "POST", "/v1/runs?wait=20s", map[string]any{"module": "signup", "workflow": "signup",
 		"input": map[string]any{"email": "eve@example.com"}, "idempotency_key": "signup-eve"}, 201, &waiting)
-	c.waitFor(0, failing, minute, "failed", func(r run, _ []event) bool { return r.Status == "failed" })
+	c.WaitFor(0, failing, minute, "failed", func(r run, _ []event) bool { return r.Status == "failed" })
 
 	b.open("#/runs")
 	count := func(s string) string {
@@ -204,14 +205,16 @@ func TestWebUIHighlightsAnUncertainEffect(t *testing.T) {
 
 	var r run
 	client.JSON(t, "POST", "/v1/runs", map[string]any{"module": "faults", "workflow": "effects"}, http.StatusCreated, &r)
-	deadline := time.Now().Add(time.Minute)
-	for r.Status != "completed" {
-		if r.Status == "failed" || time.Now().After(deadline) {
+	poll.Until(t, time.Minute, func() error {
+		if r.Status == "failed" {
 			t.Fatalf("run %s: %s %v, want completed", r.ID, r.Status, r.Error)
 		}
-		time.Sleep(50 * time.Millisecond)
-		client.JSON(t, "GET", "/v1/runs/"+r.ID, nil, http.StatusOK, &r)
-	}
+		if r.Status != "completed" {
+			client.JSON(t, "GET", "/v1/runs/"+r.ID, nil, http.StatusOK, &r)
+			return fmt.Errorf("run %s is %s, want completed", r.ID, r.Status)
+		}
+		return nil
+	})
 	var body struct{ Events []event }
 	client.JSON(t, "GET", "/v1/runs/"+r.ID+"/events", nil, http.StatusOK, &body)
 	var keys []string
