@@ -114,8 +114,36 @@ func (s *Server) URL(t testing.TB) string {
 // connections.
 func (s *Server) Restart(t testing.TB, pause time.Duration) time.Duration {
 	t.Helper()
+	return s.RestartWith(t, Fast, pause)
+}
+
+// StopMode is how a restart shuts the server down, as pg_ctl stop -m
+// names it.
+type StopMode int
+
+const (
+	// Fast terminates every session and shuts down cleanly (SIGINT to the
+	// postmaster: pg_ctl stop -m fast).
+	Fast StopMode = iota
+	// Immediate aborts every process at once, without a checkpoint, so the
+	// next start recovers from the WAL, as after a crash (SIGQUIT to the
+	// postmaster: pg_ctl stop -m immediate).
+	Immediate
+)
+
+func (m StopMode) String() string {
+	if m == Immediate {
+		return "immediate"
+	}
+	return "fast"
+}
+
+// RestartWith restarts the server as Restart does, shutting it down in the
+// given mode.
+func (s *Server) RestartWith(t testing.TB, mode StopMode, pause time.Duration) time.Duration {
+	t.Helper()
 	began := time.Now()
-	if err := s.srv.restart(pause); err != nil {
+	if err := s.srv.restart(mode, pause); err != nil {
 		t.Fatalf("pgtest: restart: %v", err)
 	}
 	return time.Since(began)
@@ -290,9 +318,9 @@ func (s *server) waitReady(timeout time.Duration) error {
 	}
 }
 
-// restart shuts the server down fast (SIGINT to the postmaster, as pg_ctl
-// stop -m fast does) and runs it again.
-func (s *server) restart(pause time.Duration) error {
+// restart shuts the server down in mode (SIGINT or SIGQUIT to the
+// postmaster, as pg_ctl stop -m fast or immediate does) and runs it again.
+func (s *server) restart(mode StopMode, pause time.Duration) error {
 	pidFile, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
 	if err != nil {
 		return fmt.Errorf("read the server's pid: %w", err)
@@ -302,7 +330,11 @@ func (s *server) restart(pause time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("postmaster.pid: %w", err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+	sig := syscall.SIGINT
+	if mode == Immediate {
+		sig = syscall.SIGQUIT
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("stop the server: %w", err)
 	}
 	select {
