@@ -12,7 +12,7 @@ GO_GUESTS      := $(patsubst modules/go/%/main.go,%,$(wildcard modules/go/*/main
 GO_TESTGUESTS  := $(patsubst modules/go/testguests/%/main.go,%,$(wildcard modules/go/testguests/*/main.go))
 GO_SOURCES     := $(shell find abi sdk/go modules/go -name '*.go' -o -name go.mod)
 
-.PHONY: all build modules rust-modules rust-toolchain dev test bench clean
+.PHONY: all build modules rust-modules rust-toolchain dev test chaos bench clean
 
 all: build modules
 
@@ -85,6 +85,19 @@ dev: modules
 
 test:
 	./scripts/test.sh
+
+# The long chaos test: three servers on one Postgres for 11 minutes, a
+# server killed with SIGKILL (or stopped with SIGSTOP) every 2 s or so and
+# Postgres restarted every minute. `make test` runs it for 75 s. Set
+# WASMFLOW_CHAOS_DURATION, WASMFLOW_CHAOS_KILL_EVERY and
+# WASMFLOW_CHAOS_PG_EVERY to change it.
+CHAOS_DURATION   ?= 11m
+CHAOS_KILL_EVERY ?= 2s
+CHAOS_PG_EVERY   ?= 60s
+
+chaos: modules
+	WASMFLOW_CHAOS_DURATION=$(CHAOS_DURATION) WASMFLOW_CHAOS_KILL_EVERY=$(CHAOS_KILL_EVERY) WASMFLOW_CHAOS_PG_EVERY=$(CHAOS_PG_EVERY) \
+		$(GO) test -count=1 -timeout 40m -run '^TestChaos$$' -v ./tests/
 
 bench: modules
 	$(GO) test -run '^$$' -bench . -benchmem ./...

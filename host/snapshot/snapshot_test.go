@@ -6,8 +6,10 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
@@ -319,6 +321,22 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A small encoding that inflates far beyond what its page limit allows (a
+// zstd frame of zeros: 96 MiB from about 10 KB) is refused once the
+// decoder has inflated as much as the limit allows, not after inflating
+// it all.
+func TestDecodeStopsInflatingAtThePageLimit(t *testing.T) {
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := append([]byte("wfstate\x02"), enc.EncodeAll(make([]byte, 96<<20), nil)...)
+	_, err = snapshot.Decode(b, 16)
+	if !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), "inflates to more than") {
+		t.Fatalf("Decode of %d bytes that inflate to 96 MiB, 16 pages allowed: %v, want it refused for inflating past the limit", len(b), err)
+	}
 }
 
 func FuzzDecode(f *testing.F) {

@@ -15,6 +15,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -55,17 +57,51 @@ var magic = []byte("wfstate\x02")
 // ErrCorrupt wraps every reason Decode refuses bytes.
 var ErrCorrupt = errors.New("snapshot is corrupt")
 
-// The zstd coders are safe for concurrent use and cheap to share. zstd
+// The zstd encoder is safe for concurrent use and cheap to share. zstd
 // decodes several times faster than gzip at a better ratio, and restores
 // are on the activation's path; its frames carry a checksum that Decode
-// checks.
+// checks. Decoders stream, one per Decode at a time, so that Decode stops
+// inflating at what maxPages allows (a frame of 115 KB inflates to 1 GiB).
 var (
 	encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1))
-	decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecoded))
+	decoders   = sync.Pool{New: func() any {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecoded))
+		if err != nil {
+			panic(err) // only for bad options
+		}
+		return d
+	}}
 )
 
-// maxDecoded bounds what Decode inflates: 4 GiB of memory and its headers.
+// maxDecoded bounds what any Decode inflates: 4 GiB of memory and its
+// headers.
 const maxDecoded = 1<<32 + 1<<27
+
+// decodedLimit is the most bytes an encoding of at most maxPages of memory
+// holds once inflated: the fixed header, the most globals and host state
+// Decode accepts, and every chunk of memory with its index.
+func decodedLimit(maxPages uint32) int64 {
+	mem := int64(maxPages) * PageSize
+	return min(20+(1<<16)*13+(1<<26)+mem+(mem/chunkSize+1)*4, maxDecoded)
+}
+
+// inflate decompresses b, refusing more than limit bytes of output.
+func inflate(b []byte, limit int64) ([]byte, error) {
+	d := decoders.Get().(*zstd.Decoder)
+	defer decoders.Put(d)
+	if err := d.Reset(bytes.NewReader(b)); err != nil {
+		return nil, err
+	}
+	defer d.Reset(nil)
+	raw, err := io.ReadAll(io.LimitReader(d, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(raw)) > limit {
+		return nil, fmt.Errorf("it inflates to more than the %d bytes its page limit allows", limit)
+	}
+	return raw, nil
+}
 
 // Encode serializes s, compressed, as the chunks of memory that differ from
 // base (or from zero memory when base is nil). Decoding needs the same base.
@@ -134,7 +170,7 @@ func Decode(b []byte, maxPages uint32) (*Delta, error) {
 	if !bytes.HasPrefix(b, magic) {
 		return nil, fmt.Errorf("%w: it does not start with the snapshot format's magic bytes", ErrCorrupt)
 	}
-	raw, err := decoder.DecodeAll(b[len(magic):], nil)
+	raw, err := inflate(b[len(magic):], decodedLimit(maxPages))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}

@@ -63,7 +63,7 @@ func URL(t testing.TB) string {
 		if base = os.Getenv(EnvURL); base != "" {
 			return
 		}
-		srv, srvErr = start()
+		srv, srvErr = start(false)
 		if srvErr == nil {
 			base = srv.url
 		}
@@ -83,12 +83,17 @@ type Server struct {
 // NewServer starts a server for t alone, stopped when t ends. It cannot be
 // pointed at an existing database: with WASMFLOW_TEST_DATABASE_URL set, it
 // skips t.
+//
+// Unlike the shared server, it keeps every commit it acknowledged through
+// an immediate shutdown (synchronous_commit is on): with it off, a commit
+// is acknowledged before its WAL is written, and a server killed at once
+// forgets it on recovery, which no real database does.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
 	if os.Getenv(EnvURL) != "" {
 		t.Skipf("pgtest: %s is set, and this test needs a server of its own", EnvURL)
 	}
-	s, err := start()
+	s, err := start(true)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -114,8 +119,36 @@ func (s *Server) URL(t testing.TB) string {
 // connections.
 func (s *Server) Restart(t testing.TB, pause time.Duration) time.Duration {
 	t.Helper()
+	return s.RestartWith(t, Fast, pause)
+}
+
+// StopMode is how a restart shuts the server down, as pg_ctl stop -m
+// names it.
+type StopMode int
+
+const (
+	// Fast terminates every session and shuts down cleanly (SIGINT to the
+	// postmaster: pg_ctl stop -m fast).
+	Fast StopMode = iota
+	// Immediate aborts every process at once, without a checkpoint, so the
+	// next start recovers from the WAL, as after a crash (SIGQUIT to the
+	// postmaster: pg_ctl stop -m immediate).
+	Immediate
+)
+
+func (m StopMode) String() string {
+	if m == Immediate {
+		return "immediate"
+	}
+	return "fast"
+}
+
+// RestartWith restarts the server as Restart does, shutting it down in the
+// given mode.
+func (s *Server) RestartWith(t testing.TB, mode StopMode, pause time.Duration) time.Duration {
+	t.Helper()
 	began := time.Now()
-	if err := s.srv.restart(pause); err != nil {
+	if err := s.srv.restart(mode, pause); err != nil {
 		t.Fatalf("pgtest: restart: %v", err)
 	}
 	return time.Since(began)
@@ -174,11 +207,15 @@ type server struct {
 	cmd   *exec.Cmd
 	stdin interface{ Close() error }
 	done  chan error // receives the server's exit
+	// durable: synchronous_commit on, so that an immediate shutdown loses
+	// no acknowledged commit (fsync stays off: the machine does not crash,
+	// only the server's processes die)
+	durable bool
 }
 
 // start initializes a cluster in a temporary directory and starts a server
 // on a free loopback port.
-func start() (*server, error) {
+func start(durable bool) (*server, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -187,7 +224,7 @@ func start() (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create temporary directory: %w", err)
 	}
-	s := &server{dir: dir, bin: bin}
+	s := &server{dir: dir, bin: bin, durable: durable}
 	if err := s.initdb(bin); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -246,9 +283,13 @@ func (s *server) run(bin string) error {
 	defer log.Close()
 	// Asynchronous lists get /dev/null as stdin: keep the real one as fd 3.
 	const script = `exec 3<&0; "$0" "$@" & pid=$!; (read _ <&3; kill -QUIT $pid 2>/dev/null) & wait $pid`
+	syncCommit := "off"
+	if s.durable {
+		syncCommit = "on"
+	}
 	s.cmd = asPostgres("sh", "-c", script, filepath.Join(bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
 		"-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+s.dir,
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
+		"-c", "fsync=off", "-c", "synchronous_commit="+syncCommit, "-c", "full_page_writes=off", "-c", "max_connections=200",
 		"-c", "shared_preload_libraries=pg_stat_statements")
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -291,9 +332,9 @@ func (s *server) waitReady(timeout time.Duration) error {
 	}
 }
 
-// restart shuts the server down fast (SIGINT to the postmaster, as pg_ctl
-// stop -m fast does) and runs it again.
-func (s *server) restart(pause time.Duration) error {
+// restart shuts the server down in mode (SIGINT or SIGQUIT to the
+// postmaster, as pg_ctl stop -m fast or immediate does) and runs it again.
+func (s *server) restart(mode StopMode, pause time.Duration) error {
 	pidFile, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
 	if err != nil {
 		return fmt.Errorf("read the server's pid: %w", err)
@@ -303,7 +344,11 @@ func (s *server) restart(pause time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("postmaster.pid: %w", err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+	sig := syscall.SIGINT
+	if mode == Immediate {
+		sig = syscall.SIGQUIT
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("stop the server: %w", err)
 	}
 	select {
