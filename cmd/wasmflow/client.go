@@ -222,8 +222,14 @@ var errStopFollowing = errors.New("stop following")
 // errStopFollowing (follow returns nil) or another error, or ctx ends. A
 // stream the server ends early (it is shutting down) or a dropped connection
 // is resumed from the last event seen, so no event is missed or repeated.
+// An event the stream sends again, rewritten (activation_started once the
+// activation knows how it started), is not passed on twice: a follower
+// prints a log, and the first version is in it.
 func (c *apiClient) follow(ctx context.Context, id string, after int64, each func(api.Event) error) error {
 	seen := func(e api.Event) error {
+		if e.Seq <= after {
+			return nil
+		}
 		after = e.Seq
 		return each(e)
 	}

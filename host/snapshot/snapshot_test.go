@@ -337,6 +337,13 @@ func TestDecodeStopsInflatingAtThePageLimit(t *testing.T) {
 	if !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), "inflates to more than") {
 		t.Fatalf("Decode of %d bytes that inflate to 96 MiB, 16 pages allowed: %v, want it refused for inflating past the limit", len(b), err)
 	}
+	// A first frame that states a small size, followed by one that
+	// inflates far: the stated size bounds the whole decoding.
+	s := &snapshot.State{Pages: 1, Memory: make([]byte, snapshot.PageSize)}
+	b = append(snapshot.Encode(s, nil), enc.EncodeAll(make([]byte, 96<<20), nil)...)
+	if _, err = snapshot.Decode(b, 16); !errors.Is(err, snapshot.ErrCorrupt) {
+		t.Fatalf("Decode of a small frame and then one of 96 MiB: %v, want it refused as corrupt", err)
+	}
 }
 
 func FuzzDecode(f *testing.F) {

@@ -64,6 +64,10 @@ var ErrCorrupt = errors.New("snapshot is corrupt")
 // inflating at what maxPages allows (a frame of 115 KB inflates to 1 GiB).
 var (
 	encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1))
+	// capped decodes a frame that states its size into a buffer of that
+	// size, and never past it: a second frame, or a frame that inflates to
+	// more than it said, fails.
+	capped, _ = zstd.NewReader(nil, zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(maxDecoded))
 	decoders   = sync.Pool{New: func() any {
 		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecoded))
 		if err != nil {
@@ -85,8 +89,17 @@ func decodedLimit(maxPages uint32) int64 {
 	return min(20+(1<<16)*13+(1<<26)+mem+(mem/chunkSize+1)*4, maxDecoded)
 }
 
-// inflate decompresses b, refusing more than limit bytes of output.
+// inflate decompresses b, refusing more than limit bytes of output. A
+// frame that states its size (Encode's do) is decoded at once into a buffer
+// of that size; any other streams, stopping at limit.
 func inflate(b []byte, limit int64) ([]byte, error) {
+	var h zstd.Header
+	if err := h.Decode(b); err == nil && h.HasFCS {
+		if h.FrameContentSize > uint64(limit) {
+			return nil, fmt.Errorf("it inflates to more than the %d bytes its page limit allows (it says %d)", limit, h.FrameContentSize)
+		}
+		return capped.DecodeAll(b, make([]byte, 0, h.FrameContentSize))
+	}
 	d := decoders.Get().(*zstd.Decoder)
 	defer decoders.Put(d)
 	if err := d.Reset(bytes.NewReader(b)); err != nil {
