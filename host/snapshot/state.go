@@ -68,7 +68,7 @@ var (
 	// size, and never past it: a second frame, or a frame that inflates to
 	// more than it said, fails.
 	capped, _ = zstd.NewReader(nil, zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(maxDecoded))
-	decoders   = sync.Pool{New: func() any {
+	decoders  = sync.Pool{New: func() any {
 		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecoded))
 		if err != nil {
 			panic(err) // only for bad options
