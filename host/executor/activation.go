@@ -295,7 +295,6 @@ func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, strin
 			why = "it could not be restored: " + err.Error()
 		}
 		inst.Close(context.WithoutCancel(ctx))
-		a.step, a.live, a.resumed = nil, false, ""
 		a.pos, a.register, a.clock = 0, nil, a.run.CreatedAt
 		a.instStart, a.monoBase = time.Now(), a.startMono()
 	}
