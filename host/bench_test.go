@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/abi"
-	"github.com/wasmflow/wasmflow/host/engine"
-	"github.com/wasmflow/wasmflow/host/engine/wazero"
-	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/host"
 	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/engine"
+	"github.com/wasmflow/wasmflow/internal/engine/wazero"
+	"github.com/wasmflow/wasmflow/internal/executor"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 	"github.com/wasmflow/wasmflow/store"
 )
@@ -109,7 +110,7 @@ func benchEngine(ctx context.Context, name string) (engine.Engine, error) {
 		return newWasmtime(ctx)
 	}
 	return wazero.New(ctx, &wazero.Config{
-		MemoryLimitPages: executor.Limits{}.WithDefaults().MemoryPages,
+		MemoryLimitPages: host.Limits{}.WithDefaults().MemoryPages,
 		HostModule:       abi.ImportModule,
 		HostFuncs:        executor.HostFuncs(),
 	})

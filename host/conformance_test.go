@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/host"
-	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/executor"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 	"github.com/wasmflow/wasmflow/store"
 )
@@ -132,7 +132,7 @@ type cursorInterrupts struct {
 	step   string
 	items  int
 	points map[int]bool // cursor positions to interrupt at
-	hooks  executor.Hooks
+	hooks  host.Hooks
 	mu     sync.Mutex
 	saved  map[int]int // cursor position -> times saved
 }
@@ -144,8 +144,8 @@ func interruptCursorAtRandom(t *testing.T, step string, items, n int) *cursorInt
 	for len(ci.points) < n {
 		ci.points[1+rand.IntN(items-2)] = true
 	}
-	observe := flowtest.Observe(func(p *executor.Point) {
-		if p.Kind == executor.PointDuringStep && p.Step == step && p.Cursor != nil {
+	observe := flowtest.Observe(func(p *host.Point) {
+		if p.Kind == host.PointDuringStep && p.Step == step && p.Cursor != nil {
 			ci.mu.Lock()
 			ci.saved[cursorNext(t, p.Cursor)]++
 			ci.mu.Unlock()
@@ -393,7 +393,7 @@ func TestConformanceNondeterminism(t *testing.T) {
 // while other runs complete.
 func TestConformanceFaultyGuestsFailOnlyTheirOwnRun(t *testing.T) {
 	forEachCombo(t, func(t *testing.T, c *combo) {
-		b := c.setup(t, setupOpts{limits: executor.Limits{ActivationTimeout: 6 * time.Second, MemoryPages: 512}}, "faults")
+		b := c.setup(t, setupOpts{limits: host.Limits{ActivationTimeout: 6 * time.Second, MemoryPages: 512}}, "faults")
 		faults := map[string]string{
 			"loop":   "activation exceeded its time limit of 6s (--activation-timeout)",
 			"oom":    "out of memory",
@@ -426,7 +426,7 @@ func TestConformanceFaultyGuestsFailOnlyTheirOwnRun(t *testing.T) {
 // An output over the payload limit fails its run with the limit.
 func TestConformancePayloadLimit(t *testing.T) {
 	forEachCombo(t, func(t *testing.T, c *combo) {
-		b := c.setup(t, setupOpts{limits: executor.Limits{Payload: 64 << 10}}, "faults")
+		b := c.setup(t, setupOpts{limits: host.Limits{Payload: 64 << 10}}, "faults")
 		id := b.start(t, "faults", "big", map[string]any{"bytes": 100 << 10})
 		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
 		want := fmt.Sprintf("over the %d-byte payload limit (--max-payload)", 64<<10)

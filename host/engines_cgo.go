@@ -6,9 +6,9 @@ import (
 	"context"
 
 	"github.com/wasmflow/wasmflow/abi"
-	"github.com/wasmflow/wasmflow/host/engine"
-	"github.com/wasmflow/wasmflow/host/engine/wasmtime"
-	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/internal/engine"
+	"github.com/wasmflow/wasmflow/internal/engine/wasmtime"
+	"github.com/wasmflow/wasmflow/internal/executor"
 )
 
 func init() {

@@ -4,11 +4,12 @@ package host_test
 
 import (
 	"context"
+	"github.com/wasmflow/wasmflow/host"
 
 	"github.com/wasmflow/wasmflow/abi"
-	"github.com/wasmflow/wasmflow/host/engine"
-	"github.com/wasmflow/wasmflow/host/engine/wasmtime"
-	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/internal/engine"
+	"github.com/wasmflow/wasmflow/internal/engine/wasmtime"
+	"github.com/wasmflow/wasmflow/internal/executor"
 )
 
 // testEngines are the engines every durability scenario runs on.
@@ -20,7 +21,7 @@ func init() { guestLangs = append(guestLangs, "wat") }
 
 func newWasmtime(ctx context.Context) (engine.Engine, error) {
 	return wasmtime.New(ctx, &wasmtime.Config{
-		MemoryLimitPages: executor.Limits{}.WithDefaults().MemoryPages,
+		MemoryLimitPages: host.Limits{}.WithDefaults().MemoryPages,
 		HostModule:       abi.ImportModule,
 		HostFuncs:        executor.HostFuncs(),
 	})

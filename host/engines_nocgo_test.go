@@ -6,7 +6,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/internal/engine"
 )
 
 // testEngines are the engines every durability scenario runs on: wasmtime

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/host"
-	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/host/flowtest"
 	"github.com/wasmflow/wasmflow/store"
 )
@@ -56,7 +55,7 @@ func TestRunFailsAtItsActivationLimit(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
 		always := flowtest.InterruptDuringStep("write_files", func([]byte) bool { return true })
-		b := setup(t, st, setupOpts{engine: eng, hooks: always, limits: executor.Limits{Activations: 3}}, "export")
+		b := setup(t, st, setupOpts{engine: eng, hooks: always, limits: host.Limits{Activations: 3}}, "export")
 		id := b.start(t, "export", "export", map[string]any{"items": 50})
 		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
 		want := "the run reached its limit of 3 activations (--max-activations)"

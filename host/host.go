@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"os"
 	"slices"
@@ -16,11 +17,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wasmflow/wasmflow/abi"
-	"github.com/wasmflow/wasmflow/host/engine"
-	"github.com/wasmflow/wasmflow/host/engine/wazero"
-	"github.com/wasmflow/wasmflow/host/executor"
-	"github.com/wasmflow/wasmflow/host/metrics"
-	"github.com/wasmflow/wasmflow/host/scheduler"
+	"github.com/wasmflow/wasmflow/internal/engine"
+	"github.com/wasmflow/wasmflow/internal/engine/wazero"
+	"github.com/wasmflow/wasmflow/internal/executor"
+	"github.com/wasmflow/wasmflow/internal/metrics"
+	"github.com/wasmflow/wasmflow/internal/scheduler"
 	"github.com/wasmflow/wasmflow/store"
 )
 
@@ -38,24 +39,27 @@ type Config struct {
 	// suspended run replays its journal (from the module's init image).
 	NoSnapshots bool
 	// WarmInstances bounds the parked instances this process keeps in
-	// memory for their runs' next activations; see executor.Config.
+	// memory for their runs' next activations, so that those start without
+	// restoring a snapshot or replaying.
 	// Default 64; negative: none.
 	WarmInstances int
 	// Limits bound guests.
-	Limits executor.Limits
+	Limits Limits
 	// Owner names this process in leases and timelines. Default
 	// hostname-pid-random.
 	Owner string
 	// Workers is how many activations this process runs at once; 0 means
 	// the default (16), negative means none (an API-only process).
 	Workers int
-	// LeaseDuration, PollInterval: see scheduler.Config.
+	// LeaseDuration is how long a claim holds a run without a heartbeat
+	// (default 30s); PollInterval how often idle workers look for runnable
+	// runs when no notification wakes them (default 1s).
 	LeaseDuration time.Duration
 	PollInterval  time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// Hooks let tests interrupt or crash activations (see host/flowtest).
-	Hooks executor.Hooks
+	Hooks Hooks
 	// TokenCacheTTL is how long Authenticate trusts a token it has checked
 	// without asking the store again, so also how long a token revoked by
 	// another process keeps working here. Default 30s; negative: no cache.
@@ -129,7 +133,7 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	}
 	m := metrics.New(&metrics.Config{Store: c.Store, Logger: c.Logger})
 	exec, err := executor.New(&executor.Config{
-		Store: c.Store, Engine: eng, ImageEngine: imaging, Limits: c.Limits, Owner: c.Owner, CacheDir: c.CacheDir, NoSnapshots: c.NoSnapshots, WarmInstances: c.WarmInstances, Logger: c.Logger, Hooks: c.Hooks, Observer: m,
+		Store: c.Store, Engine: eng, ImageEngine: imaging, Limits: executor.Limits(c.Limits), Owner: c.Owner, CacheDir: c.CacheDir, NoSnapshots: c.NoSnapshots, WarmInstances: c.WarmInstances, Logger: c.Logger, Hooks: executorHooks(c.Hooks), Observer: m,
 	})
 	if err != nil {
 		eng.Close(ctx)
@@ -151,14 +155,15 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	return h, nil
 }
 
-// Metrics are the host's Prometheus metrics.
-func (h *Host) Metrics() *metrics.Metrics { return h.metrics }
+// Metrics is the registry of the host's Prometheus metrics; collectors of
+// an embedder's own registered in it are served with them.
+func (h *Host) Metrics() *prometheus.Registry { return h.metrics.Registry() }
 
 // Owner is the name of this process in leases.
 func (h *Host) Owner() string { return h.cfg.Owner }
 
 // Limits are the limits in force.
-func (h *Host) Limits() executor.Limits { return h.cfg.Limits }
+func (h *Host) Limits() Limits { return h.cfg.Limits }
 
 // Start starts the workers, if the host has any.
 func (h *Host) Start() {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/host"
-	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/host/flowtest"
 	"github.com/wasmflow/wasmflow/internal/pgtest"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
@@ -75,8 +74,8 @@ type setupOpts struct {
 	workers int          // host.Config.Workers; 0 is the default
 	quiet   bool         // discard the host's log (benchmarks)
 	logger  *slog.Logger // the host's logger; default: warnings to the test log
-	hooks   executor.Hooks
-	limits  executor.Limits
+	hooks   host.Hooks
+	limits  host.Limits
 	lease   time.Duration
 	poll    time.Duration
 	wrap    func(store.Store) store.Store

@@ -15,7 +15,7 @@ import (
 	wt "github.com/bytecodealliance/wasmtime-go/v39"
 
 	"github.com/wasmflow/wasmflow/host"
-	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/internal/executor"
 	"github.com/wasmflow/wasmflow/store"
 )
 
@@ -154,7 +154,7 @@ func TestHostileGuests(t *testing.T) {
 			var log lockedBuffer
 			b := setup(t, openStore(t, "sqlite"), setupOpts{
 				engine: eng, workers: 8,
-				limits: executor.Limits{ActivationTimeout: timeout},
+				limits: host.Limits{ActivationTimeout: timeout},
 				logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo})),
 			}, "wat/faults")
 			ids := make([]string, len(cases))
@@ -303,7 +303,7 @@ func TestGuestLogIsCapped(t *testing.T) {
 	stdoutLine := `(drop (call $fd_write (i32.const 1) (i32.const 4000) (i32.const 1) (i32.const 4012)))`
 	cases := []struct {
 		name   string
-		limits executor.Limits
+		limits host.Limits
 		body   string
 		lines  int            // guest lines in the host's log
 		capped map[string]int // marker lines (and the metric) by limit
@@ -316,7 +316,7 @@ func TestGuestLogIsCapped(t *testing.T) {
 		},
 		{
 			name:   "log calls and stdout lines share the lines per activation",
-			limits: executor.Limits{LogLinesPerActivation: 100},
+			limits: host.Limits{LogLinesPerActivation: 100},
 			body: `(local $i i32)
 				(i32.store (i32.const 4000) (i32.const 5000)) (i32.store (i32.const 4004) (i32.const 2))
 				(i32.store16 (i32.const 5000) (i32.const 0x0a78)) ;; "x\n"
@@ -325,7 +325,7 @@ func TestGuestLogIsCapped(t *testing.T) {
 		},
 		{
 			name:   "lines per run count over the run's activations",
-			limits: executor.Limits{LogLinesPerActivation: 100, LogLinesPerRun: 150},
+			limits: host.Limits{LogLinesPerActivation: 100, LogLinesPerRun: 150},
 			body: `(local $i i32) ` + repeat("$i", 120, logLine) + `
 				(drop (call $sleep (i32.const 16) (i32.const 1) (i64.const 10)))
 				` + repeat("$i", 120, logLine) + ` (call $done)`,
@@ -381,14 +381,14 @@ func TestHostileModules(t *testing.T) {
 	cases := []struct {
 		name, describe, body, extra string
 		refused                     string // empty: accepted, and its run completes
-		limits                      executor.Limits
+		limits                      host.Limits
 	}{
 		{name: "a wild pointer to declare_workflow is refused",
 			describe: `(drop (call $declare ` + wild + ` (i32.const 7)))`, body: `(call $done)`,
 			refused: "wasmflow_describe: declare_workflow: guest passed an out-of-bounds pointer"},
 		{name: "a describe that never returns is refused at the time limit",
 			describe: `(loop $l (br $l))`, body: `(call $done)`,
-			limits:  executor.Limits{ActivationTimeout: 2 * time.Second},
+			limits:  host.Limits{ActivationTimeout: 2 * time.Second},
 			refused: "wasmflow_describe failed: guest stopped: it ran past the time limit of 2s for preparing a module (--activation-timeout, at most 10s)"},
 		{name: "a module with 100,000 functions is accepted and runs",
 			body: `(drop (call $f99999)) (call $done)`, extra: many.String()},
@@ -400,14 +400,14 @@ func TestHostileModules(t *testing.T) {
 			refused: "module refused: its tables start with 1200000 elements, over the limit of 1000000 (--max-table-elements=1000000)"},
 		{name: "an _initialize that never returns is refused at the time limit",
 			body: `(call $done)`, extra: `(func (export "_initialize") (loop $l (br $l)))`,
-			limits:  executor.Limits{ActivationTimeout: 2 * time.Second},
+			limits:  host.Limits{ActivationTimeout: 2 * time.Second},
 			refused: "_initialize failed: guest stopped: it ran past the time limit of 2s for preparing a module (--activation-timeout, at most 10s)"},
 		{name: "a start function that never returns is refused at the time limit",
 			body: `(call $done)`, extra: `(func $spin (loop $l (br $l))) (start $spin)`,
-			limits:  executor.Limits{ActivationTimeout: 2 * time.Second},
+			limits:  host.Limits{ActivationTimeout: 2 * time.Second},
 			refused: "module cannot be instantiated: guest stopped: it ran past the time limit of 2s for preparing a module (--activation-timeout, at most 10s)"},
 		{name: "a module over the size limit is refused",
-			body: `(call $done)`, extra: many.String(), limits: executor.Limits{ModuleSize: 64 << 10},
+			body: `(call $done)`, extra: many.String(), limits: host.Limits{ModuleSize: 64 << 10},
 			refused: "over the 65536-byte module size limit"},
 	}
 	for _, c := range cases {

@@ -9,11 +9,11 @@ import (
 	"testing"
 
 	"github.com/wasmflow/wasmflow/abi"
-	"github.com/wasmflow/wasmflow/host/engine"
-	"github.com/wasmflow/wasmflow/host/engine/wazero"
-	"github.com/wasmflow/wasmflow/host/executor"
-	"github.com/wasmflow/wasmflow/host/snapshot"
+	"github.com/wasmflow/wasmflow/internal/engine"
+	"github.com/wasmflow/wasmflow/internal/engine/wazero"
+	"github.com/wasmflow/wasmflow/internal/executor"
 	"github.com/wasmflow/wasmflow/internal/proctest"
+	"github.com/wasmflow/wasmflow/internal/snapshot"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 	"github.com/wasmflow/wasmflow/store"
 )

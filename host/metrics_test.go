@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/host"
-	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/executor"
 	"github.com/wasmflow/wasmflow/internal/poll"
 	"github.com/wasmflow/wasmflow/internal/proctest"
 	"github.com/wasmflow/wasmflow/store"
@@ -25,7 +25,7 @@ import (
 // metric with no such series is 0.
 func metric(t testing.TB, h *host.Host, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := h.Metrics().Registry().Gather()
+	mfs, err := h.Metrics().Gather()
 	if err != nil {
 		t.Fatalf("gather metrics: %v", err)
 	}
@@ -163,10 +163,10 @@ func TestMetricsCountAHandoffOnBothSides(t *testing.T) {
 // stealAtFirstCheckpoint returns hooks that, at the first checkpoint of a
 // run, claim it for another owner as if its lease had expired, then call
 // after (which may block) before the activation goes on.
-func stealAtFirstCheckpoint(st store.Store, after func()) executor.Hooks {
+func stealAtFirstCheckpoint(st store.Store, after func()) host.Hooks {
 	var once sync.Once
-	return flowtest.Observe(func(p *executor.Point) {
-		if p.Kind != executor.PointDuringStep {
+	return flowtest.Observe(func(p *host.Point) {
+		if p.Kind != host.PointDuringStep {
 			return
 		}
 		once.Do(func() {
@@ -216,8 +216,8 @@ func TestMetricsReadRunsAndLagFromTheStore(t *testing.T) {
 		// waits for a free slot.
 		release := make(chan struct{})
 		var once sync.Once
-		hold := flowtest.Observe(func(p *executor.Point) {
-			if p.Kind == executor.PointBeforeStep && p.Run.Workflow == "cursor" {
+		hold := flowtest.Observe(func(p *host.Point) {
+			if p.Kind == host.PointBeforeStep && p.Run.Workflow == "cursor" {
 				<-release
 			}
 		})

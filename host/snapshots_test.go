@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/internal/executor"
 	"github.com/wasmflow/wasmflow/store"
 )
 

@@ -3,12 +3,12 @@ package host_test
 import (
 	"context"
 	"fmt"
+	"github.com/wasmflow/wasmflow/host"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/store"
 )
 
@@ -39,7 +39,7 @@ func TestCancelStopsARunningRunAtItsNextCheckpoint(t *testing.T) {
 func TestShutdownAfterTheGracePeriodHandsBackAGuestThatNeverCheckpoints(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
-		b := setup(t, st, setupOpts{engine: eng, limits: executor.Limits{ActivationTimeout: time.Minute}}, "faults")
+		b := setup(t, st, setupOpts{engine: eng, limits: host.Limits{ActivationTimeout: time.Minute}}, "faults")
 		id := b.start(t, "faults", "loop", nil)
 		b.wait(t, id, 30*time.Second, store.StatusRunning)
 		time.Sleep(200 * time.Millisecond) // inside the loop

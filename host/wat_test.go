@@ -13,9 +13,8 @@ import (
 
 	"github.com/wasmflow/wasmflow/abi"
 	"github.com/wasmflow/wasmflow/host"
-	"github.com/wasmflow/wasmflow/host/engine"
-	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/host/flowtest"
+	"github.com/wasmflow/wasmflow/internal/engine"
 	"github.com/wasmflow/wasmflow/internal/testmodules"
 	"github.com/wasmflow/wasmflow/store"
 )
@@ -28,7 +27,7 @@ func TestWatCounter(t *testing.T) {
 	wasm := testmodules.Bytes(t, "wat/counter")
 	cases := []struct {
 		name        string
-		hooks       executor.Hooks
+		hooks       host.Hooks
 		activations int // 0: do not check
 	}{
 		{name: "straight"},

@@ -442,7 +442,7 @@ type ModuleImagePutParams struct {
 }
 
 // ModuleImage is a module's init image: state derived from the module's
-// bytes by the host (host/snapshot), kept so that no process has to derive
+// bytes by the host (internal/snapshot), kept so that no process has to derive
 // it again. The store does not read it.
 type ModuleImage struct {
 	Digest    string
@@ -507,7 +507,7 @@ type RunApplyParams struct {
 }
 
 // RunSnapshot is a run's suspension snapshot: its guest's state when it
-// parked at journal position Position, made by the host (host/snapshot)
+// parked at journal position Position, made by the host (internal/snapshot)
 // and not read by the store.
 type RunSnapshot struct {
 	RunID        string

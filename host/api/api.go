@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"strconv"
 	"strings"
 	"time"
@@ -59,7 +60,7 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 		DisableStartupMessage: true,
 		ErrorHandler:          errorHandler,
 	})
-	s := &server{h: h, cfg: c}
+	s := &server{h: h, cfg: c, requests: requestMetric(h.Metrics())}
 	app.Use(s.observe)
 	app.Use(requestContext)
 	app.Use(authenticate(h, c.Auth))
@@ -87,8 +88,9 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 }
 
 type server struct {
-	h   *host.Host
-	cfg Config
+	h        *host.Host
+	cfg      Config
+	requests *prometheus.HistogramVec
 }
 
 // Error is the body of every error answer. Its code is one of these, stable

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/host"
-	"github.com/wasmflow/wasmflow/host/executor"
 	"github.com/wasmflow/wasmflow/store"
 )
 
@@ -23,11 +22,11 @@ import (
 // cursor satisfies match (nil matches every checkpoint), once per distinct
 // cursor: the run suspends with its cursor saved and resumes in a fresh
 // activation.
-func InterruptDuringStep(step string, match func(cursor []byte) bool) executor.Hooks {
+func InterruptDuringStep(step string, match func(cursor []byte) bool) host.Hooks {
 	var mu sync.Mutex
 	seen := make(map[string]bool)
-	return executor.Hooks{Interrupt: func(p *executor.Point) bool {
-		if p.Kind != executor.PointDuringStep || p.Step != step || (match != nil && !match(p.Cursor)) {
+	return host.Hooks{Interrupt: func(p *host.Point) bool {
+		if p.Kind != host.PointDuringStep || p.Step != step || (match != nil && !match(p.Cursor)) {
 			return false
 		}
 		mu.Lock()
@@ -42,25 +41,25 @@ func InterruptDuringStep(step string, match func(cursor []byte) bool) executor.H
 }
 
 // InterruptAfterStep interrupts a run once, right after step completes.
-func InterruptAfterStep(step string) executor.Hooks {
-	return once(func(p *executor.Point) bool { return p.Kind == executor.PointAfterStep && p.Step == step }, false)
+func InterruptAfterStep(step string) host.Hooks {
+	return once(func(p *host.Point) bool { return p.Kind == host.PointAfterStep && p.Step == step }, false)
 }
 
 // CrashBeforeEffectEnd ends the activation once, as if the process died,
 // after effect of step was executed and before its outcome was recorded. The
 // run stays claimed until its lease expires; then another activation runs
 // the effect again with the same idempotency key.
-func CrashBeforeEffectEnd(step, effect string) executor.Hooks {
-	return once(func(p *executor.Point) bool {
-		return p.Kind == executor.PointBeforeEffectEnd && p.Step == step && p.Effect == effect
+func CrashBeforeEffectEnd(step, effect string) host.Hooks {
+	return once(func(p *host.Point) bool {
+		return p.Kind == host.PointBeforeEffectEnd && p.Step == step && p.Effect == effect
 	}, true)
 }
 
 // once fires f's first match per run.
-func once(f func(p *executor.Point) bool, crash bool) executor.Hooks {
+func once(f func(p *host.Point) bool, crash bool) host.Hooks {
 	var mu sync.Mutex
 	fired := make(map[string]bool)
-	hook := func(p *executor.Point) bool {
+	hook := func(p *host.Point) bool {
 		if !f(p) {
 			return false
 		}
@@ -73,22 +72,22 @@ func once(f func(p *executor.Point) bool, crash bool) executor.Hooks {
 		return true
 	}
 	if crash {
-		return executor.Hooks{Crash: hook}
+		return host.Hooks{Crash: hook}
 	}
-	return executor.Hooks{Interrupt: hook}
+	return host.Hooks{Interrupt: hook}
 }
 
 // Observe returns hooks that call f at every point and never stop the run:
 // tests use it to see what the guest did.
-func Observe(f func(p *executor.Point)) executor.Hooks {
-	return executor.Hooks{Interrupt: func(p *executor.Point) bool { f(p); return false }}
+func Observe(f func(p *host.Point)) host.Hooks {
+	return host.Hooks{Interrupt: func(p *host.Point) bool { f(p); return false }}
 }
 
 // Combine merges hooks: a point stops the run if any of them says so. Every
 // hook is asked, in order.
-func Combine(hooks ...executor.Hooks) executor.Hooks {
-	ask := func(pick func(executor.Hooks) func(*executor.Point) bool) func(*executor.Point) bool {
-		return func(p *executor.Point) bool {
+func Combine(hooks ...host.Hooks) host.Hooks {
+	ask := func(pick func(host.Hooks) func(*host.Point) bool) func(*host.Point) bool {
+		return func(p *host.Point) bool {
 			stop := false
 			for _, h := range hooks {
 				if f := pick(h); f != nil && f(p) {
@@ -98,9 +97,9 @@ func Combine(hooks ...executor.Hooks) executor.Hooks {
 			return stop
 		}
 	}
-	return executor.Hooks{
-		Interrupt: ask(func(h executor.Hooks) func(*executor.Point) bool { return h.Interrupt }),
-		Crash:     ask(func(h executor.Hooks) func(*executor.Point) bool { return h.Crash }),
+	return host.Hooks{
+		Interrupt: ask(func(h host.Hooks) func(*host.Point) bool { return h.Interrupt }),
+		Crash:     ask(func(h host.Hooks) func(*host.Point) bool { return h.Crash }),
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 
 	"github.com/wasmflow/wasmflow/store"
 	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
-	"github.com/wasmflow/wasmflow/store/migrate"
+	"github.com/wasmflow/wasmflow/store/internal/migrate"
 )
 
 //go:embed migrations/*.sql

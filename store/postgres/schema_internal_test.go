@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/wasmflow/wasmflow/internal/pgtest"
-	"github.com/wasmflow/wasmflow/store/migrate"
+	"github.com/wasmflow/wasmflow/store/internal/migrate"
 )
 
 func TestSchemaVersionIsTheLastMigration(t *testing.T) {

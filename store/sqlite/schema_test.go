@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/wasmflow/wasmflow/store/migrate"
+	"github.com/wasmflow/wasmflow/store/internal/migrate"
 )
 
 func TestSchemaVersionIsTheLastMigration(t *testing.T) {

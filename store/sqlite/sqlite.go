@@ -21,7 +21,7 @@ import (
 
 	"github.com/wasmflow/wasmflow/store"
 	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
-	"github.com/wasmflow/wasmflow/store/migrate"
+	"github.com/wasmflow/wasmflow/store/internal/migrate"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )

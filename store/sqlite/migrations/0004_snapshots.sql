@@ -1,4 +1,4 @@
--- Init images of modules (see host/snapshot): state the host derives from a
+-- Init images of modules (see internal/snapshot): state the host derives from a
 -- module's bytes, kept so that no process derives it again. Any of them may
 -- be deleted: the host makes it again.
 CREATE TABLE module_images (
@@ -9,7 +9,7 @@ CREATE TABLE module_images (
     PRIMARY KEY (digest, format)
 );
 
--- The latest suspension snapshot of each run (see host/snapshot): a run's
+-- The latest suspension snapshot of each run (see internal/snapshot): a run's
 -- state when it last parked, at journal position position. A shortcut too:
 -- the host replays the journal when it is missing or unusable. Written in
 -- the same transaction as the suspension; deleted when the run finishes.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
-	"github.com/wasmflow/wasmflow/host/snapshot"
+	"github.com/wasmflow/wasmflow/internal/snapshot"
 )
 
 // tableModule is a module with the given table section body and an export

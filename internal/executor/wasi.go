@@ -7,7 +7,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/internal/engine"
 )
 
 // The WASI functions the host serves itself, on every engine alike,

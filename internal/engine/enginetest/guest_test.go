@@ -10,7 +10,7 @@ import (
 
 	wt "github.com/bytecodealliance/wasmtime-go/v39"
 
-	"github.com/wasmflow/wasmflow/host/engine/enginetest"
+	"github.com/wasmflow/wasmflow/internal/engine/enginetest"
 )
 
 var update = flag.Bool("update", false, "write testdata/guest.wasm from testdata/guest.wat")
@@ -33,6 +33,6 @@ func TestGuestIsItsText(t *testing.T) {
 		return
 	}
 	if !bytes.Equal(wasm, enginetest.GuestWasm) {
-		t.Fatal("testdata/guest.wasm is not testdata/guest.wat compiled: run go test -run TestGuestIsItsText ./host/engine/enginetest -args -update")
+		t.Fatal("testdata/guest.wasm is not testdata/guest.wat compiled: run go test -run TestGuestIsItsText ./internal/engine/enginetest -args -update")
 	}
 }

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/abi"
-	"github.com/wasmflow/wasmflow/host/engine"
-	"github.com/wasmflow/wasmflow/host/snapshot"
+	"github.com/wasmflow/wasmflow/internal/engine"
+	"github.com/wasmflow/wasmflow/internal/snapshot"
 	"github.com/wasmflow/wasmflow/store"
 )
 

@@ -22,7 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wasmflow/wasmflow/host/executor"
+	"github.com/wasmflow/wasmflow/internal/executor"
 	"github.com/wasmflow/wasmflow/store"
 )
 

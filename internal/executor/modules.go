@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"github.com/wasmflow/wasmflow/abi"
-	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/internal/engine"
 	"github.com/wasmflow/wasmflow/store"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/abi"
-	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/internal/engine"
 	"github.com/wasmflow/wasmflow/store"
 )
 

@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/wasmflow/wasmflow/host/engine"
-	"github.com/wasmflow/wasmflow/host/engine/enginetest"
-	"github.com/wasmflow/wasmflow/host/engine/wazero"
+	"github.com/wasmflow/wasmflow/internal/engine"
+	"github.com/wasmflow/wasmflow/internal/engine/enginetest"
+	"github.com/wasmflow/wasmflow/internal/engine/wazero"
 )
 
 // The engine conformance suite, on the compiler and on the interpreter

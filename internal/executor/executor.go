@@ -15,59 +15,30 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/internal/engine"
 	"github.com/wasmflow/wasmflow/store"
 )
 
-// Limits bound what one guest may do. Zero fields take the defaults shown.
+// Limits bound what one guest may do: host.Limits, which documents each
+// field and its default, converted.
 type Limits struct {
-	// ModuleSize bounds uploaded modules, in bytes. Default 32 MiB.
-	ModuleSize int
-	// ActivationTimeout bounds one activation. A guest still running then is
-	// stopped and its run fails; at a checkpoint after half of it the run is
-	// suspended and continues in a new activation. Default 5m.
-	ActivationTimeout time.Duration
-	// Payload bounds every payload that crosses the ABI: input, output,
-	// step output, cursor, effect result, signal payload, progress. Error
-	// messages longer than this are truncated. Default 1 MiB.
-	Payload int
-	// EventsPerRun bounds a run's timeline. Default 100000.
-	EventsPerRun int64
-	// LogLine bounds one guest log line; longer lines are truncated.
-	// Default 8 KiB.
-	LogLine int
-	// LogBytesPerActivation and LogLinesPerActivation bound what one
-	// activation's guest writes to the host's log: its log calls and its
-	// stdout and stderr lines together (lines written while replaying are
-	// not counted). The first line over either is replaced by one marker
-	// line and the rest are dropped. Default 1 MiB and 1000 lines.
+	ModuleSize            int
+	ActivationTimeout     time.Duration
+	Payload               int
+	EventsPerRun          int64
+	LogLine               int
 	LogBytesPerActivation int
 	LogLinesPerActivation int
-	// LogBytesPerRun and LogLinesPerRun bound the same over all of a run's
-	// activations in this process (a process does not know what others
-	// logged for the run). Default 16 MiB and 10000 lines.
-	LogBytesPerRun int64
-	LogLinesPerRun int64
-	// Activations bounds how many activations one run may have, as Rails'
-	// max_resumptions does: a run that keeps being interrupted, crashing its
-	// process or losing its lease fails instead of looping for ever. Sleeps,
-	// signals and retries count too, so the default is generous. Default
-	// 10000.
-	Activations int
-	// MemoryPages is the engine's memory limit, in 64 KiB pages; the
-	// executor only uses it to explain out-of-memory failures. Default 4096.
-	MemoryPages uint32
-	// TableElements bounds the elements of a module's tables together: a
-	// module whose tables start larger is refused, and table.grow fails
-	// beyond it. Default 1000000 (a Go guest's table has about 6,500).
-	TableElements uint32
-	// SnapshotSize bounds a run's suspension snapshot, compressed, in
-	// bytes: a larger one is not stored, and the run replays instead.
-	// Default 16 MiB.
-	SnapshotSize int
+	LogBytesPerRun        int64
+	LogLinesPerRun        int64
+	Activations           int
+	MemoryPages           uint32
+	TableElements         uint32
+	SnapshotSize          int
 }
 
-// WithDefaults returns l with zero fields set to their defaults.
+// WithDefaults returns l with zero fields set to the defaults host.Limits
+// documents.
 func (l Limits) WithDefaults() Limits {
 	if l.ModuleSize == 0 {
 		l.ModuleSize = 32 << 20

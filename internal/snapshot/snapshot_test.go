@@ -13,7 +13,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/wasmflow/wasmflow/host/snapshot"
+	"github.com/wasmflow/wasmflow/internal/snapshot"
 )
 
 // A module built by hand, byte by byte, so that the tests control every

@@ -16,7 +16,7 @@ import (
 
 	wt "github.com/bytecodealliance/wasmtime-go/v39"
 
-	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/internal/engine"
 )
 
 var errBoom = errors.New("boom")

@@ -9,15 +9,14 @@ package metrics
 
 import (
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/wasmflow/wasmflow/host/executor"
-	"github.com/wasmflow/wasmflow/host/scheduler"
+	"github.com/wasmflow/wasmflow/internal/executor"
+	"github.com/wasmflow/wasmflow/internal/scheduler"
 	"github.com/wasmflow/wasmflow/store"
 )
 
@@ -41,7 +40,6 @@ type Metrics struct {
 	activations    *prometheus.HistogramVec
 	uncertain      *prometheus.CounterVec
 	nondeterminism *prometheus.CounterVec
-	requests       *prometheus.HistogramVec
 	steps          *prometheus.HistogramVec
 	retries        *prometheus.CounterVec
 	interrupts     *prometheus.CounterVec
@@ -82,11 +80,6 @@ func New(cfg *Config) *Metrics {
 			Name: "wasmflow_nondeterminism_total",
 			Help: "Runs failed because their code asked for something other than what their journal holds.",
 		}, []string{"module", "workflow"}),
-		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "wasmflow_http_request_duration_seconds",
-			Help:    "HTTP requests answered by the API, by method, route and status (live event streams count until their headers).",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"method", "route", "status"}),
 		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "wasmflow_step_duration_seconds",
 			Help:    "Step attempts that ended in this process, by module, workflow, step and outcome (completed or failed): how long each ran in the activation that ended it.",
@@ -134,7 +127,7 @@ func New(cfg *Config) *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.activations, m.uncertain, m.nondeterminism, m.requests,
+		m.activations, m.uncertain, m.nondeterminism,
 		m.steps, m.retries, m.interrupts, m.resumptions, m.leaseLosses,
 		m.starts, m.noImage, m.snapshotBytes, m.restores, m.logCapped,
 	)
@@ -244,10 +237,4 @@ func (n *stepNames) label(run *store.Run, step string) string {
 	}
 	names[step] = true
 	return step
-}
-
-// Request records one HTTP request. route is the route's pattern, not the
-// path, so that run ids do not make a label value each.
-func (m *Metrics) Request(method, route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Observe(d.Seconds())
 }

@@ -6,9 +6,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/wasmflow/wasmflow/host/engine"
-	"github.com/wasmflow/wasmflow/host/engine/enginetest"
-	"github.com/wasmflow/wasmflow/host/engine/wasmtime"
+	"github.com/wasmflow/wasmflow/internal/engine"
+	"github.com/wasmflow/wasmflow/internal/engine/enginetest"
+	"github.com/wasmflow/wasmflow/internal/engine/wasmtime"
 )
 
 // The engine conformance suite.

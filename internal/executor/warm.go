@@ -6,7 +6,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/wasmflow/wasmflow/host/engine"
+	"github.com/wasmflow/wasmflow/internal/engine"
 )
 
 // StartWarm: the instance the run parked in, kept in this process's
