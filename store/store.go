@@ -86,7 +86,7 @@ type Store interface {
 
 	// RunApply writes, in one transaction, what one step of an activation
 	// changes: the run's status and fields, journal entries, effects, a
-	// consumed signal, and events. It is fenced: if the run's fence is not
+	// consumed signal, child runs, and events. It is fenced: if the run's fence is not
 	// params.Fence or its status is not running, nothing is written and the
 	// error is ErrFenced. A numbered write (params.Write) that the run has
 	// applied already under the same fence writes nothing again and
@@ -95,7 +95,9 @@ type Store interface {
 	RunApply(ctx context.Context, params *RunApplyParams) (*RunApplyResult, error)
 
 	// RunCancel cancels a run. A pending, sleeping or waiting run becomes
-	// cancelled at once (event run_cancelled). A running run gets
+	// cancelled at once (event run_cancelled), and ends as RunApply's
+	// terminal writes do (see RunApplyParams.ParentEvent): its parent
+	// learns, its children are cancelled. A running run gets
 	// CancelRequested set; its activation stops it. A finished run is
 	// ErrInvalidTransition.
 	RunCancel(ctx context.Context, params *RunCancelParams) (*Run, error)
@@ -117,6 +119,13 @@ type Store interface {
 
 	// RunGetByID returns one run.
 	RunGetByID(ctx context.Context, params *RunGetByIDParams) (*Run, error)
+
+	// RunChildren returns the children of a run (all of them, or those of
+	// IDs that are its children), oldest first, and the parent's
+	// ChildrenEnded, read together: a child whose end the count includes
+	// is terminal in the list, and a child not terminal in the list has
+	// not been counted.
+	RunChildren(ctx context.Context, params *RunChildrenParams) (*RunChildren, error)
 
 	// RunHeartbeat extends the leases that are still held (matching run id
 	// and fence, status running) to Now+LeaseDuration and reports, for each
@@ -265,7 +274,26 @@ type Run struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	CompletedAt     *time.Time
+	// ParentID is the run that started this one as a child; empty for a
+	// run started through the API.
+	ParentID string
+	// OnParentEnd is what becomes of a child when its parent ends while it
+	// has not: ParentEndCancel or ParentEndAbandon. Empty without a parent.
+	OnParentEnd ParentEnd
+	// ChildrenEnded counts the ends of this run's children (a child that
+	// is retried and ends again counts again).
+	ChildrenEnded int64
 }
+
+// ParentEnd is what becomes of a child run when its parent ends first.
+type ParentEnd string
+
+const (
+	// ParentEndCancel cancels the child (and, in turn, its children).
+	ParentEndCancel ParentEnd = "cancel"
+	// ParentEndAbandon lets the child go on alone.
+	ParentEndAbandon ParentEnd = "abandon"
+)
 
 // EntryKind is the kind of a journal entry.
 type EntryKind string
@@ -274,11 +302,18 @@ const (
 	EntryStep   EntryKind = "step"
 	EntryTimer  EntryKind = "timer"
 	EntrySignal EntryKind = "signal"
+	// EntryChild is the start of a child run: Name is its workflow,
+	// Output the child's run id (or, when it failed to start, Error).
+	EntryChild EntryKind = "child"
+	// EntryChildren is a wait for child runs: Name is "all" or "any",
+	// Output the answer (ABI.md, section 5.9) once received.
+	EntryChildren EntryKind = "children"
 )
 
 // EntryStatus is the status of a journal entry. Steps go running →
 // (retrying → running)* → completed | failed; timers scheduled → fired;
-// signals waiting → received | timed_out.
+// signals and children waits waiting → received | timed_out; child starts
+// are completed (started) or failed (refused).
 type EntryStatus string
 
 const (
@@ -372,6 +407,9 @@ const (
 	EventRunCancelled      EventType = "run_cancelled"
 	EventRunRetried        EventType = "run_retried"
 	EventNondeterminism    EventType = "nondeterminism"
+	EventChildStarted      EventType = "child_started"
+	EventChildCompleted    EventType = "child_completed"
+	EventChildFailed       EventType = "child_failed"
 )
 
 // Event is one event of a run's timeline. Seq counts from 1 per run without
@@ -486,6 +524,12 @@ type RunApplyParams struct {
 	// SignalsReceived is greater than this value (a signal arrived after the
 	// activation looked), wake_at becomes Now instead of WakeAt.
 	WakeIfSignalsBeyond int64
+	// WakeAtChildrenEnded applies to a waiting status: when > 0, the run
+	// wakes (wake_at becomes the time of the child's end) once its
+	// ChildrenEnded reaches this value, or at once (Now) if it has
+	// already; WakeAt still applies if it comes first. Any other write to
+	// the run clears it.
+	WakeAtChildrenEnded int64
 	Output              json.RawMessage // with StatusCompleted
 	Error               string          // with StatusFailed
 	Progress            json.RawMessage // nil: unchanged
@@ -493,6 +537,22 @@ type RunApplyParams struct {
 	Entries []*Entry  // upserted by (RunID, Seq)
 	Effects []*Effect // upserted by (RunID, StepSeq, Seq)
 	Consume *ConsumedSignal
+	// Children are child runs this write starts: pending and runnable at
+	// once, ParentID set to the run, each with a run_created event (with
+	// "parent"). A child whose ID exists already is left as it is, so a
+	// start sent again starts nothing twice. IdempotencyKey, Owner and
+	// LeaseDuration are ignored.
+	Children []*RunInsertParams
+
+	// ParentEvent applies to a terminal Status of a run that has a parent:
+	// it is appended to the parent's timeline, in the same transaction as
+	// the parent's ChildrenEnded is incremented (waking it per
+	// WakeAtChildrenEnded). Every terminal status, from RunApply or
+	// RunCancel, also ends the run's children that have not ended and whose
+	// OnParentEnd is cancel: a running child gets CancelRequested, any
+	// other becomes cancelled at once (event run_cancelled {"parent": id})
+	// and ends its own children in turn.
+	ParentEvent *NewEvent
 
 	// Snapshot, when set, becomes the run's snapshot, replacing the one it
 	// had. A terminal Status deletes the run's snapshot.
@@ -565,6 +625,18 @@ type RunCount struct {
 
 type RunGetByIDParams struct{ ID string }
 
+type RunChildrenParams struct {
+	ParentID string
+	IDs      []string // optional: only these
+}
+
+// RunChildren is a run's children and its count of their ends, read
+// together.
+type RunChildren struct {
+	Runs  []*Run
+	Ended int64 // the parent's ChildrenEnded
+}
+
 type RunHeartbeatParams struct {
 	Owner         string
 	Leases        []Lease
@@ -591,6 +663,9 @@ type RunInsertParams struct {
 	// LeaseDuration (see RunInsert).
 	Owner         string
 	LeaseDuration time.Duration
+	// ParentID and OnParentEnd, for a child run (RunApplyParams.Children).
+	ParentID    string
+	OnParentEnd ParentEnd
 }
 
 type RunLagParams struct{ Now time.Time }
@@ -601,6 +676,7 @@ type RunListParams struct {
 	ModuleVersion  string
 	Workflow       string
 	IdempotencyKey string
+	ParentID       string // only the children of this run
 	After          string // run id: return runs with a smaller id
 	Limit          int    // default 50
 }

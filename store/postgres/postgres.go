@@ -18,8 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wasmflow/wasmflow/store"
-	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 	"github.com/wasmflow/wasmflow/store/internal/migrate"
+	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/wasmflow/wasmflow/store"
-	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 	"github.com/wasmflow/wasmflow/store/internal/migrate"
+	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
