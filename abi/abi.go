@@ -38,7 +38,8 @@ const (
 	ExportResume = "wasmflow_resume"
 )
 
-// Park is what FuncStepBegin, FuncStepEnd, FuncSleep and FuncAwaitSignal
+// Park is what FuncStepBegin, FuncStepEnd, FuncSleep, FuncAwaitSignal,
+// FuncChildAwait, FuncCheckpoint and FuncCursorSet
 // return to a guest that exports ExportResume when the run suspends there:
 // the guest must return from the export it is in (ABI.md, section 12).
 const Park = 255
@@ -62,6 +63,8 @@ const (
 	FuncEffectEnd       = "effect_end"       // (status, ptr, len) -> i32
 	FuncSleep           = "sleep"            // (name_ptr, name_len, duration_ms i64) -> i32
 	FuncAwaitSignal     = "await_signal"     // (name_ptr, name_len, timeout_ms i64) -> i32
+	FuncChildStart      = "child_start"      // (req_ptr, req_len) -> i32
+	FuncChildAwait      = "child_await"      // (ids_ptr, ids_len, mode, timeout_ms i64) -> i32
 	FuncComplete        = "complete"         // (ptr, len) -> i32
 	FuncFail            = "fail"             // (ptr, len) -> i32
 	FuncLog             = "log"              // (level, ptr, len) -> i32
@@ -124,6 +127,72 @@ const (
 	// SignalTimedOut: the timeout elapsed before a signal arrived.
 	SignalTimedOut = 1
 )
+
+// Results of FuncChildStart.
+const (
+	// ChildStarted: the result register holds the child's run id.
+	ChildStarted = 0
+	// ChildRefused: no child was started; the result register holds why.
+	ChildRefused = 1
+)
+
+// Modes of FuncChildAwait.
+const (
+	// AwaitAll waits until every child in the array has ended.
+	AwaitAll = 0
+	// AwaitAny waits until one of them has.
+	AwaitAny = 1
+)
+
+// Results of FuncChildAwait.
+const (
+	// ChildrenReady: the result register holds the results (a JSON array
+	// of ChildResult).
+	ChildrenReady = 0
+	// ChildrenTimedOut: the timeout elapsed first.
+	ChildrenTimedOut = 1
+)
+
+// JSON is JSON text kept as it is, as encoding/json's RawMessage is (this
+// package imports nothing).
+type JSON []byte
+
+// MarshalJSON returns j, or null for nil.
+func (j JSON) MarshalJSON() ([]byte, error) {
+	if j == nil {
+		return []byte("null"), nil
+	}
+	return j, nil
+}
+
+// UnmarshalJSON keeps a copy of b.
+func (j *JSON) UnmarshalJSON(b []byte) error {
+	*j = append((*j)[:0], b...)
+	return nil
+}
+
+// ChildRequest is FuncChildStart's argument (ABI.md, section 5.9).
+type ChildRequest struct {
+	Workflow    string          `json:"workflow"`
+	Input       JSON `json:"input,omitempty"`
+	Module      string          `json:"module,omitempty"`
+	Version     string          `json:"version,omitempty"`
+	OnParentEnd string          `json:"on_parent_end,omitempty"`
+}
+
+// What becomes of a child when its parent ends first (ChildRequest.OnParentEnd).
+const (
+	OnParentEndCancel  = "cancel"
+	OnParentEndAbandon = "abandon"
+)
+
+// ChildResult is one element of FuncChildAwait's answer.
+type ChildResult struct {
+	ID     string          `json:"id"`
+	Status string          `json:"status"` // completed, failed or cancelled
+	Output JSON `json:"output,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
 
 // Levels for FuncLog.
 const (
