@@ -173,11 +173,11 @@ func (j *JSON) UnmarshalJSON(b []byte) error {
 
 // ChildRequest is FuncChildStart's argument (ABI.md, section 5.9).
 type ChildRequest struct {
-	Workflow    string          `json:"workflow"`
-	Input       JSON `json:"input,omitempty"`
-	Module      string          `json:"module,omitempty"`
-	Version     string          `json:"version,omitempty"`
-	OnParentEnd string          `json:"on_parent_end,omitempty"`
+	Workflow    string `json:"workflow"`
+	Input       JSON   `json:"input,omitempty"`
+	Module      string `json:"module,omitempty"`
+	Version     string `json:"version,omitempty"`
+	OnParentEnd string `json:"on_parent_end,omitempty"`
 }
 
 // What becomes of a child when its parent ends first (ChildRequest.OnParentEnd).
@@ -188,10 +188,10 @@ const (
 
 // ChildResult is one element of FuncChildAwait's answer.
 type ChildResult struct {
-	ID     string          `json:"id"`
-	Status string          `json:"status"` // completed, failed or cancelled
-	Output JSON `json:"output,omitempty"`
-	Error  string          `json:"error,omitempty"`
+	ID     string `json:"id"`
+	Status string `json:"status"` // completed, failed or cancelled
+	Output JSON   `json:"output,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Levels for FuncLog.
