@@ -18,6 +18,8 @@ enum Kind {
     Plain,
     Permanent,
     Step(String),
+    /// The host refused to start a child run of this workflow.
+    ChildRefused(String),
 }
 
 impl Error {
@@ -42,6 +44,10 @@ impl Error {
         Error { message: message.into(), kind: Kind::Step(step.to_string()) }
     }
 
+    pub(crate) fn child_refused(workflow: &str, reason: impl Into<String>) -> Error {
+        Error { message: reason.into(), kind: Kind::ChildRefused(workflow.to_string()) }
+    }
+
     /// Reports whether the error is permanent.
     pub fn is_permanent(&self) -> bool {
         self.kind == Kind::Permanent
@@ -56,6 +62,17 @@ impl Error {
         }
     }
 
+    /// Returns the workflow of the child run, when this is the error
+    /// [`Context::start_child`](crate::Context::start_child) returns
+    /// because the host refused to start it (live or on replay); the
+    /// message is then the host's reason.
+    pub fn refused_child(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::ChildRefused(w) => Some(w),
+            _ => None,
+        }
+    }
+
     /// Returns the message; for a step's error, the message of the error
     /// that ended its last attempt.
     pub fn message(&self) -> &str {
@@ -64,10 +81,13 @@ impl Error {
 }
 
 impl fmt::Display for Error {
-    /// Formats the message; a step's error reads `step "NAME" failed: MESSAGE`.
+    /// Formats the message; a step's error reads `step "NAME" failed:
+    /// MESSAGE`, a refused child `child run of workflow "NAME" refused:
+    /// REASON`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             Kind::Step(s) => write!(f, "step {:?} failed: {}", s, self.message),
+            Kind::ChildRefused(w) => write!(f, "child run of workflow {:?} refused: {}", w, self.message),
             _ => f.write_str(&self.message),
         }
     }

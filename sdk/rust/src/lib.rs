@@ -8,8 +8,10 @@
 //! ([`FromJson`], [`ToJson`], [`json_struct!`]). It runs from the top in
 //! every activation; [`step`]s record their outputs so that replay skips
 //! them, [`effect`]s give side effects stable idempotency keys, cursors let
-//! a long step resume where it stopped, and [`sleep`] and [`await_signal`]
-//! suspend the run at no cost. See the crate's README for the rules of
+//! a long step resume where it stopped, [`sleep`] and [`await_signal`]
+//! suspend the run at no cost, and [`Context::start_child`] starts child
+//! runs beside it, to await with [`Child::wait`], [`await_all`] and
+//! [`await_any`] ([`parallel`] does both for a set of branches). See the crate's README for the rules of
 //! replay and a complete example.
 //!
 //! # Panics
@@ -21,6 +23,7 @@
 //! workflow cannot continue past the panic, so the run compensates and fails
 //! as if the workflow had returned the step's error with `?`.
 
+mod child;
 mod context;
 mod error;
 pub mod json;
@@ -29,6 +32,7 @@ mod step;
 mod sys;
 mod wait;
 
+pub use child::{await_all, await_any, parallel, Branch, Child, ChildOptions, ChildResult, OnParentEnd};
 pub use context::{Context, Level};
 pub use error::Error;
 pub use json::{FromJson, Json, ToJson};

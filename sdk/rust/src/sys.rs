@@ -11,6 +11,12 @@ pub const END_ERROR: u32 = 1;
 pub const END_PERMANENT: u32 = 2;
 pub const EFFECT_DONE: u32 = 1;
 pub const SIGNAL_TIMED_OUT: u32 = 1;
+pub const CHILD_STARTED: u32 = 0;
+pub const CHILD_REFUSED: u32 = 1;
+pub const AWAIT_ALL: u32 = 0;
+pub const AWAIT_ANY: u32 = 1;
+pub const CHILDREN_READY: u32 = 0;
+pub const CHILDREN_TIMED_OUT: u32 = 1;
 
 #[cfg(target_arch = "wasm32")]
 mod imports {
@@ -32,6 +38,8 @@ mod imports {
         pub fn effect_end(status: u32, ptr: *const u8, len: u32) -> u32;
         pub fn sleep(ptr: *const u8, len: u32, duration_ms: i64) -> u32;
         pub fn await_signal(ptr: *const u8, len: u32, timeout_ms: i64) -> u32;
+        pub fn child_start(ptr: *const u8, len: u32) -> u32;
+        pub fn child_await(ptr: *const u8, len: u32, mode: u32, timeout_ms: i64) -> u32;
         pub fn complete(ptr: *const u8, len: u32) -> u32;
         pub fn fail(ptr: *const u8, len: u32) -> u32;
         pub fn log(level: u32, ptr: *const u8, len: u32) -> u32;
@@ -70,6 +78,8 @@ mod imports {
         effect_end(status: u32, ptr: *const u8, len: u32) -> u32;
         sleep(ptr: *const u8, len: u32, duration_ms: i64) -> u32;
         await_signal(ptr: *const u8, len: u32, timeout_ms: i64) -> u32;
+        child_start(ptr: *const u8, len: u32) -> u32;
+        child_await(ptr: *const u8, len: u32, mode: u32, timeout_ms: i64) -> u32;
         complete(ptr: *const u8, len: u32) -> u32;
         fail(ptr: *const u8, len: u32) -> u32;
         log(level: u32, ptr: *const u8, len: u32) -> u32;
@@ -167,6 +177,16 @@ pub fn sleep(name: &str, ms: i64) {
 pub fn await_signal(name: &str, timeout_ms: i64) -> u32 {
     let (p, n) = raw(name.as_bytes());
     unsafe { imports::await_signal(p, n, timeout_ms) }
+}
+
+pub fn child_start(req: &[u8]) -> u32 {
+    let (p, n) = raw(req);
+    unsafe { imports::child_start(p, n) }
+}
+
+pub fn child_await(ids: &[u8], mode: u32, timeout_ms: i64) -> u32 {
+    let (p, n) = raw(ids);
+    unsafe { imports::child_await(p, n, mode, timeout_ms) }
 }
 
 /// Completes the run; the host never returns from it.
