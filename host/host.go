@@ -388,6 +388,15 @@ func (h *Host) Steps(ctx context.Context, run *store.Run) ([]*store.Entry, error
 	return entries, nil
 }
 
+// Children returns a run's children, oldest first.
+func (h *Host) Children(ctx context.Context, run *store.Run) ([]*store.Run, error) {
+	kids, err := h.store.RunChildren(ctx, &store.RunChildrenParams{ParentID: run.ID})
+	if err != nil {
+		return nil, err
+	}
+	return kids.Runs, nil
+}
+
 // Events returns a run's events after seq.
 func (h *Host) Events(ctx context.Context, id string, afterSeq int64) ([]*Event, error) {
 	_, evs, err := h.RunEvents(ctx, id, afterSeq)

@@ -56,6 +56,8 @@ type ListRunsParams struct {
 	ModuleVersion  string // only with Module
 	Workflow       string
 	IdempotencyKey string
+	// Parent: only the children of this run.
+	Parent string
 	// After is the Next of the previous page; empty: the first page.
 	After string
 	// Limit is how many runs a page holds, from 1 to MaxListLimit
@@ -79,6 +81,9 @@ func (p *ListRunsParams) Check() error {
 	}
 	if err := checkOptional(checkName, "idempotency key", p.IdempotencyKey); err != nil {
 		return err
+	}
+	if p.Parent != "" && !validRunID(p.Parent) {
+		return errorf(ErrInvalid, "parent must be a run id, not %s", quote(p.Parent))
 	}
 	if p.After != "" && !validRunID(p.After) {
 		return errorf(ErrInvalid, "after must be a run id (the next of the previous page), not %s", quote(p.After))
@@ -105,7 +110,7 @@ func (h *Host) ListRuns(ctx context.Context, p *ListRunsParams) (*RunPage, error
 	}
 	runs, err := h.store.RunList(ctx, &store.RunListParams{
 		Status: p.Status, Module: p.Module, ModuleVersion: p.ModuleVersion, Workflow: p.Workflow,
-		IdempotencyKey: p.IdempotencyKey, After: p.After, Limit: p.Limit + 1, // one more tells whether there is a next page
+		IdempotencyKey: p.IdempotencyKey, ParentID: p.Parent, After: p.After, Limit: p.Limit + 1, // one more tells whether there is a next page
 	})
 	if err != nil {
 		return nil, err

@@ -39,7 +39,8 @@ const (
 	StatusFailed    = store.StatusFailed
 	StatusCancelled = store.StatusCancelled
 
-	EntryStep = store.EntryStep
+	EntryStep  = store.EntryStep
+	EntryChild = store.EntryChild
 
 	ScopeRead  = store.ScopeRead
 	ScopeWrite = store.ScopeWrite

@@ -334,11 +334,23 @@ type Run struct {
 	// its next host call.
 	CancelRequested bool            `json:"cancel_requested"`
 	Progress        json.RawMessage `json:"progress"`
-	Steps           []Step          `json:"steps,omitzero"` // nil (left out) in lists
-	Waits           []Wait          `json:"waits,omitzero"` // nil (left out) in lists
-	CreatedAt       time.Time       `json:"created_at"`
-	UpdatedAt       time.Time       `json:"updated_at"`
-	CompletedAt     *time.Time      `json:"completed_at"`
+	// Parent is the id of the run that started this one as a child; null
+	// for a run started through the API.
+	Parent *string `json:"parent"`
+	// Children are the child runs this run started, oldest first.
+	Children    []ChildRun `json:"children,omitzero"` // nil (left out) in lists
+	Steps       []Step     `json:"steps,omitzero"`    // nil (left out) in lists
+	Waits       []Wait     `json:"waits,omitzero"`    // nil (left out) in lists
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	CompletedAt *time.Time `json:"completed_at"`
+}
+
+// ChildRun is a child of a run.
+type ChildRun struct {
+	ID       string `json:"id"`
+	Workflow string `json:"workflow"`
+	Status   string `json:"status"`
 }
 
 // Step is a step of a run's journal.
@@ -352,9 +364,9 @@ type Step struct {
 
 // Wait is a durable timer or a wait for a signal in a run's journal.
 type Wait struct {
-	Kind   string     `json:"kind"`    // timer or signal
+	Kind   string     `json:"kind"`    // timer, signal or children
 	Name   string     `json:"name"`    // the timer's or the signal's
-	Status string     `json:"status"`  // timers: scheduled, fired; signals: waiting, received, timed_out
+	Status string     `json:"status"`  // timers: scheduled, fired; signals and children: waiting, received, timed_out
 	WakeAt *time.Time `json:"wake_at"` // when the timer fires or the wait times out; null: never
 }
 
@@ -371,9 +383,19 @@ func (s *server) writeRun(c *fiber.Ctx, status int, run *host.Run) error {
 	if err != nil {
 		return err
 	}
+	kids, err := s.h.Children(ctx, run)
+	if err != nil {
+		return err
+	}
 	out := toRun(run)
-	out.Steps, out.Waits = []Step{}, []Wait{}
+	out.Steps, out.Waits, out.Children = []Step{}, []Wait{}, make([]ChildRun, len(kids))
+	for i, k := range kids {
+		out.Children[i] = ChildRun{ID: k.ID, Workflow: k.Workflow, Status: string(k.Status)}
+	}
 	for _, e := range entries {
+		if e.Kind == host.EntryChild {
+			continue // the children are listed with their status
+		}
 		if e.Kind != host.EntryStep {
 			out.Waits = append(out.Waits, Wait{Kind: string(e.Kind), Name: e.Name, Status: string(e.Status), WakeAt: e.WakeAt})
 			continue
@@ -390,7 +412,7 @@ func toRun(run *host.Run) Run {
 		Workflow: run.Workflow, Status: string(run.Status), Input: rawOrNull(run.Input), Output: rawOrNull(run.Output),
 		Error: optional(run.Error), Attempt: run.Attempt, IdempotencyKey: optional(run.IdempotencyKey),
 		CancelRequested: run.CancelRequested && !run.Status.Terminal(),
-		Progress:        rawOrNull(run.Progress), CreatedAt: run.CreatedAt, UpdatedAt: run.UpdatedAt, CompletedAt: run.CompletedAt,
+		Progress:        rawOrNull(run.Progress), Parent: optional(run.ParentID), CreatedAt: run.CreatedAt, UpdatedAt: run.UpdatedAt, CompletedAt: run.CompletedAt,
 	}
 }
 
@@ -417,7 +439,7 @@ func (s *server) listRuns(c *fiber.Ctx) error {
 	}
 	page, err := s.h.ListRuns(c.UserContext(), &host.ListRunsParams{
 		Status: host.RunStatus(c.Query("status")), Module: c.Query("module"), ModuleVersion: c.Query("version"),
-		Workflow: c.Query("workflow"), IdempotencyKey: c.Query("idempotency_key"), After: c.Query("after"), Limit: limit,
+		Workflow: c.Query("workflow"), IdempotencyKey: c.Query("idempotency_key"), Parent: c.Query("parent"), After: c.Query("after"), Limit: limit,
 	})
 	if err != nil {
 		return err

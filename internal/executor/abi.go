@@ -38,6 +38,8 @@ func HostFuncs() []engine.HostFunc {
 		hostFunc(abi.FuncEffectEnd, []engine.ValueType{i32, i32, i32}, i32, runMode, (*Activation).effectEnd),
 		hostFunc(abi.FuncSleep, []engine.ValueType{i32, i32, i64}, i32, runMode, (*Activation).sleep),
 		hostFunc(abi.FuncAwaitSignal, []engine.ValueType{i32, i32, i64}, i32, runMode, (*Activation).awaitSignal),
+		hostFunc(abi.FuncChildStart, []engine.ValueType{i32, i32}, i32, runMode, (*Activation).childStart),
+		hostFunc(abi.FuncChildAwait, []engine.ValueType{i32, i32, i32, i64}, i32, runMode, (*Activation).childAwait),
 		hostFunc(abi.FuncComplete, []engine.ValueType{i32, i32}, i32, runMode, (*Activation).complete),
 		hostFunc(abi.FuncFail, []engine.ValueType{i32, i32}, i32, runMode, (*Activation).failCall),
 		hostFunc(abi.FuncLog, []engine.ValueType{i32, i32, i32}, i32, anyMode, (*Activation).logCall),
@@ -50,8 +52,16 @@ func HostFuncs() []engine.HostFunc {
 // parks are the host functions whose suspensions a guest that can park
 // parks at (ABI.md, section 12); step_end parks only for a retry.
 var parks = map[string]bool{
-	abi.FuncStepBegin: true, abi.FuncSleep: true, abi.FuncAwaitSignal: true,
+	abi.FuncStepBegin: true, abi.FuncSleep: true, abi.FuncAwaitSignal: true, abi.FuncChildAwait: true,
 	abi.FuncCheckpoint: true, abi.FuncCursorSet: true,
+}
+
+// keepsHeld are the host functions that leave the held write (holdStep,
+// holdChild) held: complete merges it into its own write, child_start adds
+// to it, and the others show nothing of it outside the activation.
+var keepsHeld = map[string]bool{
+	abi.FuncComplete: true, abi.FuncLog: true, abi.FuncChildStart: true,
+	abi.FuncResultLen: true, abi.FuncResultRead: true,
 }
 
 type callMode int
@@ -96,7 +106,7 @@ func hostFunc(name string, params []engine.ValueType, result engine.ValueType, m
 			case mode == describeMode && a.describe == nil:
 				return a.fault("%s may only be called during %s", name, abi.ExportDescribe)
 			}
-			if name != abi.FuncComplete && name != abi.FuncLog {
+			if !keepsHeld[name] {
 				if err := a.flushHeld(); err != nil {
 					return err
 				}

@@ -526,6 +526,7 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 		a.held = nil
 		p.Entries = append(h.Entries, p.Entries...)
 		p.Events = append(h.Events, p.Events...)
+		p.Children = append(h.Children, p.Children...)
 	}
 	if len(a.pending) > 0 {
 		p.Events = append(a.pending, p.Events...)
@@ -533,6 +534,9 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 	}
 	if a.progress != nil {
 		p.Progress, a.progress = a.progress, nil
+	}
+	if p.Status.Terminal() && a.run.ParentID != "" {
+		p.ParentEvent = store.ChildEnded{Child: a.run.ID, Workflow: a.run.Workflow, Status: p.Status, Output: p.Output, Error: p.Error}.Event(p.Now)
 	}
 	n := int64(len(p.Events))
 	if p.Status == "" && a.eventCount+n > a.e.limits.EventsPerRun {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wasmflow/wasmflow/internal/engine"
@@ -188,6 +189,9 @@ const (
 	SuspendSignal = "signal"
 	// SuspendRetry: a step failed and is retried after its backoff.
 	SuspendRetry = "retry"
+	// SuspendChildren: it waits for child runs to end (or for the wait's
+	// timeout).
+	SuspendChildren = "children"
 )
 
 // Why a run was interrupted: the cause recorded in its run_suspended event
@@ -269,6 +273,9 @@ type Executor struct {
 	noSnapshots bool
 	warm        *warmCache
 	runLogs     runLogs
+	// moduleRecords are module versions' records by name and version,
+	// for child starts (see moduleRecord).
+	moduleRecords sync.Map
 }
 
 // New returns an Executor.

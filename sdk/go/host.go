@@ -120,6 +120,25 @@ func hostAwaitSignal(name string, timeoutMS int64) uint32 {
 	}
 }
 
+func hostChildStart(req []byte) uint32 {
+	p, n := bytesPtr(req)
+	r := sysChildStart(p, n)
+	runtime.KeepAlive(req)
+	return r
+}
+
+// hostChildAwait parks as hostAwaitSignal does.
+func hostChildAwait(ids []byte, mode uint32, timeoutMS int64) uint32 {
+	for {
+		p, n := bytesPtr(ids)
+		r := sysChildAwait(p, n, mode, timeoutMS)
+		runtime.KeepAlive(ids)
+		if !park(r) {
+			return r
+		}
+	}
+}
+
 func hostComplete(b []byte) {
 	p, n := bytesPtr(b)
 	sysComplete(p, n)

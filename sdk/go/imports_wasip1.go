@@ -56,6 +56,12 @@ func sysSleep(namePtr, nameLen uint32, durationMS int64) uint32
 //go:wasmimport wasmflow await_signal
 func sysAwaitSignal(namePtr, nameLen uint32, timeoutMS int64) uint32
 
+//go:wasmimport wasmflow child_start
+func sysChildStart(ptr, n uint32) uint32
+
+//go:wasmimport wasmflow child_await
+func sysChildAwait(ptr, n, mode uint32, timeoutMS int64) uint32
+
 //go:wasmimport wasmflow complete
 func sysComplete(ptr, n uint32) uint32
 

@@ -21,11 +21,15 @@ import (
 // row is written last: it ends the write's currency (its status, its last
 // numbered write).
 
-// fenceSQL locks the batch's runs, in id order (as every batch does, so
-// that two batches never wait on each other crosswise), and reads what the
-// fence check of each write needs.
+// fenceSQL locks the batch's runs ($1), and the parents of those whose
+// writes end them ($2), in id order (as every batch does, so that two
+// batches never wait on each other crosswise), and reads what the fence
+// check of each write needs. A child's end takes its parent's lock here,
+// before the parent's counters are read: it serializes with the parent's
+// own writes (a suspension waiting for children), whichever commits first.
 const fenceSQL = `SELECT id, status, fence, write_fence, write_seq, cancel_requested, event_count, signals_received
-	FROM runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
+	FROM runs WHERE id = ANY($1::text[]) OR id IN (SELECT parent_id FROM runs WHERE id = ANY($2::text[]))
+	ORDER BY id FOR UPDATE`
 
 // okSQL holds while the write ($1, $2, $3) is current: the run is running
 // under its fence, and it is not a numbered write applied already.
@@ -33,12 +37,16 @@ const okSQL = `EXISTS (SELECT 1 FROM runs g WHERE g.id = $1 AND g.fence = $2::bi
 	AND NOT ($3::bigint > 0 AND g.write_fence = $2::bigint AND g.write_seq >= $3::bigint))`
 
 // applyRunSQL writes the run's own fields and counts the new events. A
-// waiting run wakes at once if a signal arrived after the activation looked.
+// waiting run wakes at once if a signal arrived after the activation looked,
+// or if as many children as it waits for ($13) have ended; otherwise it
+// keeps that number in children_wake, for the child's end that reaches it.
 const applyRunSQL = `UPDATE runs SET
 		status = $4,
 		wake_at = CASE WHEN $4 = 'running' THEN wake_at
 			WHEN $4 = 'waiting' AND signals_received > $5::bigint THEN $6::timestamptz
+			WHEN $4 = 'waiting' AND $13::bigint > 0 AND children_ended >= $13::bigint THEN $6::timestamptz
 			ELSE $7::timestamptz END,
+		children_wake = CASE WHEN $4 = 'waiting' AND $13::bigint > children_ended THEN $13::bigint ELSE 0 END,
 		lease_owner = CASE WHEN $4 = 'running' THEN lease_owner ELSE '' END,
 		completed_at = COALESCE($8::timestamptz, completed_at),
 		output = COALESCE($9::json, output),
@@ -86,6 +94,27 @@ const appendEventsSQL = `INSERT INTO events (run_id, seq, type, step, at, data)
 	SELECT $1, r.event_count + e.n, e.type, e.step, e.at, e.data::json
 	FROM runs r, unnest($4::text[], $5::text[], $6::timestamptz[], $7::text[]) WITH ORDINALITY AS e(type, step, at, data, n)
 	WHERE r.id = $1 AND ` + okSQL
+
+// insertChildrenSQL starts the write's child runs, pending and runnable at
+// once, each with its run_created event; a child that exists already is
+// left as it is.
+const insertChildrenSQL = `WITH c AS (
+		INSERT INTO runs (id, module_name, module_version, module_digest, workflow, status, input, event_count, wake_at,
+			created_at, updated_at, parent_id, on_parent_end)
+		SELECT c.id, c.module_name, c.module_version, c.module_digest, c.workflow, 'pending', c.input::json, 1, c.now,
+			c.now, c.now, $1, c.on_parent_end
+		FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])
+			AS c(id, module_name, module_version, module_digest, workflow, input, on_parent_end, now)
+		WHERE ` + okSQL + `
+		ON CONFLICT (id) DO NOTHING
+		RETURNING id, module_name, module_version, workflow, created_at
+	) INSERT INTO events (run_id, seq, type, step, at, data)
+	SELECT id, 1, 'run_created', '', created_at,
+		json_build_object('module', module_name, 'version', module_version, 'workflow', workflow, 'parent', $1::text) FROM c`
+
+// runEndedSQL does the work of the run's end (migration 0007): its parent
+// learns, its children end.
+const runEndedSQL = `SELECT wasmflow_run_ended($1, $4::timestamptz, $5::text, $6::text, $7::timestamptz, $8::json) WHERE ` + okSQL
 
 // RunApply implements store.Store: the write goes through the store's
 // writer, in the next batch (see RunApplyBatch).
@@ -149,10 +178,14 @@ func (s *Store) applyBatch(ctx context.Context, ws []*store.RunApplyParams, todo
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	ids := make([]string, len(todo))
+	var ending []string
 	for k, i := range todo {
 		ids[k] = ws[i].RunID
+		if ws[i].Status.Terminal() {
+			ending = append(ending, ws[i].RunID)
+		}
 	}
-	b.Queue(fenceSQL, ids)
+	b.Queue(fenceSQL, ids, ending)
 	for _, i := range todo {
 		queueWrite(b, ws[i])
 	}
@@ -204,12 +237,38 @@ func queueWrite(b *pgx.Batch, p *store.RunApplyParams) {
 		}
 		b.Queue(appendEventsSQL, id, fence, write, types, steps, ats, datas)
 	}
+	if len(p.Children) > 0 {
+		queueChildren(b, p)
+	}
 	var completed *time.Time
 	if status.Terminal() {
 		completed = &p.Now
+		ev := p.ParentEvent
+		if ev == nil {
+			b.Queue(runEndedSQL, id, fence, write, p.Now, nil, nil, nil, nil)
+		} else {
+			b.Queue(runEndedSQL, id, fence, write, p.Now, string(ev.Type), ev.Step, sqlstore.OrNow(ev.At, p.Now), eventData(ev.Data))
+		}
+	}
+	childrenWake := int64(0)
+	if status == store.StatusWaiting {
+		childrenWake = p.WakeAtChildrenEnded
 	}
 	b.Queue(applyRunSQL, id, fence, write, string(status), p.WakeIfSignalsBeyond, p.Now, wake, completed,
-		nullJSON(p.Output), nullString(p.Error), nullJSON(p.Progress), int64(len(p.Events)))
+		nullJSON(p.Output), nullString(p.Error), nullJSON(p.Progress), int64(len(p.Events)), childrenWake)
+}
+
+// queueChildren queues the insert of the write's children: one statement
+// for all of them.
+func queueChildren(b *pgx.Batch, p *store.RunApplyParams) {
+	n := len(p.Children)
+	ids, names, versions, digests, workflows := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	inputs, ends, nows := make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, c := range p.Children {
+		ids[i], names[i], versions[i], digests[i], workflows[i] = c.ID, c.ModuleName, c.ModuleVersion, c.ModuleDigest, c.Workflow
+		inputs[i], ends[i], nows[i] = string(runInput(c.Input)), string(sqlstore.OnParentEnd(c)), sqlstore.OrNow(c.Now, p.Now)
+	}
+	b.Queue(insertChildrenSQL, p.RunID, p.Fence, p.Write, ids, names, versions, digests, workflows, inputs, ends, nows)
 }
 
 // writeStatements is how many statements queueWrite queues before the
@@ -231,6 +290,12 @@ func writeStatements(p *store.RunApplyParams) int {
 	}
 	if len(p.Events) > 0 {
 		n++
+	}
+	if len(p.Children) > 0 {
+		n++
+	}
+	if status.Terminal() {
+		n++ // runEndedSQL
 	}
 	return n
 }

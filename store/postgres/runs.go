@@ -20,14 +20,19 @@ func scanRun(row pgx.Row) (*store.Run, error) {
 		r                       store.Run
 		status                  string
 		input, output, progress []byte
-		key                     *string
+		key, parent             *string
+		onParentEnd             string
 	)
 	err := row.Scan(&r.ID, &r.ModuleName, &r.ModuleVersion, &r.ModuleDigest, &r.Workflow, &status, &input, &output, &r.Error,
 		&r.Attempt, &key, &progress, &r.Activations, &r.CancelRequested, &r.SignalsReceived, &r.EventCount,
-		&r.WakeAt, &r.LeaseOwner, &r.Fence, &r.CreatedAt, &r.UpdatedAt, &r.CompletedAt)
+		&r.WakeAt, &r.LeaseOwner, &r.Fence, &r.CreatedAt, &r.UpdatedAt, &r.CompletedAt, &parent, &onParentEnd, &r.ChildrenEnded)
 	if err != nil {
 		return nil, err
 	}
+	if parent != nil {
+		r.ParentID = *parent
+	}
+	r.OnParentEnd = store.ParentEnd(onParentEnd)
 	r.Status = store.RunStatus(status)
 	r.Input, r.Output, r.Progress = input, output, progress
 	if key != nil {
@@ -89,21 +94,30 @@ func nullString(s string) *string {
 	return &s
 }
 
+// runInput is a run's input as stored: JSON null when there is none.
+func runInput(in json.RawMessage) json.RawMessage {
+	if in == nil {
+		return json.RawMessage("null")
+	}
+	return in
+}
+
 // RunInsert implements store.Store.
 func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store.Run, bool, error) {
-	input := p.Input
-	if input == nil {
-		input = json.RawMessage("null")
+	input := runInput(p.Input)
+	data := sqlstore.CreatedData(p)
+	var onParentEnd store.ParentEnd
+	if p.ParentID != "" {
+		onParentEnd = sqlstore.OnParentEnd(p)
 	}
-	data := sqlstore.MustJSON(map[string]any{"module": p.ModuleName, "version": p.ModuleVersion, "workflow": p.Workflow})
 	c := sqlstore.InsertClaim(p)
 	// One statement: the run, its run_created event and, when it is created
 	// claimed, its activation_started event. A run created running fires no
 	// notification (the runs_runnable trigger wants a runnable status).
 	run, err := scanRun(s.pool.QueryRow(ctx, `WITH r AS (
 			INSERT INTO runs (id, module_name, module_version, module_digest, workflow, status, input, idempotency_key,
-				event_count, wake_at, created_at, updated_at, activations, fence, lease_owner)
-			VALUES ($1, $2, $3, $4, $5, $10, $6, $7, $11, $12, $8, $8, $13, $16, $14)
+				event_count, wake_at, created_at, updated_at, activations, fence, lease_owner, parent_id, on_parent_end)
+			VALUES ($1, $2, $3, $4, $5, $10, $6, $7, $11, $12, $8, $8, $13, $16, $14, $17, $18)
 			ON CONFLICT (idempotency_key) DO NOTHING RETURNING `+sqlstore.RunColumns+`
 		), e AS (
 			INSERT INTO events (run_id, seq, type, step, at, data)
@@ -112,7 +126,8 @@ func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store
 			SELECT id, 2, 'activation_started', '', created_at, $15::json FROM r WHERE r.lease_owner <> ''
 		) SELECT `+sqlstore.RunColumns+` FROM r`,
 		p.ID, p.ModuleName, p.ModuleVersion, p.ModuleDigest, p.Workflow, []byte(input), nullString(p.IdempotencyKey), p.Now, data,
-		string(c.Status), c.EventCount, c.WakeAt, c.Activations, p.Owner, c.Event, int64(c.Activations)))
+		string(c.Status), c.EventCount, c.WakeAt, c.Activations, p.Owner, c.Event, int64(c.Activations),
+		nullString(p.ParentID), string(onParentEnd)))
 	if err == nil {
 		return run, true, nil
 	}
@@ -259,11 +274,17 @@ func (s *Store) RunRelease(ctx context.Context, p *store.RunReleaseParams) error
 	return s.wrap("release run "+p.ID, err)
 }
 
-// RunCancel implements store.Store.
+// RunCancel implements store.Store. The run and its parent are locked
+// first, in id order, as write batches lock a child that ends and its
+// parent.
 func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store.Run, error) {
 	var run *store.Run
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := getRun(ctx, tx, p.ID, true)
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM runs WHERE id = $1 OR id = (SELECT parent_id FROM runs WHERE id = $1)
+			ORDER BY id FOR UPDATE`, p.ID); err != nil {
+			return err
+		}
+		cur, err := getRun(ctx, tx, p.ID, false)
 		if err != nil {
 			return err
 		}
@@ -271,10 +292,13 @@ func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store
 		case cur.Status == store.StatusRunning:
 			_, err = tx.Exec(ctx, `UPDATE runs SET cancel_requested = true, updated_at = $2 WHERE id = $1`, p.ID, p.Now)
 		case cur.Status.CanBecome(store.StatusCancelled):
-			_, err = tx.Exec(ctx, `UPDATE runs SET status = 'cancelled', wake_at = NULL, lease_owner = '',
+			_, err = tx.Exec(ctx, `UPDATE runs SET status = 'cancelled', wake_at = NULL, lease_owner = '', children_wake = 0,
 				completed_at = $2, updated_at = $2 WHERE id = $1`, p.ID, p.Now)
 			if err == nil {
 				err = addEvent(ctx, tx, p.ID, &store.NewEvent{Type: store.EventRunCancelled, At: p.Now}, p.Now)
+			}
+			if err == nil {
+				err = runEnded(ctx, tx, cur, p.Now)
 			}
 		default:
 			return fmt.Errorf("run is %s: %w", cur.Status, store.ErrInvalidTransition)
@@ -289,6 +313,45 @@ func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store
 		return nil, s.wrap("cancel run "+p.ID, err)
 	}
 	return run, nil
+}
+
+// runEnded does the work of the end of run, which the store itself
+// cancelled: its parent learns, its children end.
+func runEnded(ctx context.Context, tx pgx.Tx, run *store.Run, now time.Time) error {
+	var typ, step, data any
+	if run.ParentID != "" {
+		ev := sqlstore.ChildEndedEvent(run, now)
+		typ, step, data = string(ev.Type), ev.Step, []byte(ev.Data)
+	}
+	_, err := tx.Exec(ctx, `SELECT wasmflow_run_ended($1, $2, $3, $4, $2, $5::json)`, run.ID, now, typ, step, data)
+	return err
+}
+
+// RunChildren implements store.Store. One statement reads the parent (its
+// ChildrenEnded) and its children, so both come from one snapshot: a
+// child's end and its count commit together.
+func (s *Store) RunChildren(ctx context.Context, p *store.RunChildrenParams) (*store.RunChildren, error) {
+	var ids []string // NULL: all the children
+	if len(p.IDs) > 0 {
+		ids = p.IDs
+	}
+	var runs []*store.Run
+	err := s.read(ctx, func() (err error) {
+		rows, _ := s.pool.Query(ctx, `SELECT `+sqlstore.RunColumns+` FROM (
+				SELECT 0 AS k, * FROM runs WHERE id = $1
+				UNION ALL
+				SELECT 1 AS k, * FROM runs WHERE parent_id = $1 AND ($2::text[] IS NULL OR id = ANY($2::text[]))
+			) r ORDER BY k, created_at, id`, p.ParentID, ids)
+		runs, err = scanRuns(rows)
+		return err
+	})
+	if err != nil {
+		return nil, s.wrap("list children of run "+p.ParentID, err)
+	}
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("store: list children of run %s: %w", p.ParentID, store.ErrNotFound)
+	}
+	return &store.RunChildren{Runs: runs[1:], Ended: runs[0].ChildrenEnded}, nil
 }
 
 // RunRetry implements store.Store.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -101,7 +102,43 @@ func write(ctx context.Context, tx *txn, p *store.RunApplyParams, res *store.Run
 			return err
 		}
 	}
+	if err := insertChildren(ctx, tx, p); err != nil {
+		return err
+	}
+	if p.Status.Terminal() {
+		return runEnded(ctx, tx, p)
+	}
 	return nil
+}
+
+// insertChildren starts the write's child runs; a child that exists
+// already is left as it is.
+func insertChildren(ctx context.Context, tx *txn, p *store.RunApplyParams) error {
+	for _, c := range p.Children {
+		child := *c
+		child.ParentID, child.OnParentEnd = p.RunID, sqlstore.OnParentEnd(c)
+		child.IdempotencyKey, child.Owner, child.LeaseDuration = "", "", 0
+		child.Now = sqlstore.OrNow(c.Now, p.Now)
+		if _, err := insertRun(ctx, tx, &child, sqlstore.InsertClaim(&child), ` ON CONFLICT (id) DO NOTHING`); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runEnded does the work of the end of the run of p: its parent learns
+// (with p.ParentEvent), its children end.
+func runEnded(ctx context.Context, tx *txn, p *store.RunApplyParams) error {
+	var parent sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT parent_id FROM runs WHERE id = ?`, p.RunID).Scan(&parent); err != nil {
+		return err
+	}
+	if parent.Valid {
+		if err := childEnded(ctx, tx, parent.String, p.Now, p.ParentEvent); err != nil {
+			return err
+		}
+	}
+	return endChildren(ctx, tx, p.RunID, p.Now)
 }
 
 // fenceWrite reports whether the run has applied the numbered write p
@@ -130,21 +167,28 @@ func updateApplied(ctx context.Context, tx *txn, p *store.RunApplyParams, res *s
 	if p.Status.Terminal() {
 		completed = micros(p.Now)
 	}
+	var childrenWake int64
+	if status == store.StatusWaiting {
+		childrenWake = p.WakeAtChildrenEnded
+	}
+	// A wait for children already ended wakes at once; one not yet ended
+	// keeps its threshold for the child's end that reaches it.
 	return tx.QueryRowContext(ctx, `UPDATE runs SET
-			status = ?,
-			wake_at = CASE WHEN ? THEN wake_at ELSE ? END,
-			lease_owner = CASE WHEN ? = 'running' THEN lease_owner ELSE '' END,
-			completed_at = COALESCE(?, completed_at),
-			output = COALESCE(?, output),
-			error = COALESCE(?, error),
-			progress = COALESCE(?, progress),
-			event_count = event_count + ?,
-			write_fence = ?,
-			write_seq = ?,
-			updated_at = ?
-		WHERE id = ? RETURNING cancel_requested, event_count, signals_received`,
-		string(status), status == store.StatusRunning, microsPtr(wake), string(status), completed,
-		nullText(p.Output), nullString(p.Error), nullText(p.Progress), len(p.Events), p.Fence, p.Write, micros(p.Now), p.RunID,
+			status = ?1,
+			wake_at = CASE WHEN ?1 = 'running' THEN wake_at WHEN ?13 > 0 AND children_ended >= ?13 THEN ?11 ELSE ?2 END,
+			children_wake = CASE WHEN ?13 > children_ended THEN ?13 ELSE 0 END,
+			lease_owner = CASE WHEN ?1 = 'running' THEN lease_owner ELSE '' END,
+			completed_at = COALESCE(?3, completed_at),
+			output = COALESCE(?4, output),
+			error = COALESCE(?5, error),
+			progress = COALESCE(?6, progress),
+			event_count = event_count + ?7,
+			write_fence = ?8,
+			write_seq = ?9,
+			updated_at = ?11
+		WHERE id = ?12 RETURNING cancel_requested, event_count, signals_received`,
+		string(status), microsPtr(wake), completed, nullText(p.Output), nullString(p.Error), nullText(p.Progress),
+		len(p.Events), p.Fence, p.Write, nil, micros(p.Now), p.RunID, childrenWake,
 	).Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
 }
 

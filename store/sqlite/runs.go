@@ -19,13 +19,16 @@ func scanRun(row scanner) (*store.Run, error) {
 		input                 string
 		created, updated      int64
 		status                string
+		parent                sql.NullString
+		onParentEnd           string
 	)
 	err := row.Scan(&r.ID, &r.ModuleName, &r.ModuleVersion, &r.ModuleDigest, &r.Workflow, &status, &input, &output, &r.Error,
 		&r.Attempt, &key, &progress, &r.Activations, &r.CancelRequested, &r.SignalsReceived, &r.EventCount,
-		&wake, &r.LeaseOwner, &r.Fence, &created, &updated, &completed)
+		&wake, &r.LeaseOwner, &r.Fence, &created, &updated, &completed, &parent, &onParentEnd, &r.ChildrenEnded)
 	if err != nil {
 		return nil, err
 	}
+	r.ParentID, r.OnParentEnd = parent.String, store.ParentEnd(onParentEnd)
 	r.Status = store.RunStatus(status)
 	r.Input = json.RawMessage(input)
 	if output.Valid {
@@ -88,23 +91,8 @@ func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store
 				return err
 			}
 		}
-		input := p.Input
-		if input == nil {
-			input = json.RawMessage("null")
-		}
-		now := micros(p.Now)
 		c := sqlstore.InsertClaim(p)
-		_, err := tx.ExecContext(ctx, `INSERT INTO runs (id, module_name, module_version, module_digest, workflow, status, input,
-			idempotency_key, event_count, wake_at, created_at, updated_at, activations, fence, lease_owner)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			p.ID, p.ModuleName, p.ModuleVersion, p.ModuleDigest, p.Workflow, string(c.Status), string(input),
-			nullString(p.IdempotencyKey), c.EventCount, micros(c.WakeAt), now, now, c.Activations, c.Activations, p.Owner)
-		if err != nil {
-			return err
-		}
-		ev := &store.NewEvent{Type: store.EventRunCreated, At: p.Now, Data: sqlstore.MustJSON(map[string]any{
-			"module": p.ModuleName, "version": p.ModuleVersion, "workflow": p.Workflow})}
-		if err := appendEvent(ctx, tx, p.ID, 1, ev, p.Now); err != nil {
+		if _, err := insertRun(ctx, tx, p, c, ""); err != nil {
 			return err
 		}
 		if p.Owner != "" {
@@ -114,13 +102,43 @@ func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store
 			}
 		}
 		created = true
-		run, err = getRun(ctx, tx, p.ID)
+		r, err := getRun(ctx, tx, p.ID)
+		run = r
 		return err
 	})
 	if err != nil {
 		return nil, false, wrap("insert run "+p.ID, err)
 	}
 	return run, created, nil
+}
+
+// insertRun inserts the run of p created as c, with its run_created event,
+// and reports whether it did: with conflict set (the SQL of an ON CONFLICT
+// clause), a conflicting run is left as it is.
+func insertRun(ctx context.Context, tx *txn, p *store.RunInsertParams, c sqlstore.Claim, conflict string) (bool, error) {
+	input := p.Input
+	if input == nil {
+		input = json.RawMessage("null")
+	}
+	var onParentEnd store.ParentEnd
+	if p.ParentID != "" {
+		onParentEnd = sqlstore.OnParentEnd(p)
+	}
+	now := micros(p.Now)
+	r, err := tx.ExecContext(ctx, `INSERT INTO runs (id, module_name, module_version, module_digest, workflow, status, input,
+			idempotency_key, event_count, wake_at, created_at, updated_at, activations, fence, lease_owner, parent_id, on_parent_end)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`+conflict,
+		p.ID, p.ModuleName, p.ModuleVersion, p.ModuleDigest, p.Workflow, string(c.Status), string(input),
+		nullString(p.IdempotencyKey), c.EventCount, micros(c.WakeAt), now, now, c.Activations, c.Activations, p.Owner,
+		nullString(p.ParentID), string(onParentEnd))
+	if err != nil {
+		return false, err
+	}
+	if n, err := r.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	ev := &store.NewEvent{Type: store.EventRunCreated, At: p.Now, Data: sqlstore.CreatedData(p)}
+	return true, appendEvent(ctx, tx, p.ID, 1, ev, p.Now)
 }
 
 // RunGetByID implements store.Store.
@@ -319,10 +337,12 @@ func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store
 		case cur.Status == store.StatusRunning:
 			_, err = tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1, updated_at = ? WHERE id = ?`, micros(p.Now), p.ID)
 		case cur.Status.CanBecome(store.StatusCancelled):
-			_, err = tx.ExecContext(ctx, `UPDATE runs SET status = 'cancelled', wake_at = NULL, lease_owner = '',
-				completed_at = ?, updated_at = ? WHERE id = ?`, micros(p.Now), micros(p.Now), p.ID)
+			err = cancelNow(ctx, tx, p.ID, p.Now, &store.NewEvent{Type: store.EventRunCancelled, At: p.Now})
+			if err == nil && cur.ParentID != "" {
+				err = childEnded(ctx, tx, cur.ParentID, p.Now, sqlstore.ChildEndedEvent(cur, p.Now))
+			}
 			if err == nil {
-				err = addEvent(ctx, tx, p.ID, &store.NewEvent{Type: store.EventRunCancelled, At: p.Now}, p.Now)
+				err = endChildren(ctx, tx, p.ID, p.Now)
 			}
 		default:
 			return fmt.Errorf("run is %s: %w", cur.Status, store.ErrInvalidTransition)
@@ -337,6 +357,103 @@ func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store
 		return nil, wrap("cancel run "+p.ID, err)
 	}
 	return run, nil
+}
+
+// cancelNow makes a run that is not running cancelled, with the event ev.
+func cancelNow(ctx context.Context, tx *txn, id string, now time.Time, ev *store.NewEvent) error {
+	_, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'cancelled', wake_at = NULL, lease_owner = '', children_wake = 0,
+		completed_at = ?, updated_at = ? WHERE id = ?`, micros(now), micros(now), id)
+	if err != nil {
+		return err
+	}
+	return addEvent(ctx, tx, id, ev, now)
+}
+
+// childEnded counts one more end of a child of parent, wakes the parent if
+// it waits for that many, and appends ev (when not nil) to its timeline.
+func childEnded(ctx context.Context, tx *txn, parent string, now time.Time, ev *store.NewEvent) error {
+	_, err := tx.ExecContext(ctx, `UPDATE runs SET
+			children_ended = children_ended + 1,
+			wake_at = CASE WHEN status = 'waiting' AND children_wake > 0 AND children_ended + 1 >= children_wake
+				THEN MIN(COALESCE(wake_at, ?1), ?1) ELSE wake_at END,
+			children_wake = CASE WHEN status = 'waiting' AND children_wake > 0 AND children_ended + 1 >= children_wake
+				THEN 0 ELSE children_wake END,
+			updated_at = ?1
+		WHERE id = ?2`, micros(now), parent)
+	if err != nil || ev == nil {
+		return err
+	}
+	return addEvent(ctx, tx, parent, ev, now)
+}
+
+// endChildren ends the children of id that have not ended and whose
+// OnParentEnd is cancel: a running child gets CancelRequested; any other
+// is cancelled at once, counted in id's ChildrenEnded, and ends its own
+// children in turn.
+func endChildren(ctx context.Context, tx *txn, id string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1, updated_at = ?
+		WHERE parent_id = ? AND on_parent_end = 'cancel' AND status = 'running' AND NOT cancel_requested`, micros(now), id); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE parent_id = ? AND on_parent_end = 'cancel'
+		AND status IN ('pending', 'sleeping', 'waiting') ORDER BY id`, id)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(ids) == 0 {
+		return err
+	}
+	data := sqlstore.MustJSON(map[string]any{"parent": id})
+	for _, c := range ids {
+		if err := cancelNow(ctx, tx, c, now, &store.NewEvent{Type: store.EventRunCancelled, At: now, Data: data}); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM run_snapshots WHERE run_id = ?`, c); err != nil {
+			return err
+		}
+		if err := endChildren(ctx, tx, c, now); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE runs SET children_ended = children_ended + ? WHERE id = ?`, len(ids), id)
+	return err
+}
+
+// RunChildren implements store.Store.
+func (s *Store) RunChildren(ctx context.Context, p *store.RunChildrenParams) (*store.RunChildren, error) {
+	var res store.RunChildren
+	err := s.tx(ctx, func(tx *txn) error {
+		res = store.RunChildren{}
+		if err := tx.QueryRowContext(ctx, `SELECT children_ended FROM runs WHERE id = ?`, p.ParentID).Scan(&res.Ended); err != nil {
+			return err
+		}
+		q := `SELECT ` + sqlstore.RunColumns + ` FROM runs WHERE parent_id = ?`
+		args := []any{p.ParentID}
+		if len(p.IDs) > 0 {
+			q += ` AND id IN (SELECT value FROM json_each(?))`
+			args = append(args, string(sqlstore.MustJSON(p.IDs)))
+		}
+		rows, err := tx.QueryContext(ctx, q+` ORDER BY created_at, id`, args...)
+		if err != nil {
+			return err
+		}
+		res.Runs, err = scanRuns(rows)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("list children of run "+p.ParentID, err)
+	}
+	return &res, nil
 }
 
 // RunRetry implements store.Store.

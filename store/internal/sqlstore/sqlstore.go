@@ -18,7 +18,7 @@ import (
 // them.
 const RunColumns = `id, module_name, module_version, module_digest, workflow, status, input, output, error,
 	attempt, idempotency_key, progress, activations, cancel_requested, signals_received, event_count,
-	wake_at, lease_owner, fence, created_at, updated_at, completed_at`
+	wake_at, lease_owner, fence, created_at, updated_at, completed_at, parent_id, on_parent_end, children_ended`
 
 // ModuleColumns lists the modules table's columns in the order the stores
 // scan them.
@@ -134,6 +134,7 @@ func RunListQuery(p *store.RunListParams, placeholder func(n int) string) (strin
 	f.add("module_version =", p.ModuleVersion)
 	f.add("workflow =", p.Workflow)
 	f.add("idempotency_key =", p.IdempotencyKey)
+	f.add("parent_id =", p.ParentID)
 	f.add("id <", p.After)
 	limit := p.Limit
 	if limit <= 0 {
@@ -190,4 +191,39 @@ func OrNow(t, now time.Time) time.Time {
 func MustJSON(v any) json.RawMessage {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// ChildEndedEvent is the event a child's end appends to its parent when
+// the store itself ends the child (RunCancel of a run that is not running).
+func ChildEndedEvent(child *store.Run, now time.Time) *store.NewEvent {
+	return store.ChildEnded{Child: child.ID, Workflow: child.Workflow, Status: store.StatusCancelled, Error: "cancelled"}.Event(now)
+}
+
+// CreatedData is the data of a run's run_created event: its module
+// version and workflow, and its parent when it has one.
+func CreatedData(p *store.RunInsertParams) json.RawMessage {
+	d := map[string]any{"module": p.ModuleName, "version": p.ModuleVersion, "workflow": p.Workflow}
+	if p.ParentID != "" {
+		d["parent"] = p.ParentID
+	}
+	return MustJSON(d)
+}
+
+// ChildrenWake returns the children_wake a RunApply leaves on the run: the
+// threshold of a wait for children not reached yet (ended, as the write
+// found the run's ChildrenEnded), 0 for every other write.
+func ChildrenWake(p *store.RunApplyParams, ended int64) int64 {
+	if p.Status == store.StatusWaiting && p.WakeAtChildrenEnded > ended {
+		return p.WakeAtChildrenEnded
+	}
+	return 0
+}
+
+// OnParentEnd returns what becomes of the child c when its parent ends
+// first: ParentEndCancel unless c says otherwise.
+func OnParentEnd(c *store.RunInsertParams) store.ParentEnd {
+	if c.OnParentEnd == "" {
+		return store.ParentEndCancel
+	}
+	return c.OnParentEnd
 }
