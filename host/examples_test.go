@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,56 @@ func testReceiptChargesAndSendsOnce(t *testing.T, guest string) {
 			if n := count(evs, store.EventStepCompleted, step); n != 1 {
 				t.Errorf("step %s completed %d times, want 1", step, n)
 			}
+		}
+	})
+}
+
+// The fanout example: N child runs of square, each its own run with the
+// parent as its parent, started once each, and the sum of their squares.
+func TestFanoutSumsTheSquaresOfItsChildren(t *testing.T) {
+	testFanoutSumsTheSquaresOfItsChildren(t, "fanout")
+}
+
+func testFanoutSumsTheSquaresOfItsChildren(t *testing.T, guest string) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		const n = 12
+		b := setup(t, st, setupOpts{engine: eng}, guest)
+		id := b.start(t, "fanout", "fanout", map[string]any{"n": n})
+		run := b.wait(t, id, 60*time.Second, store.StatusCompleted, store.StatusFailed)
+		if run.Status != store.StatusCompleted {
+			t.Fatalf("run %s: %s", run.Status, run.Error)
+		}
+		if want := fmt.Sprintf(`{"sum":%d,"children":%d}`, n*(n+1)*(2*n+1)/6, n); !jsonEqual(t, run.Output, want) {
+			t.Errorf("output %s, want %s", run.Output, want)
+		}
+		kids, err := b.host.Children(context.Background(), run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(kids) != n {
+			t.Fatalf("%d children, want %d", len(kids), n)
+		}
+		squares := map[int]bool{}
+		for _, k := range kids {
+			if k.ParentID != id || k.Workflow != "square" || k.Status != store.StatusCompleted {
+				t.Errorf("child %s: parent %q, workflow %s, status %s; want parent %s, square, completed", k.ID, k.ParentID, k.Workflow, k.Status, id)
+			}
+			var out struct{ Square int }
+			if err := json.Unmarshal(k.Output, &out); err != nil {
+				t.Errorf("child %s output %s: %v", k.ID, k.Output, err)
+			}
+			squares[out.Square] = true
+			ranOnce(t, b.events(t, k.ID), "square")
+		}
+		for i := 1; i <= n; i++ {
+			if !squares[i*i] {
+				t.Errorf("no child completed with {\"square\":%d}", i*i)
+			}
+		}
+		evs := b.events(t, id)
+		if s, c := count(evs, store.EventChildStarted, ""), count(evs, store.EventChildCompleted, ""); s != n || c != n {
+			t.Errorf("%d child_started and %d child_completed events, want %d of each", s, c, n)
 		}
 	})
 }

@@ -21,3 +21,7 @@ func TestRustSignupActivatesAfterConfirmation(t *testing.T) {
 func TestRustSignupCompensatesWhenTheEmailKeepsFailing(t *testing.T) {
 	testSignupCompensatesWhenTheEmailKeepsFailing(t, "rust/signup")
 }
+
+func TestRustFanoutSumsTheSquaresOfItsChildren(t *testing.T) {
+	testFanoutSumsTheSquaresOfItsChildren(t, "rust/fanout")
+}

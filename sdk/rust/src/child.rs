@@ -184,7 +184,15 @@ impl Context {
 /// The error is returned only when a completed child's output does not
 /// decode into T (use [`Json`] for children of different output types).
 pub fn await_all<T: FromJson>(_ctx: &Context, children: &[Child]) -> Result<Vec<ChildResult<T>>, Error> {
-    wait_all(&mut Sys, children)
+    wait_all_forever(&mut Sys, children)
+}
+
+/// Waits as [`await_all`] does, for at most `timeout`: it returns
+/// `Ok(None)` if the timeout passed before every child had ended (the
+/// children go on), and `Some(Duration::ZERO)` only takes children that
+/// have all ended already. `None` waits for ever.
+pub fn await_all_within<T: FromJson>(_ctx: &Context, children: &[Child], timeout: Option<Duration>) -> Result<Option<Vec<ChildResult<T>>>, Error> {
+    wait_all(&mut Sys, children, timeout)
 }
 
 /// Waits until one of `children` has ended and returns its index in
@@ -258,17 +266,25 @@ fn start(h: &mut impl Host, workflow: &str, input: Json, opts: &ChildOptions) ->
     }
 }
 
-fn wait_all<T: FromJson>(h: &mut impl Host, children: &[Child]) -> Result<Vec<ChildResult<T>>, Error> {
-    match h.child_await(&ids(children), sys::AWAIT_ALL, -1) {
+fn wait_all<T: FromJson>(h: &mut impl Host, children: &[Child], timeout: Option<Duration>) -> Result<Option<Vec<ChildResult<T>>>, Error> {
+    let ms = timeout.map(millis).unwrap_or(-1);
+    match h.child_await(&ids(children), sys::AWAIT_ALL, ms) {
+        (sys::CHILDREN_TIMED_OUT, _) if ms >= 0 => Ok(None),
         (sys::CHILDREN_READY, reg) => {
             let results = answer(&reg)?;
             if results.len() != children.len() {
                 return Err(Error::new(format!("wasmflow: child_await answered {} results for {} children", results.len(), children.len())));
             }
-            children.iter().zip(results.iter()).map(|(c, v)| decode(c, v)).collect()
+            children.iter().zip(results.iter()).map(|(c, v)| decode(c, v)).collect::<Result<Vec<_>, _>>().map(Some)
         }
         (r, _) => unlisted("child_await", r),
     }
+}
+
+/// Without a timeout, the host never answers ChildrenTimedOut (wait_all
+/// treats such an answer as unlisted).
+fn wait_all_forever<T: FromJson>(h: &mut impl Host, children: &[Child]) -> Result<Vec<ChildResult<T>>, Error> {
+    wait_all(h, children, None).map(|r| r.expect("wasmflow: child_await timed out without a timeout"))
 }
 
 fn wait_any<T: FromJson>(h: &mut impl Host, children: &[Child], timeout: Option<Duration>) -> Result<Option<(usize, ChildResult<T>)>, Error> {
@@ -277,7 +293,7 @@ fn wait_any<T: FromJson>(h: &mut impl Host, children: &[Child], timeout: Option<
     }
     let ms = timeout.map(millis).unwrap_or(-1);
     match h.child_await(&ids(children), sys::AWAIT_ANY, ms) {
-        (sys::CHILDREN_TIMED_OUT, _) => Ok(None),
+        (sys::CHILDREN_TIMED_OUT, _) if ms >= 0 => Ok(None),
         (sys::CHILDREN_READY, reg) => {
             let results = answer(&reg)?;
             let v = match results.as_slice() {
@@ -300,7 +316,7 @@ fn run_parallel<T: FromJson>(h: &mut impl Host, branches: &[Branch]) -> Result<V
     for b in branches {
         children.push(start(h, &b.workflow, b.input.clone(), &ChildOptions::new())?);
     }
-    wait_all(h, &children)
+    wait_all_forever(h, &children)
 }
 
 /// Encodes the ids of `children` as the JSON array child_await takes.
@@ -436,7 +452,7 @@ mod tests {
         // b ends before a: the results still come in the order given.
         h.end("child-2", r#"{"status":"completed","output":{"square":4}}"#);
         h.end("child-1", r#"{"status":"completed","output":{"square":1}}"#);
-        let got: Vec<ChildResult<Square>> = wait_all(&mut h, &[a, b]).unwrap();
+        let got: Vec<ChildResult<Square>> = wait_all_forever(&mut h, &[a, b]).unwrap();
         assert_eq!(got, vec![ChildResult::Completed(Square { square: 1 }), ChildResult::Completed(Square { square: 4 })]);
         assert_eq!(h.awaits, vec![(Json::parse(br#"["child-1","child-2"]"#).unwrap(), sys::AWAIT_ALL, -1)]);
     }
@@ -448,7 +464,7 @@ mod tests {
         let c = start(&mut h, "square", Json::Null, &ChildOptions::new()).unwrap();
         h.end(f.id(), r#"{"status":"failed","error":"child failed on purpose"}"#);
         h.end(c.id(), r#"{"status":"cancelled","error":"run cancelled"}"#);
-        let got: Vec<ChildResult<Json>> = wait_all(&mut h, &[f, c]).unwrap();
+        let got: Vec<ChildResult<Json>> = wait_all_forever(&mut h, &[f, c]).unwrap();
         assert_eq!(got[0], ChildResult::Failed("child failed on purpose".into()));
         assert_eq!(got[0].error(), Some("child failed on purpose"));
         assert!(!got[0].is_completed());
@@ -483,6 +499,32 @@ mod tests {
     }
 
     #[test]
+    fn awaits_all_within_a_timeout() {
+        let mut h = Fake::new(&["square"]);
+        let a = start(&mut h, "square", Json::Null, &ChildOptions::new()).unwrap();
+        let b = start(&mut h, "square", Json::Null, &ChildOptions::new()).unwrap();
+        let children = [a, b];
+        h.end("child-1", r#"{"status":"completed","output":{"square":1}}"#);
+        // One of two has ended: not all of them.
+        let none = wait_all::<Square>(&mut h, &children, Some(Duration::ZERO)).unwrap();
+        assert_eq!(none, None);
+        h.end("child-2", r#"{"status":"completed","output":{"square":4}}"#);
+        let all = wait_all::<Square>(&mut h, &children, Some(Duration::from_micros(1500))).unwrap().unwrap();
+        assert_eq!(all[1], ChildResult::Completed(Square { square: 4 }));
+        // Timeouts round up to whole milliseconds, so 1.5 ms is not 1.
+        let modes: Vec<(u32, i64)> = h.awaits.iter().map(|(_, m, t)| (*m, *t)).collect();
+        assert_eq!(modes, vec![(sys::AWAIT_ALL, 0), (sys::AWAIT_ALL, 2)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "child_await answered 1")]
+    fn a_timeout_without_one_breaks_the_contract() {
+        let mut h = Fake::new(&["square"]);
+        let a = start(&mut h, "square", Json::Null, &ChildOptions::new()).unwrap();
+        let _ = wait_all_forever::<Json>(&mut h, &[a]);
+    }
+
+    #[test]
     #[should_panic(expected = "at least one child")]
     fn await_any_of_nothing_panics() {
         let _ = wait_any::<Json>(&mut Fake::new(&[]), &[], None);
@@ -493,7 +535,7 @@ mod tests {
         let mut h = Fake::new(&["square"]);
         let c = start(&mut h, "square", Json::Null, &ChildOptions::new()).unwrap();
         h.end(c.id(), r#"{"status":"completed","output":{"square":"four"}}"#);
-        let err = wait_all::<Square>(&mut h, &[c]).unwrap_err();
+        let err = wait_all_forever::<Square>(&mut h, &[c]).unwrap_err();
         assert!(err.to_string().contains("the output of child run child-1 (workflow \"square\") does not decode"), "{}", err);
     }
 
@@ -515,7 +557,7 @@ mod tests {
                     (sys::CHILDREN_READY, self.0.as_bytes().to_vec())
                 }
             }
-            let err = wait_all::<Json>(&mut Canned(reg), std::slice::from_ref(&c)).unwrap_err();
+            let err = wait_all_forever::<Json>(&mut Canned(reg), std::slice::from_ref(&c)).unwrap_err();
             assert!(err.to_string().contains(want), "{}: {}", reg, err);
         }
     }
@@ -562,6 +604,6 @@ mod tests {
                 (255, Vec::new())
             }
         }
-        let _ = wait_all::<Json>(&mut Parks, &[Child { id: "a".into(), workflow: "w".into() }]);
+        let _ = wait_all_forever::<Json>(&mut Parks, &[Child { id: "a".into(), workflow: "w".into() }]);
     }
 }

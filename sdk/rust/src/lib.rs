@@ -32,7 +32,7 @@ mod step;
 mod sys;
 mod wait;
 
-pub use child::{await_all, await_any, parallel, Branch, Child, ChildOptions, ChildResult, OnParentEnd};
+pub use child::{await_all, await_all_within, await_any, parallel, Branch, Child, ChildOptions, ChildResult, OnParentEnd};
 pub use context::{Context, Level};
 pub use error::Error;
 pub use json::{FromJson, Json, ToJson};

@@ -5,7 +5,7 @@
 //! start). modules/TESTGUESTS.md is their contract.
 
 use std::time::Duration;
-use wasmflow::{await_all, await_any, json_struct, sleep, step, ChildOptions, ChildResult, Context, Error, Json, OnParentEnd, StepOptions};
+use wasmflow::{await_all, await_all_within, await_any, json_struct, sleep, step, ChildOptions, ChildResult, Context, Error, Json, OnParentEnd, StepOptions};
 
 wasmflow::workflows! {
     "square" => square,
@@ -125,7 +125,7 @@ fn waiter(ctx: &Context, input: CountInput) -> Result<Json, Error> {
 fn timeout(ctx: &Context, _: ()) -> Result<Json, Error> {
     let opts = ChildOptions::new().on_parent_end(OnParentEnd::Abandon);
     let child = ctx.start_child_with("sleeper", &long_sleeper(), &opts)?;
-    let r = await_any::<Json>(ctx, &[child], Some(Duration::from_millis(50)))?;
+    let r = await_all_within::<Json>(ctx, &[child], Some(Duration::from_millis(50)))?;
     Ok(Json::object().with("timed_out", &r.is_none()))
 }
 
