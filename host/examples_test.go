@@ -112,3 +112,27 @@ func testReceiptChargesAndSendsOnce(t *testing.T, guest string) {
 		}
 	})
 }
+
+// The fanout example: 100 children of square, and the sum of their squares.
+func TestFanOutOfAHundred(t *testing.T) { testFanOutOfAHundred(t, "fanout") }
+
+func testFanOutOfAHundred(t *testing.T, guest string) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
+		b := setup(t, st, setupOpts{engine: eng}, guest)
+		id := b.start(t, "fanout", "fanout", map[string]any{"n": 100})
+		run := b.completed(t, id, `{"sum":338350,"children":100}`)
+		kids, err := b.host.Children(context.Background(), run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(kids) != 100 {
+			t.Errorf("%d children, want 100", len(kids))
+		}
+		for _, k := range kids {
+			if k.Status != store.StatusCompleted {
+				t.Errorf("child %s is %s", k.ID, k.Status)
+			}
+		}
+	})
+}
