@@ -3,7 +3,6 @@ package host_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -114,31 +113,23 @@ func testReceiptChargesAndSendsOnce(t *testing.T, guest string) {
 	})
 }
 
-// The fanout example: N child runs of square, each its own run with the
+// The fanout example: 100 children of square, each its own run with the
 // parent as its parent, started once each, and the sum of their squares.
-func TestFanoutSumsTheSquaresOfItsChildren(t *testing.T) {
-	testFanoutSumsTheSquaresOfItsChildren(t, "fanout")
-}
+func TestFanOutOfAHundred(t *testing.T) { testFanOutOfAHundred(t, "fanout") }
 
-func testFanoutSumsTheSquaresOfItsChildren(t *testing.T, guest string) {
+func testFanOutOfAHundred(t *testing.T, guest string) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st store.Store, eng string) {
-		const n = 12
+		const n = 100
 		b := setup(t, st, setupOpts{engine: eng}, guest)
 		id := b.start(t, "fanout", "fanout", map[string]any{"n": n})
-		run := b.wait(t, id, 60*time.Second, store.StatusCompleted, store.StatusFailed)
-		if run.Status != store.StatusCompleted {
-			t.Fatalf("run %s: %s", run.Status, run.Error)
-		}
-		if want := fmt.Sprintf(`{"sum":%d,"children":%d}`, n*(n+1)*(2*n+1)/6, n); !jsonEqual(t, run.Output, want) {
-			t.Errorf("output %s, want %s", run.Output, want)
-		}
+		run := b.completed(t, id, `{"sum":338350,"children":100}`)
 		kids, err := b.host.Children(context.Background(), run)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(kids) != n {
-			t.Fatalf("%d children, want %d", len(kids), n)
+			t.Errorf("%d children, want %d", len(kids), n)
 		}
 		squares := map[int]bool{}
 		for _, k := range kids {

@@ -22,6 +22,6 @@ func TestRustSignupCompensatesWhenTheEmailKeepsFailing(t *testing.T) {
 	testSignupCompensatesWhenTheEmailKeepsFailing(t, "rust/signup")
 }
 
-func TestRustFanoutSumsTheSquaresOfItsChildren(t *testing.T) {
-	testFanoutSumsTheSquaresOfItsChildren(t, "rust/fanout")
+func TestRustFanOutOfAHundred(t *testing.T) {
+	testFanOutOfAHundred(t, "rust/fanout")
 }

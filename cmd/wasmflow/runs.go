@@ -189,6 +189,9 @@ func writeRun(out io.Writer, r *api.Run) error {
 	fmt.Fprintf(w, "workflow\t%s/%s (module version %s)\n", r.Module, r.Workflow, r.ModuleVersion)
 	fmt.Fprintf(w, "status\t%s\n", r.Status)
 	fmt.Fprintf(w, "attempt\t%d\n", r.Attempt)
+	if r.Parent != nil {
+		fmt.Fprintf(w, "parent\t%s\n", *r.Parent)
+	}
 	if r.IdempotencyKey != nil {
 		fmt.Fprintf(w, "idempotency key\t%s\n", *r.IdempotencyKey)
 	}
@@ -208,6 +211,17 @@ func writeRun(out io.Writer, r *api.Run) error {
 	}
 	if err := w.Flush(); err != nil {
 		return err
+	}
+	if len(r.Children) > 0 {
+		fmt.Fprintln(out, "\nchildren:")
+		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "  ID\tWORKFLOW\tSTATUS")
+		for _, k := range r.Children {
+			fmt.Fprintf(w, "  %s\t%s\t%s\n", k.ID, k.Workflow, k.Status)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
 	}
 	if len(r.Steps) == 0 {
 		return nil
@@ -351,13 +365,14 @@ ones (start a new run instead). Prints the run.
 }
 
 func runsList(ctx context.Context, args []string) error {
-	fs, cf := clientFlagSet("runs list", `Usage: wasmflow runs list [--status S] [--module M] [--workflow W] [--limit N] [--all]
+	fs, cf := clientFlagSet("runs list", `Usage: wasmflow runs list [--status S] [--module M] [--workflow W] [--parent ID] [--limit N] [--all]
 
 Lists runs, newest first.
 `)
 	status := fs.String("status", "", "only runs with this status: pending, running, sleeping, waiting, completed, failed or cancelled")
 	module := fs.String("module", "", "only runs of this module")
 	workflow := fs.String("workflow", "", "only runs of this workflow")
+	parent := fs.String("parent", "", "only the children of this run")
 	limit := fs.Int("limit", host.DefaultListLimit, fmt.Sprintf("runs a page, 1 to %d", host.MaxListLimit))
 	all := fs.Bool("all", false, "list every page, not only the first")
 	_, c, err := parseClient(fs, cf, args)
@@ -366,12 +381,12 @@ Lists runs, newest first.
 	}
 	// The host's own rules, checked before the round trip; its messages
 	// name the parameters, which are the flags' names.
-	p := &host.ListRunsParams{Status: host.RunStatus(*status), Module: *module, Workflow: *workflow, Limit: *limit}
+	p := &host.ListRunsParams{Status: host.RunStatus(*status), Module: *module, Workflow: *workflow, Parent: *parent, Limit: *limit}
 	if err := p.Check(); err != nil {
 		return fmt.Errorf("--%v", err)
 	}
 	q := url.Values{"limit": {strconv.Itoa(*limit)}}
-	for k, v := range map[string]string{"status": *status, "module": *module, "workflow": *workflow} {
+	for k, v := range map[string]string{"status": *status, "module": *module, "workflow": *workflow, "parent": *parent} {
 		if v != "" {
 			q.Set(k, v)
 		}

@@ -75,10 +75,23 @@ func (c *Cluster) Push(i int, name string) {
 
 // Run is a run as the API shows it, the fields the tests read.
 type Run struct {
-	ID     string          `json:"id"`
-	Status string          `json:"status"`
-	Output json.RawMessage `json:"output"`
-	Error  *string         `json:"error"`
+	ID          string          `json:"id"`
+	Workflow    string          `json:"workflow"`
+	Status      string          `json:"status"`
+	Input       json.RawMessage `json:"input"`
+	Output      json.RawMessage `json:"output"`
+	Error       *string         `json:"error"`
+	Parent      *string         `json:"parent"`
+	Children    []Child         `json:"children"`
+	CreatedAt   time.Time       `json:"created_at"`
+	CompletedAt *time.Time      `json:"completed_at"`
+}
+
+// Child is a child of a run, as the run lists it.
+type Child struct {
+	ID       string `json:"id"`
+	Workflow string `json:"workflow"`
+	Status   string `json:"status"`
 }
 
 // Event is an event of a run's timeline.

@@ -106,7 +106,9 @@ type ChildError struct {
 	Message string
 }
 
-func (e *ChildError) Error() string { return fmt.Sprintf("child run %s %s: %s", e.ID, e.Status, e.Message) }
+func (e *ChildError) Error() string {
+	return fmt.Sprintf("child run %s %s: %s", e.ID, e.Status, e.Message)
+}
 
 // AwaitChild waits for c to end and decodes its output into T; a child
 // that failed or was cancelled is a *ChildError. The run suspends while

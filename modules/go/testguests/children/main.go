@@ -23,15 +23,18 @@ func startOrFail(ctx *wasmflow.Context, workflow string, input any, opts ...wasm
 
 func init() {
 	wasmflow.Workflow("square", func(ctx *wasmflow.Context, in struct {
-		I int `json:"i"`
+		I  int `json:"i"`
+		MS int `json:"ms"`
 	}) (square, error) {
 		return wasmflow.Step(ctx, "square", func(s *wasmflow.StepContext) (square, error) {
+			time.Sleep(time.Duration(in.MS) * time.Millisecond)
 			return square{Square: in.I * in.I}, nil
 		})
 	})
 
 	wasmflow.Workflow("fanout", func(ctx *wasmflow.Context, in struct {
-		N *int `json:"n"`
+		N  *int `json:"n"`
+		MS int  `json:"ms"`
 	}) (map[string]int, error) {
 		n := 3
 		if in.N != nil {
@@ -39,7 +42,7 @@ func init() {
 		}
 		kids := make([]*wasmflow.Child, n)
 		for i := range kids {
-			kids[i] = startOrFail(ctx, "square", map[string]int{"i": i + 1})
+			kids[i] = startOrFail(ctx, "square", map[string]int{"i": i + 1, "ms": in.MS})
 		}
 		results, _ := wasmflow.AwaitAll(ctx, wasmflow.NoTimeout, kids...)
 		sum := 0
