@@ -1,7 +1,7 @@
 // The run page: status, input, output and error; the current step's cursor
-// and progress; steps, effects, activations, timers and signals; the
-// timeline of events, live from the run's event stream; and the actions
-// signal, cancel and retry.
+// and progress; steps, child runs, effects, activations, timers and
+// signals; the parent of a child run; the timeline of events, live from the
+// run's event stream; and the actions signal, cancel and retry.
 
 import {api, APIError, streamEvents} from './api.js';
 import {badge, between, fmtClock, fmtDuration, h, json, replace, section, shortDigest, table, time} from './dom.js';
@@ -26,6 +26,8 @@ export function runPage(main, [id], {signal, toast}) {
   const summaryEl = h('div');
   const ioEl = h('div');
   const stepsEl = h('div');
+  const childrenEl = h('div');
+  const crumbsEl = h('p', {class: 'crumbs'}, h('a', {href: '#/runs'}, '← All runs'));
   const effectsEl = h('div');
   const activationsEl = h('div');
   const waitsEl = h('div');
@@ -51,7 +53,7 @@ export function runPage(main, [id], {signal, toast}) {
   actionsEl.insertBefore(actionHint, actionsEl.children[1]);
 
   replace(main,
-    h('p', {class: 'crumbs'}, h('a', {href: '#/runs'}, '← All runs')),
+    crumbsEl,
     h('div', {class: 'page-head'},
       h('h1', null, 'Run ', h('code', {class: 'id'}, id)),
       h('div', {class: 'head-status'}, statusEl, liveEl)),
@@ -60,6 +62,7 @@ export function runPage(main, [id], {signal, toast}) {
       h('div', {class: 'run-main'},
         nowEl,
         section('Steps', 'steps-title', stepsEl),
+        childrenEl,
         section('Effects', 'effects-title', effectsEl),
         section('Activations', 'activations-title', activationsEl),
         section('Timeline', 'timeline-title',
@@ -68,7 +71,7 @@ export function runPage(main, [id], {signal, toast}) {
       h('div', {class: 'run-side'},
         actionsEl,
         section('Run', 'summary-title', summaryEl),
-        section('Timers and signals', 'waits-title', waitsEl),
+        section('Timers, signals and waits', 'waits-title', waitsEl),
         ioEl)));
 
   renderCancel(false);
@@ -239,8 +242,10 @@ export function runPage(main, [id], {signal, toast}) {
     }
 
     renderNow(r);
+    renderFamily(r);
     replace(summaryEl, h('dl', {class: 'summary'},
       row('Status', badge(r.status)),
+      r.parent && row('Parent', runLink(r.parent)),
       row('Module', h('a', {href: `#/modules`}, r.module), ' ', h('span', {class: 'muted'}, `version ${r.module_version}`)),
       row('Digest', h('code', {title: r.module_digest}, shortDigest(r.module_digest))),
       row('Workflow', r.workflow),
@@ -268,13 +273,38 @@ export function runPage(main, [id], {signal, toast}) {
         !TERMINAL.has(r.status) && row('Status', badge(r.status), r.status === 'running' ? ' in an activation' : ''),
         step && row('Step', h('strong', null, step.name), h('span', {class: 'muted'}, ` ${step.status}, attempt ${step.attempts}`)),
         step && step.cursor !== null && row('Cursor', h('code', {class: 'cursor', id: 'now-cursor'}, json(step.cursor, false))),
-        wait && !step && row(wait.kind === 'signal' ? 'Waiting for' : 'Sleeping on',
-          wait.kind === 'signal' ? h('span', null, 'signal ', h('strong', null, wait.name)) : h('span', null, 'timer ', h('strong', null, wait.name)),
+        wait && !step && row(wait.kind === 'timer' ? 'Sleeping on' : 'Waiting for', waitWhat(wait, r.children ?? []),
           wait.wake_at ? h('span', {class: 'muted'}, ' until ', time(wait.wake_at)) : h('span', {class: 'muted'}, ', with no timeout')),
         r.progress !== null && row('Progress',
           pair && h('progress', {value: String(pair.done), max: String(pair.total), 'aria-label': 'Progress'}),
           pair && h('span', null, ` ${Math.floor((100 * pair.done) / pair.total)}% `),
           h('code', {id: 'now-progress'}, json(r.progress, false))))));
+  }
+
+  // renderFamily shows the link back to the parent of a child run, and the
+  // children of a run that started some, with their status.
+  let familyShown = '';
+  function renderFamily(r) {
+    const kids = r.children ?? [];
+    const sig = JSON.stringify([r.parent, kids]);
+    if (sig === familyShown) return;
+    familyShown = sig;
+    replace(crumbsEl, h('a', {href: '#/runs'}, '← All runs'),
+      r.parent && [' · ', h('a', {href: runHref(r.parent), id: 'parent-link', dataset: {run: r.parent}}, '↑ Parent run')]);
+    if (kids.length === 0) return replace(childrenEl);
+    const focused = childrenEl.contains(document.activeElement) ? document.activeElement.dataset.run : null;
+    const counts = new Map();
+    for (const k of kids) counts.set(k.status, (counts.get(k.status) ?? 0) + 1);
+    replace(childrenEl, section('Children', 'children-title',
+      h('p', {class: 'muted', id: 'children-summary'}, `${kids.length} child run${kids.length === 1 ? '' : 's'}, oldest first: `,
+        [...counts].map(([status, n], i) => [i ? ', ' : '', `${n} ${status}`])),
+      table({caption: 'Child runs this run started, oldest first', className: 'children',
+        columns: ['Child run', 'Workflow', 'Status'],
+        rows: kids.map((k) => ({
+          props: {dataset: {child: k.id, status: k.status}},
+          cells: [runLink(k.id), k.workflow, badge(k.status)],
+        }))})));
+    if (focused) childrenEl.querySelector(`a[data-run="${CSS.escape(focused)}"]`)?.focus();
   }
 
   function renderEvents() {
@@ -358,7 +388,7 @@ export function runPage(main, [id], {signal, toast}) {
     const waits = run?.waits ?? [];
     const parts = [];
     if (waits.length) {
-      parts.push(table({caption: 'Durable timers and signal waits', className: 'waits', columns: ['Kind', 'Name', 'Status', 'Wakes at'],
+      parts.push(table({caption: 'Durable timers, signal waits and waits for children', className: 'waits', columns: ['Kind', 'Name', 'Status', 'Wakes at'],
         rows: waits.map((w) => ({cells: [w.kind, h('strong', null, w.name), badge(w.status), time(w.wake_at)]}))}));
     }
     if (m.signals.length) {
@@ -366,7 +396,7 @@ export function runPage(main, [id], {signal, toast}) {
         rows: m.signals.map((s) => ({cells: [h('strong', null, s.name), time(s.at, fmtClock),
           s.consumedAt ? time(s.consumedAt, fmtClock) : h('span', {class: 'muted'}, 'pending')]}))}));
     }
-    replace(waitsEl, parts.length ? parts : h('p', {class: 'muted'}, 'No timers or signals.'));
+    replace(waitsEl, parts.length ? parts : h('p', {class: 'muted'}, 'No timers, signals or waits.'));
   }
 
   function renderTimeline(m) {
@@ -376,7 +406,8 @@ export function runPage(main, [id], {signal, toast}) {
         dataset: {type: e.type, seq: e.seq, activation: activation ?? ''}},
       h('span', {class: 'ev-time'}, time(e.at, fmtClock)),
       h('span', {class: 'ev-type'}, e.type),
-      h('span', {class: 'ev-text'}, uncertain && h('strong', null, '⚠ '), text));
+      h('span', {class: 'ev-text'}, uncertain && h('strong', null, '⚠ '),
+        Array.isArray(text) ? text.map((part) => (typeof part === 'string' ? part : runLink(part.run))) : text));
     }));
   }
 
@@ -388,9 +419,35 @@ export function runPage(main, [id], {signal, toast}) {
   // The cursor and progress of a running step change without new events
   // (checkpoints coalesce into one), so a running run is polled too. Every
   // other change of status comes with an event.
+  // So are a run's children until they have all ended: only their ends
+  // come with events of this run.
   every(1000, signal, async () => {
-    if (run && (run.status === 'running' || run.status === 'pending')) await loadRun();
+    if (run && (run.status === 'running' || run.status === 'pending' || (run.children ?? []).some((k) => !TERMINAL.has(k.status)))) {
+      await loadRun();
+    }
   });
+}
+
+function runHref(id) {
+  return `#/runs/${encodeURIComponent(id)}`;
+}
+
+// runLink is a link to another run's page, showing its id.
+function runLink(id) {
+  return h('a', {href: runHref(id), class: 'run-link', dataset: {run: id}}, h('code', {class: 'id'}, id));
+}
+
+// waitWhat says what a run waits for: a signal, a timer, or its children
+// (all of them, or the first to end).
+function waitWhat(wait, children) {
+  if (wait.kind === 'signal') return h('span', null, 'signal ', h('strong', null, wait.name));
+  if (wait.kind === 'timer') return h('span', null, 'timer ', h('strong', null, wait.name));
+  if (wait.kind === 'children') {
+    const running = children.filter((k) => !TERMINAL.has(k.status)).length;
+    return h('span', null, wait.name === 'any' ? 'the first of its children to end' : 'all of its children',
+      h('span', {class: 'muted'}, ` (${running} of ${children.length} still running)`));
+  }
+  return h('span', null, `${wait.kind} `, h('strong', null, wait.name));
 }
 
 function row(label, ...value) {

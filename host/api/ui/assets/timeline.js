@@ -8,6 +8,7 @@ const SUSPENSIONS = {
   sleep: 'sleeping on a durable timer',
   signal: 'waiting for a signal',
   retry: 'waiting to retry a step',
+  children: 'waiting for child runs',
 };
 
 // model folds events, in seq order, into:
@@ -16,7 +17,9 @@ const SUSPENSIONS = {
 //   effects: [{key, name, step, status, executions, uncertain, error, at}]
 //   timers: [{name, signal?, at, wakeAt, firedAt}]
 //   signals: [{id, name, at, consumedAt}]
-//   items: [{e, activation, text, uncertain?}] — one per event, for the timeline list
+//   items: [{e, activation, text, uncertain?}] — one per event, for the timeline list;
+//     text is a string, or an array of strings and {run: ID} parts, which the
+//     page shows as links to those runs (the children of child events)
 
 // How an activation began (activation_started's data.start), for people.
 const startWords = {
@@ -159,6 +162,15 @@ export function model(events) {
         item.text = `Signal ${d.signal} delivered to the run`;
         break;
       }
+      case 'child_started':
+        item.text = ['Child run ', {run: d.child}, ` of workflow ${d.workflow} started (module ${d.module} version ${d.version})`];
+        break;
+      case 'child_completed':
+        item.text = ['Child run ', {run: d.child}, ` (${d.workflow}) completed`];
+        break;
+      case 'child_failed':
+        item.text = ['Child run ', {run: d.child}, ` (${d.workflow}) ${d.status === 'cancelled' ? 'was cancelled' : 'failed'}${d.error ? `: ${d.error}` : ''}`];
+        break;
       case 'run_suspended':
         endActivation({kind: 'suspended', reason: d.reason, at: e.at, wakeAt: d.wake_at});
         if (d.reason === 'interrupt') closeOpenTries(e.at, 'interrupted');
