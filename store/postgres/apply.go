@@ -31,10 +31,11 @@ import (
 // its parent's lock before the parent's counters are read: it serializes
 // with the parent's own writes (a suspension waiting for children),
 // whichever commits first. The rows of the parents and children come back
-// too; readBatch only looks up the batch's own.
+// too; readBatch only looks up the batch's own. (The parents' ids are an
+// array, not an IN list, so that the whole condition is a BitmapOr of the
+// runs_pkey and runs_parent indexes rather than a scan of runs.)
 const fenceSQL = `SELECT id, status, fence, write_fence, write_seq, cancel_requested, event_count, signals_received
-	FROM runs WHERE id = ANY($1::text[])
-		OR id IN (SELECT parent_id FROM runs WHERE id = ANY($2::text[]))
+	FROM runs WHERE id = ANY($1::text[] || ARRAY(SELECT parent_id FROM runs WHERE id = ANY($2::text[]) AND parent_id IS NOT NULL))
 		OR (parent_id = ANY($2::text[]) AND on_parent_end = 'cancel' AND status IN ('pending', 'running', 'sleeping', 'waiting'))
 	ORDER BY id FOR UPDATE`
 

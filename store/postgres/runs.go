@@ -351,7 +351,11 @@ func (s *Store) RunChildren(ctx context.Context, p *store.RunChildrenParams) (*s
 	if len(runs) == 0 {
 		return nil, fmt.Errorf("store: list children of run %s: %w", p.ParentID, store.ErrNotFound)
 	}
-	return &store.RunChildren{Runs: runs[1:], Ended: runs[0].ChildrenEnded}, nil
+	res := &store.RunChildren{Ended: runs[0].ChildrenEnded}
+	if len(runs) > 1 {
+		res.Runs = runs[1:]
+	}
+	return res, nil
 }
 
 // RunRetry implements store.Store.
