@@ -95,9 +95,9 @@ type Store interface {
 	RunApply(ctx context.Context, params *RunApplyParams) (*RunApplyResult, error)
 
 	// RunCancel cancels a run. A pending, sleeping or waiting run becomes
-	// cancelled at once (event run_cancelled), and ends as RunApply's
-	// terminal writes do (see RunApplyParams.ParentEvent): its parent
-	// learns, its children are cancelled. A running run gets
+	// cancelled at once (event run_cancelled, its snapshot deleted), and
+	// ends as RunApply's terminal writes do (see RunApplyParams.ParentEvent):
+	// its parent learns, its children are cancelled. A running run gets
 	// CancelRequested set; its activation stops it. A finished run is
 	// ErrInvalidTransition.
 	RunCancel(ctx context.Context, params *RunCancelParams) (*Run, error)

@@ -298,6 +298,9 @@ func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store
 				err = addEvent(ctx, tx, p.ID, &store.NewEvent{Type: store.EventRunCancelled, At: p.Now}, p.Now)
 			}
 			if err == nil {
+				_, err = tx.Exec(ctx, `DELETE FROM run_snapshots WHERE run_id = $1`, p.ID)
+			}
+			if err == nil {
 				err = runEnded(ctx, tx, cur, p.Now)
 			}
 		default:

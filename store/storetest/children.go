@@ -319,13 +319,16 @@ var childScenarios = []scenario{
 		c := claim(t, st, "c", "w", at(2*time.Second))
 		startChildren(t, st, c, 1, at(2*time.Second), child("g-run", store.ParentEndCancel), child("g-pend", store.ParentEndCancel))
 		claim(t, st, "g-run", "w", at(2*time.Second))
-		wait(t, st, c, 2, nil, at(3*time.Second))
+		apply(t, st, &store.RunApplyParams{RunID: "c", Fence: c.Fence, Now: at(3 * time.Second), Status: store.StatusWaiting,
+			WakeAtChildrenEnded: 2, Snapshot: &store.RunSnapshot{RunID: "c", ModuleDigest: "sha256:aa", Format: "f", Data: []byte("s")}})
 
 		now := at(4 * time.Second)
 		got, err := st.RunCancel(ctx, &store.RunCancelParams{ID: "c", Now: now})
 		ok(t, err)
 		equal(t, "status", got.Status, store.StatusCancelled)
 		equal(t, "children ended", got.ChildrenEnded, int64(1)) // g-pend
+		_, err = st.RunSnapshotGet(ctx, &store.RunSnapshotGetParams{RunID: "c"})
+		wantErr(t, err, store.ErrNotFound)
 		equal(t, "running grandchild's cancel requested", getRun(t, st, "g-run").CancelRequested, true)
 		equal(t, "pending grandchild", getRun(t, st, "g-pend").Status, store.StatusCancelled)
 		sameJSON(t, "grandchild's run_cancelled", events(t, st, "g-pend")[1].Data, `{"parent":"c"}`)
