@@ -95,9 +95,9 @@ type Store interface {
 	RunApply(ctx context.Context, params *RunApplyParams) (*RunApplyResult, error)
 
 	// RunCancel cancels a run. A pending, sleeping or waiting run becomes
-	// cancelled at once (event run_cancelled), and ends as RunApply's
-	// terminal writes do (see RunApplyParams.ParentEvent): its parent
-	// learns, its children are cancelled. A running run gets
+	// cancelled at once (event run_cancelled, its snapshot deleted), and
+	// ends as RunApply's terminal writes do (see RunApplyParams.ParentEvent):
+	// its parent learns, its children are cancelled. A running run gets
 	// CancelRequested set; its activation stops it. A finished run is
 	// ErrInvalidTransition.
 	RunCancel(ctx context.Context, params *RunCancelParams) (*Run, error)
@@ -525,10 +525,12 @@ type RunApplyParams struct {
 	// activation looked), wake_at becomes Now instead of WakeAt.
 	WakeIfSignalsBeyond int64
 	// WakeAtChildrenEnded applies to a waiting status: when > 0, the run
-	// wakes (wake_at becomes the time of the child's end) once its
-	// ChildrenEnded reaches this value, or at once (Now) if it has
-	// already; WakeAt still applies if it comes first. Any other write to
-	// the run clears it.
+	// wakes (wake_at becomes the Now of the child's end, unless WakeAt is
+	// earlier) once its ChildrenEnded reaches this value, or at once (Now)
+	// if it has already, as this write finds it; WakeAt still applies if it
+	// comes first. Any other write to the run clears it. The child's end
+	// and this write serialize on the run's row: whichever commits second
+	// sees the other.
 	WakeAtChildrenEnded int64
 	Output              json.RawMessage // with StatusCompleted
 	Error               string          // with StatusFailed
@@ -538,20 +540,27 @@ type RunApplyParams struct {
 	Effects []*Effect // upserted by (RunID, StepSeq, Seq)
 	Consume *ConsumedSignal
 	// Children are child runs this write starts: pending and runnable at
-	// once, ParentID set to the run, each with a run_created event (with
-	// "parent"). A child whose ID exists already is left as it is, so a
-	// start sent again starts nothing twice. IdempotencyKey, Owner and
-	// LeaseDuration are ignored.
+	// once (at their Now, or this write's when zero), ParentID set to the
+	// run, each with a run_created event (with "parent"). A child whose ID
+	// exists already is left as it is, so a start sent again starts nothing
+	// twice. An empty OnParentEnd is ParentEndCancel. ParentID,
+	// IdempotencyKey, Owner and LeaseDuration are ignored. Child IDs that
+	// sort after their parent's (as run IDs made later do) keep the
+	// stores' row locks in one order.
 	Children []*RunInsertParams
 
 	// ParentEvent applies to a terminal Status of a run that has a parent:
 	// it is appended to the parent's timeline, in the same transaction as
 	// the parent's ChildrenEnded is incremented (waking it per
-	// WakeAtChildrenEnded). Every terminal status, from RunApply or
+	// WakeAtChildrenEnded); build it with ChildEnded.Event. Without it the
+	// end is counted all the same. Every terminal status, from RunApply or
 	// RunCancel, also ends the run's children that have not ended and whose
 	// OnParentEnd is cancel: a running child gets CancelRequested, any
-	// other becomes cancelled at once (event run_cancelled {"parent": id})
-	// and ends its own children in turn.
+	// other becomes cancelled at once (event run_cancelled {"parent": id},
+	// its snapshot deleted), is counted in the run's ChildrenEnded (with no
+	// parent event) and ends its own children in turn. RunCancel appends
+	// the parent event itself: ChildEnded{Status: cancelled, Error:
+	// "cancelled"}.
 	ParentEvent *NewEvent
 
 	// Snapshot, when set, becomes the run's snapshot, replacing the one it
@@ -663,7 +672,10 @@ type RunInsertParams struct {
 	// LeaseDuration (see RunInsert).
 	Owner         string
 	LeaseDuration time.Duration
-	// ParentID and OnParentEnd, for a child run (RunApplyParams.Children).
+	// ParentID and OnParentEnd, for a child run (RunApplyParams.Children
+	// sets ParentID itself). With a ParentID, RunInsert makes the run a
+	// child as RunApply does (an empty OnParentEnd is ParentEndCancel), but
+	// unfenced: the parent neither journals nor counts the start.
 	ParentID    string
 	OnParentEnd ParentEnd
 }

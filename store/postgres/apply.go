@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wasmflow/wasmflow/store"
 	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
@@ -21,14 +22,21 @@ import (
 // row is written last: it ends the write's currency (its status, its last
 // numbered write).
 
-// fenceSQL locks the batch's runs ($1), and the parents of those whose
-// writes end them ($2), in id order (as every batch does, so that two
-// batches never wait on each other crosswise), and reads what the fence
-// check of each write needs. A child's end takes its parent's lock here,
-// before the parent's counters are read: it serializes with the parent's
-// own writes (a suspension waiting for children), whichever commits first.
+// fenceSQL locks, in id order, the batch's runs ($1) and, for those whose
+// writes end them ($2), their parents and their children that the end may
+// cancel, and reads what the fence check of each write needs. Every batch
+// takes its locks in id order here, first, so that two batches never wait
+// on each other crosswise: a child's end and its parent's end (which cancels
+// the child) lock the same two rows in the same order. A child's end takes
+// its parent's lock before the parent's counters are read: it serializes
+// with the parent's own writes (a suspension waiting for children),
+// whichever commits first. The rows of the parents and children come back
+// too; readBatch only looks up the batch's own. (The parents' ids are an
+// array, not an IN list, so that the whole condition is a BitmapOr of the
+// runs_pkey and runs_parent indexes rather than a scan of runs.)
 const fenceSQL = `SELECT id, status, fence, write_fence, write_seq, cancel_requested, event_count, signals_received
-	FROM runs WHERE id = ANY($1::text[]) OR id IN (SELECT parent_id FROM runs WHERE id = ANY($2::text[]))
+	FROM runs WHERE id = ANY($1::text[] || ARRAY(SELECT parent_id FROM runs WHERE id = ANY($2::text[]) AND parent_id IS NOT NULL))
+		OR (parent_id = ANY($2::text[]) AND on_parent_end = 'cancel' AND status IN ('pending', 'running', 'sleeping', 'waiting'))
 	ORDER BY id FOR UPDATE`
 
 // okSQL holds while the write ($1, $2, $3) is current: the run is running
@@ -143,7 +151,7 @@ func (s *Store) RunApplyBatch(ctx context.Context, ws []*store.RunApplyParams) [
 			todo = append(todo, i)
 		}
 	}
-	err := s.applyBatch(ctx, ws, todo, outs)
+	err := s.applyRetrying(ctx, ws, todo, outs)
 	switch {
 	case err == nil:
 	case s.dropped(err) || len(todo) == 1:
@@ -155,12 +163,39 @@ func (s *Store) RunApplyBatch(ctx context.Context, ws []*store.RunApplyParams) [
 	default:
 		for _, i := range todo {
 			outs[i] = store.RunApplyOutcome{}
-			if err := s.applyBatch(ctx, ws, []int{i}, outs); err != nil {
+			if err := s.applyRetrying(ctx, ws, []int{i}, outs); err != nil {
 				outs[i] = store.RunApplyOutcome{Err: s.wrap("apply to run "+ws[i].RunID, err)}
 			}
 		}
 	}
 	return outs
+}
+
+// deadlockRetries bounds how often applyRetrying makes a batch again after
+// Postgres broke a deadlock by aborting it.
+const deadlockRetries = 3
+
+// applyRetrying is applyBatch, made again when Postgres aborted it to break
+// a deadlock (nothing of it committed). Batches lock in id order and should
+// not deadlock, but the end of a run cancels its children's children after
+// the batch's first locks, and a child whose id sorts before its parent's
+// can then be locked out of order.
+func (s *Store) applyRetrying(ctx context.Context, ws []*store.RunApplyParams, todo []int, outs []store.RunApplyOutcome) error {
+	err := s.applyBatch(ctx, ws, todo, outs)
+	for try := 0; try < deadlockRetries && deadlocked(err) && ctx.Err() == nil; try++ {
+		for _, i := range todo {
+			outs[i] = store.RunApplyOutcome{}
+		}
+		err = s.applyBatch(ctx, ws, todo, outs)
+	}
+	return err
+}
+
+// deadlocked reports whether Postgres aborted the transaction to break a
+// deadlock.
+func deadlocked(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 // applyBatch writes ws[todo] in one transaction and fills their outcomes;

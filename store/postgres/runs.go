@@ -298,6 +298,9 @@ func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store
 				err = addEvent(ctx, tx, p.ID, &store.NewEvent{Type: store.EventRunCancelled, At: p.Now}, p.Now)
 			}
 			if err == nil {
+				_, err = tx.Exec(ctx, `DELETE FROM run_snapshots WHERE run_id = $1`, p.ID)
+			}
+			if err == nil {
 				err = runEnded(ctx, tx, cur, p.Now)
 			}
 		default:
@@ -351,7 +354,11 @@ func (s *Store) RunChildren(ctx context.Context, p *store.RunChildrenParams) (*s
 	if len(runs) == 0 {
 		return nil, fmt.Errorf("store: list children of run %s: %w", p.ParentID, store.ErrNotFound)
 	}
-	return &store.RunChildren{Runs: runs[1:], Ended: runs[0].ChildrenEnded}, nil
+	res := &store.RunChildren{Ended: runs[0].ChildrenEnded}
+	if len(runs) > 1 {
+		res.Runs = runs[1:]
+	}
+	return res, nil
 }
 
 // RunRetry implements store.Store.

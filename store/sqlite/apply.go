@@ -175,8 +175,8 @@ func updateApplied(ctx context.Context, tx *txn, p *store.RunApplyParams, res *s
 	// keeps its threshold for the child's end that reaches it.
 	return tx.QueryRowContext(ctx, `UPDATE runs SET
 			status = ?1,
-			wake_at = CASE WHEN ?1 = 'running' THEN wake_at WHEN ?13 > 0 AND children_ended >= ?13 THEN ?11 ELSE ?2 END,
-			children_wake = CASE WHEN ?13 > children_ended THEN ?13 ELSE 0 END,
+			wake_at = CASE WHEN ?1 = 'running' THEN wake_at WHEN ?12 > 0 AND children_ended >= ?12 THEN ?10 ELSE ?2 END,
+			children_wake = CASE WHEN ?12 > children_ended THEN ?12 ELSE 0 END,
 			lease_owner = CASE WHEN ?1 = 'running' THEN lease_owner ELSE '' END,
 			completed_at = COALESCE(?3, completed_at),
 			output = COALESCE(?4, output),
@@ -185,10 +185,10 @@ func updateApplied(ctx context.Context, tx *txn, p *store.RunApplyParams, res *s
 			event_count = event_count + ?7,
 			write_fence = ?8,
 			write_seq = ?9,
-			updated_at = ?11
-		WHERE id = ?12 RETURNING cancel_requested, event_count, signals_received`,
+			updated_at = ?10
+		WHERE id = ?11 RETURNING cancel_requested, event_count, signals_received`,
 		string(status), microsPtr(wake), completed, nullText(p.Output), nullString(p.Error), nullText(p.Progress),
-		len(p.Events), p.Fence, p.Write, nil, micros(p.Now), p.RunID, childrenWake,
+		len(p.Events), p.Fence, p.Write, micros(p.Now), p.RunID, childrenWake,
 	).Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
 }
 

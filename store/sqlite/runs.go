@@ -359,11 +359,15 @@ func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store
 	return run, nil
 }
 
-// cancelNow makes a run that is not running cancelled, with the event ev.
+// cancelNow makes a run that is not running cancelled, with the event ev,
+// and deletes its snapshot.
 func cancelNow(ctx context.Context, tx *txn, id string, now time.Time, ev *store.NewEvent) error {
 	_, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'cancelled', wake_at = NULL, lease_owner = '', children_wake = 0,
 		completed_at = ?, updated_at = ? WHERE id = ?`, micros(now), micros(now), id)
 	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM run_snapshots WHERE run_id = ?`, id); err != nil {
 		return err
 	}
 	return addEvent(ctx, tx, id, ev, now)
@@ -416,9 +420,6 @@ func endChildren(ctx context.Context, tx *txn, id string, now time.Time) error {
 	data := sqlstore.MustJSON(map[string]any{"parent": id})
 	for _, c := range ids {
 		if err := cancelNow(ctx, tx, c, now, &store.NewEvent{Type: store.EventRunCancelled, At: now, Data: data}); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM run_snapshots WHERE run_id = ?`, c); err != nil {
 			return err
 		}
 		if err := endChildren(ctx, tx, c, now); err != nil {

@@ -209,16 +209,6 @@ func CreatedData(p *store.RunInsertParams) json.RawMessage {
 	return MustJSON(d)
 }
 
-// ChildrenWake returns the children_wake a RunApply leaves on the run: the
-// threshold of a wait for children not reached yet (ended, as the write
-// found the run's ChildrenEnded), 0 for every other write.
-func ChildrenWake(p *store.RunApplyParams, ended int64) int64 {
-	if p.Status == store.StatusWaiting && p.WakeAtChildrenEnded > ended {
-		return p.WakeAtChildrenEnded
-	}
-	return 0
-}
-
 // OnParentEnd returns what becomes of the child c when its parent ends
 // first: ParentEndCancel unless c says otherwise.
 func OnParentEnd(c *store.RunInsertParams) store.ParentEnd {
