@@ -180,4 +180,3 @@ func decode(t *testing.T, b []byte, v any) {
 		t.Fatalf("%s: %v", b, err)
 	}
 }
-
