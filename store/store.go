@@ -91,7 +91,10 @@ type Store interface {
 	// error is ErrFenced. A numbered write (params.Write) that the run has
 	// applied already under the same fence writes nothing again and
 	// reports Replayed, whatever the run's status now: a write whose
-	// outcome is unknown (ErrUnavailable) can be sent again as it was.
+	// outcome is unknown (ErrUnavailable) can be sent again as it was. A
+	// suspension (pending, sleeping, waiting) of a run whose cancellation
+	// was requested meanwhile makes it runnable at once (wake_at Now), so
+	// that its next activation ends it.
 	RunApply(ctx context.Context, params *RunApplyParams) (*RunApplyResult, error)
 
 	// RunCancel cancels a run. A pending, sleeping or waiting run becomes

@@ -115,7 +115,13 @@ func fromContext(ctx context.Context) *Activation {
 
 // NewActivation prepares an activation of a run claimed by this process.
 func (e *Executor) NewActivation(run *store.Run) *Activation {
-	return &Activation{e: e, run: run, clock: run.CreatedAt, signals: run.SignalsReceived, eventCount: run.EventCount}
+	a := &Activation{e: e, run: run, clock: run.CreatedAt, signals: run.SignalsReceived, eventCount: run.EventCount}
+	if run.CancelRequested {
+		// Cancelled while its last activation was suspending it: this one
+		// ends it at the guest's first host call.
+		a.Stop(StopCancel)
+	}
+	return a
 }
 
 // Stop asks the activation to stop at its next safe point. It is safe to call

@@ -48,9 +48,12 @@ const okSQL = `EXISTS (SELECT 1 FROM runs g WHERE g.id = $1 AND g.fence = $2::bi
 // waiting run wakes at once if a signal arrived after the activation looked,
 // or if as many children as it waits for ($13) have ended; otherwise it
 // keeps that number in children_wake, for the child's end that reaches it.
+// A run whose cancellation was requested while it was suspending is
+// runnable at once, so that an activation ends it.
 const applyRunSQL = `UPDATE runs SET
 		status = $4,
 		wake_at = CASE WHEN $4 = 'running' THEN wake_at
+			WHEN cancel_requested AND $4 IN ('pending', 'sleeping', 'waiting') THEN $6::timestamptz
 			WHEN $4 = 'waiting' AND signals_received > $5::bigint THEN $6::timestamptz
 			WHEN $4 = 'waiting' AND $13::bigint > 0 AND children_ended >= $13::bigint THEN $6::timestamptz
 			ELSE $7::timestamptz END,

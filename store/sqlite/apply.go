@@ -172,10 +172,12 @@ func updateApplied(ctx context.Context, tx *txn, p *store.RunApplyParams, res *s
 		childrenWake = p.WakeAtChildrenEnded
 	}
 	// A wait for children already ended wakes at once; one not yet ended
-	// keeps its threshold for the child's end that reaches it.
+	// keeps its threshold for the child's end that reaches it. A run whose
+	// cancellation was requested while it was suspending is runnable at
+	// once, so that an activation ends it.
 	return tx.QueryRowContext(ctx, `UPDATE runs SET
 			status = ?1,
-			wake_at = CASE WHEN ?1 = 'running' THEN wake_at WHEN ?12 > 0 AND children_ended >= ?12 THEN ?10 ELSE ?2 END,
+			wake_at = CASE WHEN ?1 = 'running' THEN wake_at WHEN cancel_requested AND ?1 IN ('pending', 'sleeping', 'waiting') THEN ?10 WHEN ?12 > 0 AND children_ended >= ?12 THEN ?10 ELSE ?2 END,
 			children_wake = CASE WHEN ?12 > children_ended THEN ?12 ELSE 0 END,
 			lease_owner = CASE WHEN ?1 = 'running' THEN lease_owner ELSE '' END,
 			completed_at = COALESCE(?3, completed_at),

@@ -38,6 +38,20 @@ func sameEffect(t *testing.T, got, want *store.Effect) {
 }
 
 var applyScenarios = []scenario{
+	{"a suspension of a run cancelled meanwhile makes it runnable at once", func(t *testing.T, st store.Store) {
+		run := running(t, st, "r1")
+		cancelled, err := st.RunCancel(ctx, &store.RunCancelParams{ID: "r1", Now: at(time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		equal(t, "cancel requested", cancelled.CancelRequested, true)
+		now := at(2 * time.Second)
+		res := apply(t, st, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Now: now, Status: store.StatusSleeping, WakeAt: ptr(at(time.Hour))})
+		equal(t, "cancel requested in the result", res.CancelRequested, true)
+		got := getRun(t, st, "r1")
+		equal(t, "status", got.Status, store.StatusSleeping)
+		sameTimePtr(t, "wake_at", got.WakeAt, &now)
+	}},
 	{"apply writes entries, effects, events and progress under the lease", func(t *testing.T, st store.Store) {
 		run := running(t, st, "r1")
 		now := at(time.Second)
