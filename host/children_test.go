@@ -164,6 +164,44 @@ func TestConformanceChildRefused(t *testing.T) {
 	})
 }
 
+// A fan-out passes its "ms" to each square child, whose step holds its
+// activation that long, as real work would (the end-to-end tests rely on
+// it to measure children running in parallel).
+func TestConformanceChildrenWorkInTheirSteps(t *testing.T) {
+	forEachCombo(t, func(t *testing.T, c *combo) {
+		const ms = 150
+		b := c.setup(t, setupOpts{}, "children")
+		id := b.start(t, "children", "fanout", map[string]any{"n": 2, "ms": ms})
+		kids := children(t, b, b.completed(t, id, `{"sum":5,"children":2}`))
+		if len(kids) != 2 {
+			t.Fatalf("%d children, want 2", len(kids))
+		}
+		for _, k := range kids {
+			in := map[string]int{}
+			decode(t, k.Input, &in)
+			if in["ms"] != ms {
+				t.Errorf("child %s has input %s, want ms %d", k.ID, k.Input, ms)
+			}
+			evs := b.events(t, k.ID)
+			if n := count(evs, store.EventStepCompleted, "square"); n != 1 {
+				t.Errorf("child %s: step square completed %d times, want once", k.ID, n)
+			}
+			for _, e := range evs {
+				if e.Type != store.EventStepCompleted {
+					continue
+				}
+				var d struct {
+					DurationMS int64 `json:"duration_ms"`
+				}
+				decode(t, e.Data, &d)
+				if d.DurationMS < ms {
+					t.Errorf("child %s: step %s took %d ms, want at least %d", k.ID, e.Step, d.DurationMS, ms)
+				}
+			}
+		}
+	})
+}
+
 // children returns a run's children.
 func children(t *testing.T, b *bundle, run *store.Run) []*store.Run {
 	t.Helper()

@@ -13,12 +13,18 @@ import (
 // A fan-out of 100 children survives a kill -9 of a process in the middle
 // of it: exactly 100 children exist, each started once with its own input,
 // and the parent completes with the sum of their squares.
-func TestFanOutSurvivesKill9(t *testing.T) {
+func TestFanOutSurvivesKill9(t *testing.T) { testFanOutSurvivesKill9(t, "children") }
+
+// The same with the Rust guest, which does not park: the parent's next
+// activation replays its journal of 100 child starts.
+func TestRustFanOutSurvivesKill9(t *testing.T) { testFanOutSurvivesKill9(t, "rust/children") }
+
+func testFanOutSurvivesKill9(t *testing.T, guest string) {
 	const n = 100
 	c := newCluster(t, "2s", "--workers", "4")
 	c.Start()
 	c.Start()
-	c.Push(0, "children")
+	c.Push(0, guest)
 	id := c.StartRun(0, "children", "fanout", map[string]any{"n": n, "ms": 40})
 
 	// Kill whichever server runs the parent once some children have ended

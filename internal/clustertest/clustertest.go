@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"path"
 	"regexp"
 	"strings"
 	"testing"
@@ -67,10 +68,12 @@ func (c *Cluster) Client(i int) *proctest.Client {
 	return &proctest.Client{URL: c.Servers[i].URL, Token: c.Token}
 }
 
-// Push uploads the test module name through server i.
+// Push uploads the test module name (see testmodules.Path) through server
+// i, as the module named after its base name: "children" and
+// "rust/children" are both module "children".
 func (c *Cluster) Push(i int, name string) {
 	c.T.Helper()
-	c.Client(i).JSON(c.T, "POST", "/v1/modules?name="+name, testmodules.Bytes(c.T, name), http.StatusCreated, nil)
+	c.Client(i).JSON(c.T, "POST", "/v1/modules?name="+path.Base(name), testmodules.Bytes(c.T, name), http.StatusCreated, nil)
 }
 
 // Run is a run as the API shows it, the fields the tests read.

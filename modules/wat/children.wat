@@ -13,7 +13,7 @@
 ;;                 of name i in its first byte and the name after it. Slot i
 ;;                 names element i of the function table, so describing and
 ;;                 dispatching are loops over the slots.
-;;   [256, 1328)   constant strings (offset and length beside each), but for
+;;   [256, 1336)   constant strings (offset and length beside each), but for
 ;;   [992, 1012)   the digits of the number being formatted by $put_u64.
 ;;   [65536, ...)  the heap: a bump allocator ($alloc) that grows the memory
 ;;                 as needed and never frees (an instance lives for one
@@ -40,6 +40,7 @@
   (import "wasmflow" "step_begin" (func $step_begin (param i32 i32 i32 i32) (result i32)))
   (import "wasmflow" "step_end" (func $step_end (param i32 i32 i32) (result i32)))
   (import "wasmflow" "sleep" (func $sleep (param i32 i32 i64) (result i32)))
+  (import "wasmflow" "now" (func $now (result i64)))
   (import "wasmflow" "child_start" (func $child_start (param i32 i32) (result i32)))
   (import "wasmflow" "child_await" (func $child_await (param i32 i32 i32 i64) (result i32)))
   (import "wasmflow" "complete" (func $complete (param i32 i32) (result i32)))
@@ -104,6 +105,7 @@
   (data (i32.const 1240) "0123456789abcdef")                                  ;; 1240, 16
   (data (i32.const 1264) "child refused: ")                                   ;; 1264, 15
   (data (i32.const 1280) "compensate: the child failed with no error")        ;; 1280, 42
+  (data (i32.const 1328) ",\"ms\":")                                          ;; 1328, 6
 
   (global $heap (mut i32) (i32.const 65536))
   (global $out_ptr (mut i32) (i32.const 0))
@@ -142,15 +144,22 @@
 
   ;; square runs step "square", whose output is {"square":I*I} for the
   ;; input's "i" (default 0; this guest reads only non-negative integers),
-  ;; and completes with the step's output.
+  ;; and completes with the step's output. The body first holds its
+  ;; activation for the input's "ms" milliseconds (default 0), as real work
+  ;; would: this guest imports no WASI, so it reads the real time inside the
+  ;; step with now (ABI.md, section 4) until they have passed.
   (func $wf_square
-    (local $p i32) (local $n i32) (local $i i64) (local $m i32)
+    (local $p i32) (local $n i32) (local $i i64) (local $ms i64) (local $until i64) (local $m i32)
     (call $read_input)
     (local.set $n)
     (local.set $p)
     (local.set $i (call $find_int (local.get $p) (local.get $n) (i32.const 288) (i32.const 3) (i64.const 0)))
+    (local.set $ms (call $find_int (local.get $p) (local.get $n) (i32.const 304) (i32.const 4) (i64.const 0)))
     (if (call $begin (i32.const 1) (i32.const 6))
       (then
+        (local.set $until (i64.add (call $now) (i64.mul (local.get $ms) (i64.const 1000000))))
+        (loop $busy
+          (br_if $busy (i64.lt_s (call $now) (local.get $until))))
         (local.set $m (global.get $heap))
         (call $put (i32.const 256) (i32.const 10))
         (call $put_u64 (i64.mul (local.get $i) (local.get $i)))
@@ -160,23 +169,27 @@
     (unreachable))
 
   ;; fanout starts the input's "n" (default 3) children of square with
-  ;; {"i":1} ... {"i":N}, awaits all of them, and completes with
-  ;; {"sum":S,"children":N}, S the sum of the squares they answered. A child
-  ;; that did not complete fails the run.
+  ;; {"i":1,"ms":M} ... {"i":N,"ms":M}, M the input's "ms" (default 0),
+  ;; awaits all of them, and completes with {"sum":S,"children":N}, S the sum
+  ;; of the squares they answered. A child that did not complete fails the
+  ;; run.
   (func $wf_fanout
-    (local $p i32) (local $len i32) (local $n i32) (local $k i32) (local $tab i32) (local $m i32) (local $sum i64)
+    (local $p i32) (local $len i32) (local $n i32) (local $k i32) (local $tab i32) (local $m i32) (local $sum i64) (local $ms i64)
     (call $read_input)
     (local.set $len)
     (local.set $p)
     (local.set $n (i32.wrap_i64 (call $find_int (local.get $p) (local.get $len) (i32.const 296) (i32.const 3) (i64.const 3))))
+    (local.set $ms (call $find_int (local.get $p) (local.get $len) (i32.const 304) (i32.const 4) (i64.const 0)))
     (local.set $tab (call $alloc (i32.mul (local.get $n) (i32.const 8))))
     (block $started
       (loop $each
         (br_if $started (i32.ge_u (local.get $k) (local.get $n)))
-        ;; The request {"workflow":"square","input":{"i":K+1}}.
+        ;; The request {"workflow":"square","input":{"i":K+1,"ms":M}}.
         (local.set $m (global.get $heap))
         (call $put (i32.const 320) (i32.const 34))
         (call $put_u64 (i64.extend_i32_u (i32.add (local.get $k) (i32.const 1))))
+        (call $put (i32.const 1328) (i32.const 6))
+        (call $put_u64 (local.get $ms))
         (call $put (i32.const 368) (i32.const 2))
         (call $start_into (local.get $tab) (local.get $k) (local.get $m) (i32.sub (global.get $heap) (local.get $m)))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))

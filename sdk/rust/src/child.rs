@@ -499,6 +499,19 @@ mod tests {
     }
 
     #[test]
+    fn awaits_all_of_none_through_the_host() {
+        // The host journals the wait and answers [] at once; the SDK asks it
+        // rather than skip the call, so that replay sees the same journal.
+        let mut h = Fake::new(&[]);
+        let got: Vec<ChildResult<Json>> = wait_all_forever(&mut h, &[]).unwrap();
+        assert!(got.is_empty());
+        assert_eq!(h.awaits, vec![(Json::Array(Vec::new()), sys::AWAIT_ALL, -1)]);
+        let got: Vec<ChildResult<Json>> = run_parallel(&mut h, &[]).unwrap();
+        assert!(got.is_empty());
+        assert_eq!(h.awaits.len(), 2);
+    }
+
+    #[test]
     fn awaits_all_within_a_timeout() {
         let mut h = Fake::new(&["square"]);
         let a = start(&mut h, "square", Json::Null, &ChildOptions::new()).unwrap();

@@ -5,7 +5,7 @@
 //! squares. Each start is journaled, so a parent that crashes in the middle
 //! of the fan-out and runs again never starts a child twice.
 //!
-//! Input of fanout, and its output:
+//! Input of fanout (n from 0 to 10000, default 10), and its output:
 //!
 //!     {"n": 3}
 //!     {"sum": 14, "children": 3}
@@ -25,7 +25,7 @@ wasmflow::workflows! {
 json_struct! {
     /// The input of fanout.
     pub struct FanoutInput {
-        pub n: i64,
+        pub n: Option<i64>,
     }
 }
 
@@ -51,11 +51,15 @@ json_struct! {
     }
 }
 
+/// The most children one fan-out starts.
+const MAX_CHILDREN: i64 = 10000;
+
 fn fanout(ctx: &Context, input: FanoutInput) -> Result<FanoutOutput, Error> {
-    if input.n < 0 {
-        return Err(Error::new(format!("fanout: n must not be negative, got {}", input.n)));
+    let n = input.n.unwrap_or(10);
+    if !(0..=MAX_CHILDREN).contains(&n) {
+        return Err(Error::new(format!("n is {}; it is 0 to {}", n, MAX_CHILDREN)));
     }
-    let branches: Vec<Branch> = (1..=input.n).map(|i| Branch::new("square", &SquareInput { i })).collect();
+    let branches: Vec<Branch> = (1..=n).map(|i| Branch::new("square", &SquareInput { i })).collect();
     let mut sum = 0;
     for (i, r) in parallel::<Square>(ctx, &branches)?.into_iter().enumerate() {
         match r {
@@ -65,7 +69,7 @@ fn fanout(ctx: &Context, input: FanoutInput) -> Result<FanoutOutput, Error> {
             failed => return Err(Error::new(format!("fanout: square {} did not complete: {}", i + 1, failed.error().unwrap_or("")))),
         }
     }
-    Ok(FanoutOutput { sum, children: input.n })
+    Ok(FanoutOutput { sum, children: n })
 }
 
 /// square computes i*i in a step, so that the child's result is recorded.

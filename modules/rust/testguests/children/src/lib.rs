@@ -22,6 +22,7 @@ wasmflow::workflows! {
 json_struct! {
     pub struct SquareInput {
         pub i: i64,
+        pub ms: i64,
     }
 }
 
@@ -32,24 +33,32 @@ json_struct! {
     }
 }
 
-/// square returns {"square": i*i} from its step "square".
+/// square returns {"square": i*i} from its step "square", whose body first
+/// sleeps ms milliseconds (default 0), holding its activation as real work
+/// would.
 fn square(ctx: &Context, input: SquareInput) -> Result<Square, Error> {
-    step(ctx, "square", StepOptions::new(), |_| Ok(Square { square: input.i * input.i }))
+    step(ctx, "square", StepOptions::new(), |_| {
+        if input.ms > 0 {
+            std::thread::sleep(Duration::from_millis(input.ms as u64));
+        }
+        Ok(Square { square: input.i * input.i })
+    })
 }
 
 json_struct! {
     pub struct CountInput {
         pub n: Option<i64>,
+        pub ms: i64,
     }
 }
 
-/// fanout starts n children of square, with i from 1 to n, and sums their
-/// squares.
+/// fanout starts n children of square (default 3), with i from 1 to n and
+/// the input's ms (default 0), and sums their squares.
 fn fanout(ctx: &Context, input: CountInput) -> Result<Json, Error> {
     let n = input.n.unwrap_or(3);
     let mut children = Vec::new();
     for i in 1..=n {
-        children.push(ctx.start_child("square", &Json::object().with("i", &i))?);
+        children.push(ctx.start_child("square", &Json::object().with("i", &i).with("ms", &input.ms))?);
     }
     let mut sum = 0;
     for (c, r) in children.iter().zip(await_all::<Square>(ctx, &children)?) {
