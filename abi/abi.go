@@ -49,6 +49,10 @@ const (
 	FuncResultLen       = "result_len"       // () -> i32
 	FuncResultRead      = "result_read"      // (ptr, len) -> i32
 	FuncDeclareWorkflow = "declare_workflow" // (name_ptr, name_len) -> i32
+	// FuncDeclareWorkflowOptions is optional for guests: only in
+	// ExportDescribe, after FuncDeclareWorkflow of the name; the options
+	// are a WorkflowOptions JSON object.
+	FuncDeclareWorkflowOptions = "declare_workflow_options" // (name_ptr, name_len, opts_ptr, opts_len) -> i32
 	FuncRunID           = "run_id"           // () -> i32
 	FuncWorkflow        = "workflow"         // () -> i32
 	FuncInput           = "input"            // () -> i32
@@ -154,6 +158,20 @@ type StepOptions struct {
 	// Isolated makes the step start in a fresh activation: if anything ran
 	// live in the current activation, the host suspends the run first.
 	Isolated bool `json:"isolated,omitempty"`
+	// ResumeErrorsAfterAdvancing makes an error (not a permanent or
+	// non-retryable one) after the body saved a new cursor resume the step
+	// from that cursor without using up an attempt, after the backoff the
+	// next retry would have waited (Rails' resume_errors_after_advancing).
+	ResumeErrorsAfterAdvancing bool `json:"resume_errors_after_advancing,omitempty"`
+}
+
+// WorkflowOptions is the JSON object a guest may pass to
+// FuncDeclareWorkflowOptions. Every field is optional.
+type WorkflowOptions struct {
+	// ResumeDelayMS is how long an interrupted run of the workflow waits
+	// before it resumes, in milliseconds (Rails' resume_options wait:).
+	// Nil or negative: the host's delay; 0: none.
+	ResumeDelayMS *int64 `json:"resume_delay_ms,omitempty"`
 }
 
 // The defaults of StepOptions' retry policy.

@@ -78,6 +78,16 @@ func (m *Modules) Load(ctx context.Context, digest string) (*Prepared, error) {
 			return
 		}
 		ce.p, ce.err = m.prepare(ctx, digest, wasm, false)
+		if ce.err == nil {
+			// The workflows' options are the module's description's: ask
+			// it, as its upload did.
+			var d *describeState
+			if d, ce.err = m.describe(ctx, ce.p); ce.err == nil {
+				ce.p.options = d.options
+			} else {
+				ce.p.Module.Close(ctx)
+			}
+		}
 	})
 	if ce.err != nil {
 		var me *ModuleError
@@ -129,11 +139,12 @@ func (m *Modules) Inspect(ctx context.Context, wasm []byte) (*Inspection, error)
 	if err != nil {
 		return nil, err
 	}
-	workflows, err := m.describe(ctx, p)
+	d, err := m.describe(ctx, p)
 	if err != nil {
 		p.Module.Close(ctx)
 		return nil, err
 	}
+	p.options = d.options
 	m.mu.Lock()
 	if _, ok := m.compiled[digest]; ok {
 		p.Module.Close(ctx)
@@ -143,7 +154,7 @@ func (m *Modules) Inspect(ctx context.Context, wasm []byte) (*Inspection, error)
 		m.compiled[digest] = ce
 	}
 	m.mu.Unlock()
-	return &Inspection{Digest: digest, Workflows: workflows}, nil
+	return &Inspection{Digest: digest, Workflows: d.workflows}, nil
 }
 
 var requiredExports = []engine.Func{
@@ -207,11 +218,12 @@ func checkShape(mod engine.Module, host []engine.HostFunc) error {
 
 type describeState struct {
 	workflows []string
+	options   map[string]abi.WorkflowOptions // declared with declare_workflow_options
 }
 
 // describe instantiates the module without a run and asks it for its ABI
-// version and workflows.
-func (m *Modules) describe(ctx context.Context, p *Prepared) ([]string, error) {
+// version, its workflows and their options.
+func (m *Modules) describe(ctx context.Context, p *Prepared) (*describeState, error) {
 	mod := p.Module
 	a := &Activation{e: m.e, run: &store.Run{ID: "describe"}, describe: &describeState{}}
 	ctx, inst, cancel, err := m.instantiateAlone(ctx, mod, a)
@@ -247,7 +259,7 @@ func (m *Modules) describe(ctx context.Context, p *Prepared) ([]string, error) {
 	if len(a.describe.workflows) == 0 {
 		return nil, moduleErrorf("module declares no workflows (%s called %s no times)", abi.ExportDescribe, abi.FuncDeclareWorkflow)
 	}
-	return a.describe.workflows, nil
+	return a.describe, nil
 }
 
 // instantiateAlone instantiates mod for a, which is no run's activation (a
