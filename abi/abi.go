@@ -53,25 +53,25 @@ const (
 	// ExportDescribe, after FuncDeclareWorkflow of the name; the options
 	// are a WorkflowOptions JSON object.
 	FuncDeclareWorkflowOptions = "declare_workflow_options" // (name_ptr, name_len, opts_ptr, opts_len) -> i32
-	FuncRunID           = "run_id"           // () -> i32
-	FuncWorkflow        = "workflow"         // () -> i32
-	FuncInput           = "input"            // () -> i32
-	FuncAttempt         = "attempt"          // () -> i32
-	FuncStepBegin       = "step_begin"       // (name_ptr, name_len, opts_ptr, opts_len) -> i32
-	FuncStepAttempt     = "step_attempt"     // () -> i32
-	FuncStepEnd         = "step_end"         // (status, ptr, len) -> i32
-	FuncCheckpoint      = "checkpoint"       // () -> i32
-	FuncCursorSet       = "cursor_set"       // (ptr, len) -> i32
-	FuncEffectBegin     = "effect_begin"     // (name_ptr, name_len) -> i32
-	FuncEffectEnd       = "effect_end"       // (status, ptr, len) -> i32
-	FuncSleep           = "sleep"            // (name_ptr, name_len, duration_ms i64) -> i32
-	FuncAwaitSignal     = "await_signal"     // (name_ptr, name_len, timeout_ms i64) -> i32
-	FuncComplete        = "complete"         // (ptr, len) -> i32
-	FuncFail            = "fail"             // (ptr, len) -> i32
-	FuncLog             = "log"              // (level, ptr, len) -> i32
-	FuncProgress        = "progress"         // (ptr, len) -> i32
-	FuncNow             = "now"              // () -> i64
-	FuncRandom          = "random"           // (ptr, len) -> i32
+	FuncRunID                  = "run_id"                   // () -> i32
+	FuncWorkflow               = "workflow"                 // () -> i32
+	FuncInput                  = "input"                    // () -> i32
+	FuncAttempt                = "attempt"                  // () -> i32
+	FuncStepBegin              = "step_begin"               // (name_ptr, name_len, opts_ptr, opts_len) -> i32
+	FuncStepAttempt            = "step_attempt"             // () -> i32
+	FuncStepEnd                = "step_end"                 // (status, ptr, len) -> i32
+	FuncCheckpoint             = "checkpoint"               // () -> i32
+	FuncCursorSet              = "cursor_set"               // (ptr, len) -> i32
+	FuncEffectBegin            = "effect_begin"             // (name_ptr, name_len) -> i32
+	FuncEffectEnd              = "effect_end"               // (status, ptr, len) -> i32
+	FuncSleep                  = "sleep"                    // (name_ptr, name_len, duration_ms i64) -> i32
+	FuncAwaitSignal            = "await_signal"             // (name_ptr, name_len, timeout_ms i64) -> i32
+	FuncComplete               = "complete"                 // (ptr, len) -> i32
+	FuncFail                   = "fail"                     // (ptr, len) -> i32
+	FuncLog                    = "log"                      // (level, ptr, len) -> i32
+	FuncProgress               = "progress"                 // (ptr, len) -> i32
+	FuncNow                    = "now"                      // () -> i64
+	FuncRandom                 = "random"                   // (ptr, len) -> i32
 )
 
 // Results of FuncStepBegin.
