@@ -60,6 +60,8 @@ func (s *StepContext) Cursor(v any) bool {
 // Set returns, the cursor is persisted. If the host must stop the run here,
 // Set does not return: the run suspends, and the body runs again later with
 // this cursor. It panics, failing the attempt, if v does not encode.
+// Called inside an Effect's function it fails the run with the host's
+// guest fault "checkpoint inside effect": save the cursor after the effect.
 func (s *StepContext) Set(v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -119,5 +121,6 @@ func (e *CursorError) Unwrap() error { return ErrUnadvanceableCursor }
 
 // Checkpoint marks a safe point to stop without saving a cursor: if the
 // host must stop the run here, Checkpoint does not return, and the body runs
-// again later from the last saved cursor.
+// again later from the last saved cursor. Like Set, it may not be called
+// inside an Effect's function.
 func (s *StepContext) Checkpoint() { hostCheckpoint() }

@@ -218,7 +218,10 @@ impl<'a> StepContext<'a> {
 
     /// Marks a safe point to stop without saving a cursor: if the host must
     /// stop the run here, `checkpoint` does not return, and the body runs
-    /// again later from the last saved cursor.
+    /// again later from the last saved cursor. Inside an [`effect`]'s
+    /// closure it fails the run with the host's guest fault `checkpoint
+    /// inside effect` (a cursor save there does not compile: `set` needs
+    /// the step context mutable, and the effect borrows it shared).
     pub fn checkpoint(&self) {
         sys::checkpoint()
     }
