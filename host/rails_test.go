@@ -54,12 +54,14 @@ func TestConformanceCheckpointInsideEffect(t *testing.T) {
 // An interrupted run waits the resume delay before it resumes: the host's
 // (--resume-delay), or its workflow's own when it declares one. The
 // suspension's wake_at is the delay after it, and the next activation is
-// claimed no earlier.
+// claimed no earlier. The host that runs the workflows is not the one the
+// module was uploaded to: it learns the workflow's options by itself.
 func TestConformanceResumeDelay(t *testing.T) {
 	forEachCombo(t, func(t *testing.T, c *combo) {
 		const hostDelay = 400 * time.Millisecond
 		hooks := flowtest.InterruptDuringStep("count", func(cursor []byte) bool { return cursorNext(t, cursor) == 5 })
-		b := c.setup(t, setupOpts{hooks: hooks, resumeDelay: hostDelay}, "faults")
+		c.setup(t, setupOpts{workers: -1}, "faults") // uploads, runs nothing
+		b := setup(t, c.st, setupOpts{engine: c.engine, hooks: hooks, resumeDelay: hostDelay})
 		for _, tc := range []struct {
 			workflow string
 			delay    time.Duration

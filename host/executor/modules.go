@@ -78,15 +78,20 @@ func (m *Modules) Load(ctx context.Context, digest string) (*Prepared, error) {
 			return
 		}
 		ce.p, ce.err = m.prepare(ctx, digest, wasm, false)
-		if ce.err == nil {
+		if ce.err == nil && importsFunc(ce.p.Module, abi.FuncDeclareWorkflowOptions) {
 			// The workflows' options are the module's description's: ask
-			// it, as its upload did.
-			var d *describeState
-			if d, ce.err = m.describe(ctx, ce.p); ce.err == nil {
-				ce.p.options = d.options
-			} else {
+			// it, as its upload did. The same bytes passed that at upload,
+			// so a failure now is the moment's (the time limit on a starved
+			// machine): not a *ModuleError, so that no run fails for it and
+			// the next activation asks again. It is not cancelled with the
+			// activation that happens to load the module first.
+			d, err := m.describe(context.WithoutCancel(ctx), ce.p)
+			if err != nil {
 				ce.p.Module.Close(ctx)
+				ce.p, ce.err = nil, fmt.Errorf("describe module %s again: %v", digest, err)
+				return
 			}
+			ce.p.options = d.options
 		}
 	})
 	if ce.err != nil {
@@ -277,6 +282,16 @@ func (m *Modules) instantiateAlone(ctx context.Context, mod engine.Module, a *Ac
 		return nil, nil, nil, moduleErrorf("module cannot be instantiated: %v", err)
 	}
 	return ctx, inst, func() { inst.Close(ctx); cancel() }, nil
+}
+
+// importsFunc reports whether mod imports the host function name.
+func importsFunc(mod engine.Module, name string) bool {
+	for _, im := range mod.Imports() {
+		if im.Module == abi.ImportModule && im.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func hasFunc(mod engine.Module, name string) bool {
