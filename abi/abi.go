@@ -50,27 +50,31 @@ const (
 	FuncResultLen       = "result_len"       // () -> i32
 	FuncResultRead      = "result_read"      // (ptr, len) -> i32
 	FuncDeclareWorkflow = "declare_workflow" // (name_ptr, name_len) -> i32
-	FuncRunID           = "run_id"           // () -> i32
-	FuncWorkflow        = "workflow"         // () -> i32
-	FuncInput           = "input"            // () -> i32
-	FuncAttempt         = "attempt"          // () -> i32
-	FuncStepBegin       = "step_begin"       // (name_ptr, name_len, opts_ptr, opts_len) -> i32
-	FuncStepAttempt     = "step_attempt"     // () -> i32
-	FuncStepEnd         = "step_end"         // (status, ptr, len) -> i32
-	FuncCheckpoint      = "checkpoint"       // () -> i32
-	FuncCursorSet       = "cursor_set"       // (ptr, len) -> i32
-	FuncEffectBegin     = "effect_begin"     // (name_ptr, name_len) -> i32
-	FuncEffectEnd       = "effect_end"       // (status, ptr, len) -> i32
-	FuncSleep           = "sleep"            // (name_ptr, name_len, duration_ms i64) -> i32
-	FuncAwaitSignal     = "await_signal"     // (name_ptr, name_len, timeout_ms i64) -> i32
-	FuncChildStart      = "child_start"      // (req_ptr, req_len) -> i32
-	FuncChildAwait      = "child_await"      // (ids_ptr, ids_len, mode, timeout_ms i64) -> i32
-	FuncComplete        = "complete"         // (ptr, len) -> i32
-	FuncFail            = "fail"             // (ptr, len) -> i32
-	FuncLog             = "log"              // (level, ptr, len) -> i32
-	FuncProgress        = "progress"         // (ptr, len) -> i32
-	FuncNow             = "now"              // () -> i64
-	FuncRandom          = "random"           // (ptr, len) -> i32
+	// FuncDeclareWorkflowOptions is optional for guests: only in
+	// ExportDescribe, after FuncDeclareWorkflow of the name; the options
+	// are a WorkflowOptions JSON object.
+	FuncDeclareWorkflowOptions = "declare_workflow_options" // (name_ptr, name_len, opts_ptr, opts_len) -> i32
+	FuncRunID                  = "run_id"                   // () -> i32
+	FuncWorkflow               = "workflow"                 // () -> i32
+	FuncInput                  = "input"                    // () -> i32
+	FuncAttempt                = "attempt"                  // () -> i32
+	FuncStepBegin              = "step_begin"               // (name_ptr, name_len, opts_ptr, opts_len) -> i32
+	FuncStepAttempt            = "step_attempt"             // () -> i32
+	FuncStepEnd                = "step_end"                 // (status, ptr, len) -> i32
+	FuncCheckpoint             = "checkpoint"               // () -> i32
+	FuncCursorSet              = "cursor_set"               // (ptr, len) -> i32
+	FuncEffectBegin            = "effect_begin"             // (name_ptr, name_len) -> i32
+	FuncEffectEnd              = "effect_end"               // (status, ptr, len) -> i32
+	FuncSleep                  = "sleep"                    // (name_ptr, name_len, duration_ms i64) -> i32
+	FuncAwaitSignal            = "await_signal"             // (name_ptr, name_len, timeout_ms i64) -> i32
+	FuncChildStart             = "child_start"              // (req_ptr, req_len) -> i32
+	FuncChildAwait             = "child_await"              // (ids_ptr, ids_len, mode, timeout_ms i64) -> i32
+	FuncComplete               = "complete"                 // (ptr, len) -> i32
+	FuncFail                   = "fail"                     // (ptr, len) -> i32
+	FuncLog                    = "log"                      // (level, ptr, len) -> i32
+	FuncProgress               = "progress"                 // (ptr, len) -> i32
+	FuncNow                    = "now"                      // () -> i64
+	FuncRandom                 = "random"                   // (ptr, len) -> i32
 )
 
 // Results of FuncStepBegin.
@@ -223,6 +227,20 @@ type StepOptions struct {
 	// Isolated makes the step start in a fresh activation: if anything ran
 	// live in the current activation, the host suspends the run first.
 	Isolated bool `json:"isolated,omitempty"`
+	// ResumeErrorsAfterAdvancing makes an error (not a permanent or
+	// non-retryable one) after the body saved a new cursor resume the step
+	// from that cursor without using up an attempt, after the backoff the
+	// next retry would have waited (Rails' resume_errors_after_advancing).
+	ResumeErrorsAfterAdvancing bool `json:"resume_errors_after_advancing,omitempty"`
+}
+
+// WorkflowOptions is the JSON object a guest may pass to
+// FuncDeclareWorkflowOptions. Every field is optional.
+type WorkflowOptions struct {
+	// ResumeDelayMS is how long an interrupted run of the workflow waits
+	// before it resumes, in milliseconds (Rails' resume_options wait:).
+	// Nil or negative: the host's delay; 0: none.
+	ResumeDelayMS *int64 `json:"resume_delay_ms,omitempty"`
 }
 
 // The defaults of StepOptions' retry policy.

@@ -58,8 +58,14 @@ func (c *combo) setup(t *testing.T, o setupOpts, guests ...string) *bundle {
 // forEachCombo runs f for every guest language × engine × store.
 func forEachCombo(t *testing.T, f func(t *testing.T, c *combo)) {
 	t.Helper()
+	forEachComboOf(t, guestLangs, f)
+}
+
+// forEachComboOf runs f for each of langs × every engine × store.
+func forEachComboOf(t *testing.T, langs []string, f func(t *testing.T, c *combo)) {
+	t.Helper()
 	t.Parallel()
-	for _, lang := range guestLangs {
+	for _, lang := range langs {
 		for _, eng := range testEngines {
 			for _, kind := range storeKinds {
 				t.Run(lang+"/"+eng+"/"+kind, func(t *testing.T) {

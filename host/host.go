@@ -43,6 +43,11 @@ type Config struct {
 	// restoring a snapshot or replaying.
 	// Default 64; negative: none.
 	WarmInstances int
+	// ResumeDelay is how long a run interrupted at a checkpoint (a
+	// shutdown, the time budget, an isolated step) waits before it resumes,
+	// as Rails' resume_options wait: does. A workflow that declares
+	// resume_delay_ms (ABI.md, section 5.2) has its own. Default 0: at once.
+	ResumeDelay time.Duration
 	// Limits bound guests.
 	Limits Limits
 	// Owner names this process in leases and timelines. Default
@@ -133,7 +138,7 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	}
 	m := metrics.New(&metrics.Config{Store: c.Store, Logger: c.Logger})
 	exec, err := executor.New(&executor.Config{
-		Store: c.Store, Engine: eng, ImageEngine: imaging, Limits: executor.Limits(c.Limits), Owner: c.Owner, CacheDir: c.CacheDir, NoSnapshots: c.NoSnapshots, WarmInstances: c.WarmInstances, Logger: c.Logger, Hooks: executorHooks(c.Hooks), Observer: m,
+		Store: c.Store, Engine: eng, ImageEngine: imaging, Limits: executor.Limits(c.Limits), Owner: c.Owner, CacheDir: c.CacheDir, NoSnapshots: c.NoSnapshots, ResumeDelay: c.ResumeDelay, WarmInstances: c.WarmInstances, Logger: c.Logger, Hooks: executorHooks(c.Hooks), Observer: m,
 	})
 	if err != nil {
 		eng.Close(ctx)

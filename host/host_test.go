@@ -87,6 +87,8 @@ type setupOpts struct {
 	// noWarm keeps no warm instances, so that every resumption restores a
 	// snapshot (or replays).
 	noWarm bool
+	// resumeDelay is host.Config.ResumeDelay.
+	resumeDelay time.Duration
 }
 
 // setup starts a host with workers on st and pushes the named guests (see
@@ -121,6 +123,7 @@ func setup(t testing.TB, st store.Store, o setupOpts, modules ...string) *bundle
 		Engine:        o.engine,
 		CacheDir:      o.cacheDir,
 		NoSnapshots:   o.noSnapshots,
+		ResumeDelay:   o.resumeDelay,
 		WarmInstances: map[bool]int{true: -1}[o.noWarm],
 		Workers:       o.workers,
 		Limits:        o.limits,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ func HostFuncs() []engine.HostFunc {
 		hostFunc(abi.FuncResultLen, nil, i32, anyMode, (*Activation).resultLen),
 		hostFunc(abi.FuncResultRead, []engine.ValueType{i32, i32}, i32, anyMode, (*Activation).resultRead),
 		hostFunc(abi.FuncDeclareWorkflow, []engine.ValueType{i32, i32}, i32, describeMode, (*Activation).declareWorkflow),
+		hostFunc(abi.FuncDeclareWorkflowOptions, []engine.ValueType{i32, i32, i32, i32}, i32, describeMode, (*Activation).declareWorkflowOptions),
 		hostFunc(abi.FuncRunID, nil, i32, runMode, (*Activation).runID),
 		hostFunc(abi.FuncWorkflow, nil, i32, runMode, (*Activation).workflow),
 		hostFunc(abi.FuncInput, nil, i32, runMode, (*Activation).input),
@@ -236,16 +238,25 @@ func (a *Activation) stepBegin(c *call) (uint64, error) {
 		switch entry.Status {
 		case store.EntryCompleted:
 			a.record(entry)
+			a.replayedSteps++
 			a.setRegister(entry.Output)
 			return abi.StepDone, nil
 		case store.EntryFailed:
 			a.record(entry)
+			a.replayedSteps++
 			a.setRegister([]byte(entry.Error))
 			return abi.StepFailed, nil
 		case store.EntryRetrying:
 			if entry.WakeAt != nil && entry.WakeAt.After(now()) {
 				// Woken early (a signal, a retried run): wait out the backoff.
 				return 0, a.suspendWrite(store.StatusPending, SuspendRetry, entry.WakeAt, nil)
+			}
+		case store.EntryRunning:
+			if entry.WakeAt != nil && entry.WakeAt.After(now()) {
+				// Woken early while it waits to resume after an error
+				// past a new cursor: wait out the delay.
+				a.cause = InterruptErrorAfterAdvancing
+				return 0, a.suspendWrite(store.StatusPending, SuspendInterrupt, entry.WakeAt, nil)
 			}
 		}
 	}
@@ -271,8 +282,16 @@ func (a *Activation) stepBegin(c *call) (uint64, error) {
 		s.entry.Status, s.entry.Error, s.entry.WakeAt = store.EntryRunning, "", nil
 		s.effectSeq = entry.EffectSeq
 	}
+	s.from = s.entry.Cursor
+	// The body resumes when it continues an attempt begun in an earlier
+	// activation, or starts from a saved cursor.
+	resumed := entry != nil && (entry.Status == store.EntryRunning || len(entry.Cursor) > 0)
+	started := map[string]any{"attempt": s.entry.Attempts, "seq": s.entry.Seq, "resumed": resumed}
+	if resumed && len(s.entry.Cursor) > 0 {
+		started["cursor"] = cursorValue(s.entry.Cursor)
+	}
 	a.step, a.live = s, true
-	a.pending = append(a.pending, &store.NewEvent{Type: store.EventStepStarted, Step: name, At: t, Data: mustJSON(map[string]any{"attempt": s.entry.Attempts, "seq": s.entry.Seq})})
+	a.pending = append(a.pending, &store.NewEvent{Type: store.EventStepStarted, Step: name, At: t, Data: mustJSON(started)})
 	a.startStepTimer()
 	a.setRegister(s.entry.Cursor)
 	return abi.StepRun, nil
@@ -344,7 +363,11 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 	}
 	msg := string(out)
 	e.Error = msg
-	retry := status == abi.EndError && e.Attempts < s.opts.MaxAttempts && !hasPrefix(msg, s.opts.NonRetryable)
+	retryable := status == abi.EndError && !hasPrefix(msg, s.opts.NonRetryable)
+	if retryable && s.opts.ResumeErrorsAfterAdvancing && !bytes.Equal(e.Cursor, s.from) {
+		return a.resumeAfterAdvancing(msg, dur, inStepEnd)
+	}
+	retry := retryable && e.Attempts < s.opts.MaxAttempts
 	failed := &store.NewEvent{Type: store.EventStepFailed, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts, "error": msg, "duration_ms": dur, "retrying": retry})}
 	if retry {
 		wake := t.Add(backoff(s.opts, e.Attempts))
@@ -377,6 +400,46 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 	return nil
 }
 
+// resumeAfterAdvancing ends the current step's attempt, which failed
+// with msg after it saved a new cursor, without using it up: the step
+// resumes from its cursor, in the same attempt, once the backoff the next
+// retry would have waited (or the resume delay, if longer) has passed. The
+// wait, and the run's limit of activations, bound a step that keeps
+// advancing and failing.
+func (a *Activation) resumeAfterAdvancing(msg string, dur int64, inStepEnd bool) error {
+	s := a.step
+	e := s.entry
+	t := e.UpdatedAt
+	wake := t.Add(max(backoff(s.opts, e.Attempts), a.resumeDelay()))
+	e.Status, e.WakeAt = store.EntryRunning, &wake
+	s.persisted = true
+	a.step = nil
+	a.parkable = inStepEnd
+	a.cause = InterruptErrorAfterAdvancing
+	failed := &store.NewEvent{Type: store.EventStepFailed, Step: e.Name, At: t, Data: mustJSON(map[string]any{
+		"attempt": e.Attempts, "error": msg, "duration_ms": dur, "retrying": false, "resuming": true, "cursor": cursorValue(e.Cursor),
+	})}
+	err := a.suspendWrite(store.StatusPending, SuspendInterrupt, &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed}})
+	observed := func() { a.observeStep(e.Name, time.Duration(dur)*time.Millisecond, true, true) }
+	switch {
+	case a.parked != nil:
+		after := a.parked.after
+		a.parked.after = func() { after(); observed() }
+	case a.end != nil && a.end.kind == endPersisted:
+		observed()
+	}
+	return err
+}
+
+// cursorValue is a cursor as an event shows it: its JSON value, or the
+// bytes as a string when they are not JSON.
+func cursorValue(c []byte) any {
+	if json.Valid(c) {
+		return json.RawMessage(c)
+	}
+	return string(c)
+}
+
 // backoff is the delay before the attempt after attempt, for o with its
 // defaults.
 func backoff(o abi.StepOptions, attempt int) time.Duration {
@@ -401,6 +464,9 @@ func (a *Activation) checkpointCall(c *call) (uint64, error) {
 	if a.step == nil {
 		return 0, a.fault("checkpoint called outside a step")
 	}
+	if err := a.refuseInEffect(c); err != nil {
+		return 0, err
+	}
 	if err := a.checkStop(false); err != nil {
 		return 0, err
 	}
@@ -411,6 +477,9 @@ func (a *Activation) cursorSet(c *call) (uint64, error) {
 	s := a.step
 	if s == nil {
 		return 0, a.fault("cursor_set called outside a step")
+	}
+	if err := a.refuseInEffect(c); err != nil {
+		return 0, err
 	}
 	cur, err := a.bytes(c, 0, fmt.Sprintf("cursor of step %q", s.entry.Name))
 	if err != nil {
@@ -443,7 +512,7 @@ func (a *Activation) cursorSet(c *call) (uint64, error) {
 	if stop == StopShutdown {
 		s.persisted = true
 		a.cause = cause
-		return 0, a.suspendWrite(store.StatusPending, SuspendInterrupt, ptrTime(t), p)
+		return 0, a.suspendWrite(store.StatusPending, SuspendInterrupt, a.interruptWake(t), p)
 	}
 	if err := a.apply(p); err != nil {
 		return 0, err
@@ -458,14 +527,21 @@ func (a *Activation) cursorSet(c *call) (uint64, error) {
 	return 0, a.hook(Point{Kind: PointDuringStep, Step: s.entry.Name, Cursor: cur})
 }
 
+// refuseInEffect faults a checkpoint or a cursor save made between
+// effect_begin and effect_end (ABI.md, section 5.4): a stop there would
+// leave the effect's outcome unrecorded, and a cursor saved there would
+// say the step moved past an effect whose outcome is unknown.
+func (a *Activation) refuseInEffect(c *call) error {
+	s := a.step
+	if s.effect == nil {
+		return nil
+	}
+	return a.fault("%s: checkpoint inside effect: called in effect %q of step %q, between effect_begin and effect_end; checkpoint or save the cursor after the effect ends (ABI.md, section 5.4)", c.name, s.effect.Name, s.entry.Name)
+}
+
 func (a *Activation) checkpointEvent(t time.Time) *store.NewEvent {
 	s := a.step
-	data := map[string]any{"checkpoints": a.checkpoint.count}
-	if json.Valid(s.entry.Cursor) {
-		data["cursor"] = json.RawMessage(s.entry.Cursor)
-	} else {
-		data["cursor"] = string(s.entry.Cursor)
-	}
+	data := map[string]any{"checkpoints": a.checkpoint.count, "cursor": cursorValue(s.entry.Cursor)}
 	return &store.NewEvent{Type: store.EventCheckpoint, Step: s.entry.Name, At: t, Data: mustJSON(data)}
 }
 
@@ -783,6 +859,35 @@ func (a *Activation) declareWorkflow(c *call) (uint64, error) {
 		}
 	}
 	a.describe.workflows = append(a.describe.workflows, name)
+	return 0, nil
+}
+
+func (a *Activation) declareWorkflowOptions(c *call) (uint64, error) {
+	name, err := a.name(c, 0, "workflow")
+	if err != nil {
+		return 0, err
+	}
+	d := a.describe
+	if !slices.Contains(d.workflows, name) {
+		return 0, a.fault("%s: workflow %q was not declared: call %s first", c.name, name, abi.FuncDeclareWorkflow)
+	}
+	if _, ok := d.options[name]; ok {
+		return 0, a.fault("%s: the options of workflow %q are declared twice", c.name, name)
+	}
+	var opts abi.WorkflowOptions
+	if c.i32(3) > 0 {
+		raw, err := a.bytes(c, 2, "workflow options")
+		if err != nil {
+			return 0, err
+		}
+		if err := json.Unmarshal(raw, &opts); err != nil {
+			return 0, a.fault("%s: options of workflow %q are not a valid JSON object: %v", c.name, name, err)
+		}
+	}
+	if d.options == nil {
+		d.options = make(map[string]abi.WorkflowOptions)
+	}
+	d.options[name] = opts
 	return 0, nil
 }
 

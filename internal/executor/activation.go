@@ -72,6 +72,9 @@ type Activation struct {
 	startKind  string                  // how the activation began (Start*)
 	monoBase   int64                   // the guest's monotonic clock at instStart
 	instStart  time.Time
+	// replayedSteps counts the steps whose recorded outcome step_begin
+	// answered in this activation.
+	replayedSteps int
 }
 
 type stepState struct {
@@ -83,6 +86,7 @@ type stepState struct {
 	started   time.Time
 	timer     *time.Timer // the step's timeout
 	timedOut  atomic.Bool
+	from      []byte // the cursor the body started from in this activation
 }
 
 // ending records why the host ended the guest call.
@@ -390,14 +394,14 @@ func (a *Activation) conclude(ctx context.Context, callErr error, inst engine.In
 		// The scheduler stopped the activation (a lost lease, a shutdown's
 		// grace period over): hand the run back from its last checkpoint.
 		a.cause = InterruptShutdownForced
-		return a.suspendNow(store.StatusPending, SuspendInterrupt, ptrTime(now()), nil)
+		return a.suspendNow(store.StatusPending, SuspendInterrupt, a.interruptWake(now()), nil)
 	}
 	if errors.Is(callErr, errStepTimeout) {
 		s := a.step
 		if s == nil || !s.timedOut.Load() {
 			// The step ended just as its timer fired: resume from here.
 			a.cause = InterruptStepTimeout
-			return a.suspendNow(store.StatusPending, SuspendInterrupt, ptrTime(now()), nil)
+			return a.suspendNow(store.StatusPending, SuspendInterrupt, a.interruptWake(now()), nil)
 		}
 		msg := fmt.Sprintf("step %q timed out after %s", s.entry.Name, time.Duration(s.opts.TimeoutMS)*time.Millisecond)
 		if err := a.stepEnded(abi.EndError, []byte(msg), false); err != nil {
@@ -512,6 +516,10 @@ type activationStarted struct {
 	// SnapshotUnusable says why a guest that parks replays instead of
 	// starting from the run's snapshot.
 	SnapshotUnusable string `json:"snapshot_unusable,omitempty"`
+	// ReplayedSteps is how many steps the activation replayed (answered
+	// from the journal) before its first write: 0 for a run's first
+	// activation, and usually for one that resumed where the guest parked.
+	ReplayedSteps int `json:"replayed_steps"`
 }
 
 // apply writes p, fenced, adding pending events and progress. Any failure
@@ -524,6 +532,7 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 	if a.start != nil && p.ReplaceEventSeq == 0 && a.run.EventCount > 0 {
 		// The claim appended activation_started as the run's last event.
 		p.ReplaceEventSeq = a.run.EventCount
+		a.start.ReplayedSteps = a.replayedSteps
 		p.ReplaceEvent = &store.NewEvent{Type: store.EventActivationStarted, At: a.run.UpdatedAt, Data: mustJSON(a.start)}
 		a.start = nil
 	}
@@ -687,7 +696,24 @@ func (a *Activation) checkStop(cancelOnly bool) error {
 // ends the guest call.
 func (a *Activation) interrupt(cause string) error {
 	a.cause = cause
-	return a.suspendWrite(store.StatusPending, SuspendInterrupt, ptrTime(now()), nil)
+	return a.suspendWrite(store.StatusPending, SuspendInterrupt, a.interruptWake(now()), nil)
+}
+
+// interruptWake is when a run interrupted at t resumes: after the resume
+// delay.
+func (a *Activation) interruptWake(t time.Time) *time.Time {
+	return ptrTime(t.Add(a.resumeDelay()))
+}
+
+// resumeDelay is how long an interrupted run waits before it resumes: its
+// workflow's resume_delay_ms when it declared one, else the host's.
+func (a *Activation) resumeDelay() time.Duration {
+	if a.prep != nil {
+		if ms := a.prep.options[a.run.Workflow].ResumeDelayMS; ms != nil && *ms >= 0 {
+			return time.Duration(*ms) * time.Millisecond
+		}
+	}
+	return a.e.resumeDelay
 }
 
 // hook asks the test hooks about a point.

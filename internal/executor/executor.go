@@ -136,6 +136,11 @@ type Config struct {
 	// ended at suspensions like any other, and every activation replays.
 	// Init images stay.
 	NoSnapshots bool
+	// ResumeDelay is how long a run interrupted at a checkpoint (a
+	// shutdown, the time budget, an isolated step, a test hook) waits
+	// before it resumes, as Rails' resume_options wait: does; a workflow
+	// that declares resume_delay_ms has its own. Default 0: at once.
+	ResumeDelay time.Duration
 	// Logger receives the executor's and the guests' log lines. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -212,6 +217,10 @@ const (
 	InterruptStepTimeout = "step_timeout"
 	// InterruptHook: a test hook (Hooks.Interrupt).
 	InterruptHook = "hook"
+	// InterruptErrorAfterAdvancing: a step with the option
+	// resume_errors_after_advancing failed after it saved a new cursor; it
+	// resumes from the cursor without using up an attempt.
+	InterruptErrorAfterAdvancing = "error_after_advancing"
 )
 
 // What an activation resumes after.
@@ -271,6 +280,7 @@ type Executor struct {
 	modules     *Modules
 	cacheDir    string
 	noSnapshots bool
+	resumeDelay time.Duration
 	warm        *warmCache
 	runLogs     runLogs
 	// moduleRecords are module versions' records by name and version,
@@ -285,6 +295,9 @@ func New(cfg *Config) (*Executor, error) {
 	}
 	if cfg.Engine == nil {
 		return nil, errors.New("executor: Config.Engine is required")
+	}
+	if cfg.ResumeDelay < 0 {
+		return nil, errors.New("executor: Config.ResumeDelay must not be negative")
 	}
 	limits := cfg.Limits.WithDefaults()
 	if err := limits.validate(); err != nil {
@@ -306,6 +319,7 @@ func New(cfg *Config) (*Executor, error) {
 
 		cacheDir:    cfg.CacheDir,
 		noSnapshots: cfg.NoSnapshots,
+		resumeDelay: cfg.ResumeDelay,
 	}
 	if e.imaging == nil {
 		e.imaging = e.engine

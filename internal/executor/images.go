@@ -39,7 +39,8 @@ type Prepared struct {
 	// against).
 	Parks bool
 
-	layout *snapshot.Layout // with Image: where the module's state is
+	layout  *snapshot.Layout               // with Image: where the module's state is
+	options map[string]abi.WorkflowOptions // by workflow, as the module's description declared them
 }
 
 // startKind is what activation_started's data.start says of an

@@ -78,6 +78,21 @@ func (m *Modules) Load(ctx context.Context, digest string) (*Prepared, error) {
 			return
 		}
 		ce.p, ce.err = m.prepare(ctx, digest, wasm, false)
+		if ce.err == nil && importsFunc(ce.p.Module, abi.FuncDeclareWorkflowOptions) {
+			// The workflows' options are the module's description's: ask
+			// it, as its upload did. The same bytes passed that at upload,
+			// so a failure now is the moment's (the time limit on a starved
+			// machine): not a *ModuleError, so that no run fails for it and
+			// the next activation asks again. It is not cancelled with the
+			// activation that happens to load the module first.
+			d, err := m.describe(context.WithoutCancel(ctx), ce.p)
+			if err != nil {
+				ce.p.Module.Close(ctx)
+				ce.p, ce.err = nil, fmt.Errorf("describe module %s again: %v", digest, err)
+				return
+			}
+			ce.p.options = d.options
+		}
 	})
 	if ce.err != nil {
 		var me *ModuleError
@@ -129,11 +144,12 @@ func (m *Modules) Inspect(ctx context.Context, wasm []byte) (*Inspection, error)
 	if err != nil {
 		return nil, err
 	}
-	workflows, err := m.describe(ctx, p)
+	d, err := m.describe(ctx, p)
 	if err != nil {
 		p.Module.Close(ctx)
 		return nil, err
 	}
+	p.options = d.options
 	m.mu.Lock()
 	if _, ok := m.compiled[digest]; ok {
 		p.Module.Close(ctx)
@@ -143,7 +159,7 @@ func (m *Modules) Inspect(ctx context.Context, wasm []byte) (*Inspection, error)
 		m.compiled[digest] = ce
 	}
 	m.mu.Unlock()
-	return &Inspection{Digest: digest, Workflows: workflows}, nil
+	return &Inspection{Digest: digest, Workflows: d.workflows}, nil
 }
 
 var requiredExports = []engine.Func{
@@ -207,11 +223,12 @@ func checkShape(mod engine.Module, host []engine.HostFunc) error {
 
 type describeState struct {
 	workflows []string
+	options   map[string]abi.WorkflowOptions // declared with declare_workflow_options
 }
 
 // describe instantiates the module without a run and asks it for its ABI
-// version and workflows.
-func (m *Modules) describe(ctx context.Context, p *Prepared) ([]string, error) {
+// version, its workflows and their options.
+func (m *Modules) describe(ctx context.Context, p *Prepared) (*describeState, error) {
 	mod := p.Module
 	a := &Activation{e: m.e, run: &store.Run{ID: "describe"}, describe: &describeState{}}
 	ctx, inst, cancel, err := m.instantiateAlone(ctx, mod, a)
@@ -247,7 +264,7 @@ func (m *Modules) describe(ctx context.Context, p *Prepared) ([]string, error) {
 	if len(a.describe.workflows) == 0 {
 		return nil, moduleErrorf("module declares no workflows (%s called %s no times)", abi.ExportDescribe, abi.FuncDeclareWorkflow)
 	}
-	return a.describe.workflows, nil
+	return a.describe, nil
 }
 
 // instantiateAlone instantiates mod for a, which is no run's activation (a
@@ -265,6 +282,16 @@ func (m *Modules) instantiateAlone(ctx context.Context, mod engine.Module, a *Ac
 		return nil, nil, nil, moduleErrorf("module cannot be instantiated: %v", err)
 	}
 	return ctx, inst, func() { inst.Close(ctx); cancel() }, nil
+}
+
+// importsFunc reports whether mod imports the host function name.
+func importsFunc(mod engine.Module, name string) bool {
+	for _, im := range mod.Imports() {
+		if im.Module == abi.ImportModule && im.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func hasFunc(mod engine.Module, name string) bool {

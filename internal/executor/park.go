@@ -245,7 +245,7 @@ func (a *Activation) resumeAt(h *snapshotHost, clock int64) error {
 			return fmt.Errorf("the journal has no running step at position %d", h.Position)
 		}
 		entry := *a.entries[0]
-		a.step = &stepState{entry: &entry, opts: ps.Opts, effectSeq: ps.EffectSeq, persisted: true, started: ps.Started}
+		a.step = &stepState{entry: &entry, opts: ps.Opts, effectSeq: ps.EffectSeq, persisted: true, started: ps.Started, from: entry.Cursor}
 		a.live = true
 		a.startStepTimer()
 	}

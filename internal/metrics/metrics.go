@@ -91,7 +91,7 @@ func New(cfg *Config) *Metrics {
 		}, []string{"module", "workflow", "step"}),
 		interrupts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wasmflow_interrupts_total",
-			Help: "Runs this process suspended to resume in a fresh activation, by cause: shutdown, shutdown_forced, time_limit, isolated_step, step_timeout or hook.",
+			Help: "Runs this process suspended to resume in a fresh activation, by cause: shutdown, shutdown_forced, time_limit, isolated_step, step_timeout, hook or error_after_advancing.",
 		}, []string{"module", "workflow", "cause"}),
 		resumptions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wasmflow_resumptions_total",

@@ -3,13 +3,14 @@
 ;; behaviour the contract lists; each is a function $wf_NAME below.
 ;;
 ;; Memory layout:
-;;   [0, 208)      workflow names: slot i (16 bytes at 16*i) holds the length
+;;   [0, 256)      workflow names: slot i (16 bytes at 16*i) holds the length
 ;;                 of name i in its first byte and the name after it. Slot i
 ;;                 names element i of the function table, so describing and
 ;;                 dispatching are loops over the slots.
 ;;   [256, 960)    constant strings (offset and length beside each).
 ;;   [960, 980)    digits of the number being formatted by $put_u64.
 ;;   [992, 996)    one more constant string, "ms" with its quotes.
+;;   [1024, 1344)  more constant strings.
 ;;   [65536, ...)  the heap: a bump allocator ($alloc) that grows the memory
 ;;                 as needed and never frees (an instance lives for one
 ;;                 activation). Bytes copied out of the result register
@@ -26,6 +27,7 @@
 ;; $out_ptr/$out_len.
 (module
   (import "wasmflow" "declare_workflow" (func $declare_workflow (param i32 i32) (result i32)))
+  (import "wasmflow" "declare_workflow_options" (func $declare_workflow_options (param i32 i32 i32 i32) (result i32)))
   (import "wasmflow" "workflow" (func $workflow (result i32)))
   (import "wasmflow" "input" (func $input (result i32)))
   (import "wasmflow" "result_len" (func $result_len (result i32)))
@@ -59,13 +61,16 @@
   (data (i32.const 160) "\06cursor")
   (data (i32.const 176) "\08isolated")
   (data (i32.const 192) "\0bcheckpoints")
+  (data (i32.const 208) "\07patient")
+  (data (i32.const 224) "\09in_effect")
+  (data (i32.const 240) "\09advancing")
   (type $wf (func))
-  (table 13 funcref)
+  (table 16 funcref)
   (elem (i32.const 0)
     $wf_ok $wf_panic $wf_loop $wf_oom $wf_badptr $wf_flaky
     $wf_sleepy $wf_effects $wf_await $wf_big $wf_cursor $wf_isolated
-    $wf_checkpoints)
-  (global $workflows i32 (i32.const 13))
+    $wf_checkpoints $wf_patient $wf_in_effect $wf_advancing)
+  (global $workflows i32 (i32.const 16))
 
   ;; Constant strings: offset, length.
   (data (i32.const 256) "{\"ok\":true}")                                        ;; 256, 11
@@ -105,6 +110,16 @@
   (data (i32.const 928) "{\"checkpoints\":")                                  ;; 928, 15
   (data (i32.const 944) "spin")                                               ;; 944, 4
   (data (i32.const 992) "\"ms\"")                                             ;; 992, 4
+  (data (i32.const 1024) "{\"resume_delay_ms\":300}")                          ;; 1024, 23
+  (data (i32.const 1056) "pay")                                               ;; 1056, 3
+  (data (i32.const 1064) "charge")                                            ;; 1064, 6
+  (data (i32.const 1072) "\"checkpoint\"")                                     ;; 1072, 12
+  (data (i32.const 1088) "in_effect: the host accepted a checkpoint inside an effect") ;; 1088, 58
+  (data (i32.const 1148) "1")                                                 ;; 1148, 1
+  (data (i32.const 1152) "advance")                                           ;; 1152, 7
+  (data (i32.const 1168) "{\"max_attempts\":1,\"backoff_ms\":20,\"max_backoff_ms\":20,\"resume_errors_after_advancing\":true}") ;; 1168, 91
+  (data (i32.const 1280) "advancing: failed after item ")                     ;; 1280, 29
+  (data (i32.const 1312) ",\"items\":")                                        ;; 1312, 9
 
   (global $heap (mut i32) (i32.const 65536))
   (global $out_ptr (mut i32) (i32.const 0))
@@ -119,7 +134,9 @@
         (i32.add (i32.mul (local.get $i) (i32.const 16)) (i32.const 1))
         (i32.load8_u (i32.mul (local.get $i) (i32.const 16)))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $each (i32.lt_u (local.get $i) (global.get $workflows)))))
+      (br_if $each (i32.lt_u (local.get $i) (global.get $workflows))))
+    ;; patient waits 300 ms before it resumes after an interrupt.
+    (drop (call $declare_workflow_options (i32.const 209) (i32.const 7) (i32.const 1024) (i32.const 23))))
 
   ;; wasmflow_run reads the workflow's name and calls the function in the
   ;; table slot of the name that matches. Every $wf_ function ends the run.
@@ -317,6 +334,66 @@
     (call $put_u64 (local.get $next))
     (call $put (i32.const 736) (i32.const 7))
     (call $put_u64 (local.get $sum))
+    (call $put (i32.const 496) (i32.const 1))
+    (call $complete_heap (local.get $m)))
+
+  ;; patient is cursor, declared with a resume delay of 300 ms.
+  (func $wf_patient (call $wf_cursor))
+
+  ;; in_effect begins step "pay" and its effect "charge", and then, inside
+  ;; the effect, checkpoints (input {"checkpoint": 1}) or saves the cursor
+  ;; 1: the host must fail the run there. If it returned, the run fails
+  ;; with a message saying so.
+  (func $wf_in_effect
+    (local $p i32) (local $n i32)
+    (call $read_input)
+    (local.set $n)
+    (local.set $p)
+    (if (call $begin (i32.const 1056) (i32.const 3) (i32.const 0) (i32.const 0))
+      (then
+        (drop (call $effect_begin (i32.const 1064) (i32.const 6)))
+        (if (i64.eq (call $find_int (local.get $p) (local.get $n) (i32.const 1072) (i32.const 12) (i64.const 0)) (i64.const 1))
+          (then (drop (call $checkpoint)))
+          (else (drop (call $cursor_set (i32.const 1148) (i32.const 1)))))))
+    (drop (call $fail (i32.const 1088) (i32.const 58)))
+    (unreachable))
+
+  ;; advancing runs step "advance" (one attempt, resume_errors_after_advancing)
+  ;; over the input's "items" (default 3). Its cursor is an integer I (none:
+  ;; 0): while I < items the body saves I+1 and fails with "advancing:
+  ;; failed after item I"; then it returns its attempt number. Completes
+  ;; with {"attempt":A,"items":ITEMS}.
+  (func $wf_advancing
+    (local $items i64) (local $i i64) (local $p i32) (local $n i32) (local $m i32)
+    (call $read_input)
+    (local.set $n)
+    (local.set $p)
+    (local.set $items (call $find_int (local.get $p) (local.get $n) (i32.const 688) (i32.const 7) (i64.const 3)))
+    (if (call $begin (i32.const 1152) (i32.const 7) (i32.const 1168) (i32.const 91))
+      (then
+        (call $read_result)
+        (local.set $n)
+        (local.set $p)
+        (if (local.get $n) (then (local.set $i (call $parse_u64 (local.get $p) (local.get $n)))))
+        (if (i64.lt_s (local.get $i) (local.get $items))
+          (then
+            (local.set $m (global.get $heap))
+            (call $put_u64 (i64.add (local.get $i) (i64.const 1)))
+            (drop (call $cursor_set (local.get $m) (i32.sub (global.get $heap) (local.get $m))))
+            (local.set $m (global.get $heap))
+            (call $put (i32.const 1280) (i32.const 29))
+            (call $put_u64 (local.get $i))
+            ;; The host resumes the step later: step_end does not return.
+            (call $end (i32.const 1) (local.get $m) (i32.sub (global.get $heap) (local.get $m)))
+            (unreachable)))
+        (local.set $m (global.get $heap))
+        (call $put_u64 (i64.extend_i32_u (call $step_attempt)))
+        (call $end (i32.const 0) (local.get $m) (i32.sub (global.get $heap) (local.get $m)))))
+    (local.set $m (global.get $heap))
+    (call $put (i32.const 480) (i32.const 11))
+    (call $put (global.get $out_ptr) (global.get $out_len))
+    (call $put (i32.const 1312) (i32.const 9))
+    (call $put_u64 (local.get $items))
     (call $put (i32.const 496) (i32.const 1))
     (call $complete_heap (local.get $m)))
 

@@ -45,6 +45,14 @@ func hostDeclareWorkflow(name string) {
 	runtime.KeepAlive(name)
 }
 
+func hostDeclareWorkflowOptions(name string, opts []byte) {
+	np, nl := stringPtr(name)
+	op, ol := bytesPtr(opts)
+	sysDeclareWorkflowOptions(np, nl, op, ol)
+	runtime.KeepAlive(name)
+	runtime.KeepAlive(opts)
+}
+
 // hostStepBegin, hostSleep and hostAwaitSignal park when the host answers
 // Park, and make the call again once resumed.
 func hostStepBegin(name string, opts []byte) uint32 {

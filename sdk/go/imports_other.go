@@ -7,9 +7,12 @@ package wasmflow
 
 const notInHost = "wasmflow: only runs inside a wasmflow host (GOOS=wasip1 GOARCH=wasm)"
 
-func sysResultLen() uint32                                           { panic(notInHost) }
-func sysResultRead(ptr, n uint32) uint32                             { panic(notInHost) }
-func sysDeclareWorkflow(namePtr, nameLen uint32) uint32              { panic(notInHost) }
+func sysResultLen() uint32                              { panic(notInHost) }
+func sysResultRead(ptr, n uint32) uint32                { panic(notInHost) }
+func sysDeclareWorkflow(namePtr, nameLen uint32) uint32 { panic(notInHost) }
+func sysDeclareWorkflowOptions(namePtr, nameLen, optsPtr, optsLen uint32) uint32 {
+	panic(notInHost)
+}
 func sysRunID() uint32                                               { panic(notInHost) }
 func sysWorkflow() uint32                                            { panic(notInHost) }
 func sysInput() uint32                                               { panic(notInHost) }

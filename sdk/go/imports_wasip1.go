@@ -17,6 +17,9 @@ func sysResultRead(ptr, n uint32) uint32
 //go:wasmimport wasmflow declare_workflow
 func sysDeclareWorkflow(namePtr, nameLen uint32) uint32
 
+//go:wasmimport wasmflow declare_workflow_options
+func sysDeclareWorkflowOptions(namePtr, nameLen, optsPtr, optsLen uint32) uint32
+
 //go:wasmimport wasmflow run_id
 func sysRunID() uint32
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +61,53 @@ func TestLogLevels(t *testing.T) {
 	} {
 		if got := logLevel(l); got != want {
 			t.Errorf("level %v: got %d, want %d", l, got, want)
+		}
+	}
+}
+
+// Advance on a cursor that cannot advance ends the body with a named,
+// permanent error, not a decoding panic, and saves nothing.
+func TestAdvanceOnACursorThatCannotAdvance(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, cursor, reason string
+	}{
+		{"a string cursor is not an integer", `"page-7"`, "not an integer"},
+		{"an object cursor is not an integer", `{"next":3}`, "not an integer"},
+		{"the largest int64 has no successor", `9223372036854775807`, "largest int64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &StepContext{name: "count", cursor: []byte(tc.cursor)}
+			_, err := runBody(s, func(s *StepContext) (int64, error) { return s.Advance(), nil })
+			var ce *CursorError
+			if !errors.Is(err, ErrUnadvanceableCursor) || !errors.As(err, &ce) || !isPermanent(err) {
+				t.Fatalf("got %v (permanent %v), want a permanent *CursorError", err, isPermanent(err))
+			}
+			if ce.Step != "count" || ce.Cursor != tc.cursor || !strings.Contains(err.Error(), tc.reason) || strings.HasPrefix(err.Error(), "panic: ") {
+				t.Errorf("error %q (%+v) does not name the step, the cursor and %q", err, ce, tc.reason)
+			}
+			if string(s.cursor) != tc.cursor {
+				t.Errorf("cursor became %s", s.cursor)
+			}
+		})
+	}
+}
+
+func TestEncodeNewOptions(t *testing.T) {
+	t.Parallel()
+	if got, want := string(encodeOptions([]StepOption{ResumeErrorsAfterAdvancing()})), `{"resume_errors_after_advancing":true}`; got != want {
+		t.Errorf("step options: got %s, want %s", got, want)
+	}
+	for _, tc := range []struct {
+		opts []WorkflowOption
+		want string
+	}{
+		{nil, ""},
+		{[]WorkflowOption{ResumeDelay(5 * time.Second)}, `{"resume_delay_ms":5000}`},
+		{[]WorkflowOption{ResumeDelay(0)}, `{"resume_delay_ms":0}`},
+	} {
+		if got := string(encodeWorkflowOptions(tc.opts)); got != tc.want {
+			t.Errorf("workflow options: got %s, want %s", got, tc.want)
 		}
 	}
 }

@@ -74,12 +74,16 @@ func step[T any](ctx *Context, name string, fn func(s *StepContext) (T, error), 
 	return v, err, false
 }
 
-// runBody runs a step body, turning a panic into an error.
+// runBody runs a step body, turning a panic into an error; a cursor that
+// cannot advance (ErrUnadvanceableCursor) is a permanent one.
 func runBody[T any](s *StepContext, fn func(s *StepContext) (T, error)) (v T, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			var zero T
 			v, err = zero, fmt.Errorf("panic: %v", p)
+			if ce, ok := p.(*CursorError); ok {
+				err = Permanent(ce)
+			}
 		}
 	}()
 	return fn(s)
@@ -160,6 +164,18 @@ func Timeout(d time.Duration) StepOption {
 // budget to themselves.
 func Isolated() StepOption {
 	return func(o *abi.StepOptions) { o.Isolated = true }
+}
+
+// ResumeErrorsAfterAdvancing makes an error of the body after it saved a
+// new cursor (with StepContext.Set or Advance) resume the step from that
+// cursor without using up an attempt, as Rails' option of that name does.
+// The step waits the backoff the next retry would have waited before it
+// resumes, and the run's activations are bounded by the host, so a body
+// that keeps advancing and failing cannot loop without pause or for ever.
+// Permanent and NonRetryable errors still fail the step at once, and an
+// error with no new cursor uses up an attempt as usual.
+func ResumeErrorsAfterAdvancing() StepOption {
+	return func(o *abi.StepOptions) { o.ResumeErrorsAfterAdvancing = true }
 }
 
 // millis rounds d up to whole milliseconds, so that a positive duration

@@ -2,7 +2,9 @@ package wasmflow
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 )
 
 // StepContext is the handle a step body receives, modelled on Active Job
@@ -58,6 +60,8 @@ func (s *StepContext) Cursor(v any) bool {
 // Set returns, the cursor is persisted. If the host must stop the run here,
 // Set does not return: the run suspends, and the body runs again later with
 // this cursor. It panics, failing the attempt, if v does not encode.
+// Called inside an Effect's function it fails the run with the host's
+// guest fault "checkpoint inside effect": save the cursor after the effect.
 func (s *StepContext) Set(v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -75,15 +79,48 @@ func (s *StepContext) Set(v any) {
 //	for ; i < n; i = s.Advance() {
 //		process(i)
 //	}
+//
+// A saved cursor that is not an integer, or is the largest int64, cannot
+// advance: Advance then saves nothing and ends the body with a *CursorError
+// (errors.Is ErrUnadvanceableCursor), which fails the step at once, without
+// retry, as Rails' advance! raises UnadvanceableCursorError.
 func (s *StepContext) Advance() int64 {
 	var n int64
-	s.Cursor(&n)
+	if len(s.cursor) > 0 {
+		if err := json.Unmarshal(s.cursor, &n); err != nil {
+			panic(&CursorError{Step: s.name, Cursor: string(s.cursor), Reason: "it is not an integer"})
+		}
+	}
+	if n == math.MaxInt64 {
+		panic(&CursorError{Step: s.name, Cursor: string(s.cursor), Reason: "it is the largest int64"})
+	}
 	n++
 	s.Set(n)
 	return n
 }
 
+// ErrUnadvanceableCursor is what a *CursorError matches with errors.Is: the
+// step's saved cursor cannot advance.
+var ErrUnadvanceableCursor = errors.New("wasmflow: unadvanceable cursor")
+
+// CursorError says why StepContext.Advance could not advance a step's
+// cursor. Its message, which the step's failure carries, names the step
+// and the cursor.
+type CursorError struct {
+	Step   string // the step's name
+	Cursor string // the saved cursor, as JSON text
+	Reason string // why it cannot advance
+}
+
+func (e *CursorError) Error() string {
+	return fmt.Sprintf("%v: the cursor %s of step %q cannot advance: %s", ErrUnadvanceableCursor, e.Cursor, e.Step, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrUnadvanceableCursor) hold.
+func (e *CursorError) Unwrap() error { return ErrUnadvanceableCursor }
+
 // Checkpoint marks a safe point to stop without saving a cursor: if the
 // host must stop the run here, Checkpoint does not return, and the body runs
-// again later from the last saved cursor.
+// again later from the last saved cursor. Like Set, it may not be called
+// inside an Effect's function.
 func (s *StepContext) Checkpoint() { hostCheckpoint() }

@@ -4,14 +4,31 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"time"
+
+	"github.com/wasmflow/wasmflow/abi"
 )
 
 // runner runs one workflow function on a decoded invocation.
 type runner func(ctx *Context, input []byte) ([]byte, error)
 
 var registry struct {
-	names  []string
-	byName map[string]runner
+	names   []string
+	byName  map[string]runner
+	options map[string][]byte // encoded abi.WorkflowOptions, for workflows that have any
+}
+
+// WorkflowOption sets an option of a workflow, for all its runs.
+type WorkflowOption func(*abi.WorkflowOptions)
+
+// ResumeDelay sets how long an interrupted run of the workflow (stopped at
+// a checkpoint by a host shutdown, its activation's time budget, an
+// isolated step) waits before it resumes, as Rails' resume_options wait:
+// does. Without it the host's delay applies (--resume-delay, none unless
+// set); ResumeDelay(0) resumes at once whatever the host's setting.
+func ResumeDelay(d time.Duration) WorkflowOption {
+	ms := millis(d)
+	return func(o *abi.WorkflowOptions) { o.ResumeDelayMS = &ms }
 }
 
 // Workflow registers a workflow under name; call it from an init function.
@@ -27,9 +44,12 @@ var registry struct {
 // without compensation: a panic means a bug, and compensating from an unknown
 // state could do more harm than stopping.
 //
+// Options (ResumeDelay) apply to every run of the workflow; the host learns
+// them with the workflows.
+//
 // Workflow panics if name is empty, longer than 256 bytes, or registered
 // twice.
-func Workflow[In, Out any](name string, fn func(ctx *Context, in In) (Out, error)) {
+func Workflow[In, Out any](name string, fn func(ctx *Context, in In) (Out, error), opts ...WorkflowOption) {
 	if name == "" || len(name) > 256 {
 		panic(fmt.Sprintf("wasmflow: workflow name must be 1 to 256 bytes, got %q", name))
 	}
@@ -40,6 +60,12 @@ func Workflow[In, Out any](name string, fn func(ctx *Context, in In) (Out, error
 		registry.byName = make(map[string]runner)
 	}
 	registry.names = append(registry.names, name)
+	if b := encodeWorkflowOptions(opts); b != nil {
+		if registry.options == nil {
+			registry.options = make(map[string][]byte)
+		}
+		registry.options[name] = b
+	}
 	registry.byName[name] = func(ctx *Context, input []byte) ([]byte, error) {
 		var in In
 		if len(input) > 0 {
@@ -63,7 +89,25 @@ func Workflow[In, Out any](name string, fn func(ctx *Context, in In) (Out, error
 func describe() {
 	for _, name := range registry.names {
 		hostDeclareWorkflow(name)
+		if opts, ok := registry.options[name]; ok {
+			hostDeclareWorkflowOptions(name, opts)
+		}
 	}
+}
+
+func encodeWorkflowOptions(opts []WorkflowOption) []byte {
+	if len(opts) == 0 {
+		return nil
+	}
+	var o abi.WorkflowOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	b, err := json.Marshal(&o)
+	if err != nil {
+		panic(fmt.Sprintf("wasmflow: encode workflow options: %v", err))
+	}
+	return b
 }
 
 // runInvocation runs the invocation the host asks for (wasmflow_run) and

@@ -17,6 +17,7 @@ pub struct Error {
 enum Kind {
     Plain,
     Permanent,
+    UnadvanceableCursor, // permanent too
     Step(String),
     /// The host refused to start a child run of this workflow.
     ChildRefused(String),
@@ -48,9 +49,19 @@ impl Error {
         Error { message: reason.into(), kind: Kind::ChildRefused(workflow.to_string()) }
     }
 
+    pub(crate) fn unadvanceable_cursor(message: impl Into<String>) -> Error {
+        Error { message: message.into(), kind: Kind::UnadvanceableCursor }
+    }
+
     /// Reports whether the error is permanent.
     pub fn is_permanent(&self) -> bool {
-        self.kind == Kind::Permanent
+        self.kind == Kind::Permanent || self.kind == Kind::UnadvanceableCursor
+    }
+
+    /// Reports whether this is the error [`StepContext::advance`](crate::StepContext::advance)
+    /// returns for a cursor that cannot advance (it is permanent).
+    pub fn is_unadvanceable_cursor(&self) -> bool {
+        self.kind == Kind::UnadvanceableCursor
     }
 
     /// Returns the name of the step, when this is the error [`step`](crate::step)

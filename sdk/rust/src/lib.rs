@@ -36,6 +36,7 @@ pub use child::{await_all, await_all_within, await_any, parallel, Branch, Child,
 pub use context::{Context, Level};
 pub use error::Error;
 pub use json::{FromJson, Json, ToJson};
+pub use runtime::WorkflowOptions;
 pub use step::{effect, step, StepContext, StepOptions};
 pub use wait::{await_signal, sleep};
 
@@ -64,9 +65,17 @@ pub const ABI_VERSION: i32 = 1;
 /// reverse order, each as its own step, and the run fails with the error's
 /// message. The module is refused at upload if a name is empty, longer than
 /// 256 bytes, or given twice.
+///
+/// A workflow's [`WorkflowOptions`] follow its function in brackets:
+///
+/// ```ignore
+/// wasmflow::workflows! {
+///     "export" => export [wasmflow::WorkflowOptions::new().resume_delay(Duration::from_secs(5))],
+/// }
+/// ```
 #[macro_export]
 macro_rules! workflows {
-    ($($name:expr => $f:path),+ $(,)?) => {
+    ($($name:expr => $f:path $([$opts:expr])?),+ $(,)?) => {
         #[no_mangle]
         pub extern "C" fn wasmflow_abi_version() -> i32 {
             $crate::ABI_VERSION
@@ -74,7 +83,12 @@ macro_rules! workflows {
 
         #[no_mangle]
         pub extern "C" fn wasmflow_describe() {
-            $crate::__describe(&[$($name),+])
+            $crate::__describe(&[$({
+                #[allow(unused_mut)]
+                let mut opts: Option<$crate::WorkflowOptions> = None;
+                $(opts = Some($opts);)?
+                ($name, opts)
+            }),+])
         }
 
         #[no_mangle]

@@ -56,23 +56,60 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
     STATE.with(|s| f(&mut s.borrow_mut()))
 }
 
-/// Declares the module's workflows (`wasmflow_describe`). It panics, which
-/// refuses the upload, if a name is empty, longer than 256 bytes, or given
-/// twice.
+/// Declares the module's workflows and their options
+/// (`wasmflow_describe`). It panics, which refuses the upload, if a name is
+/// empty, longer than 256 bytes, or given twice.
 #[doc(hidden)]
-pub fn describe(names: &[&str]) {
+pub fn describe(workflows: &[(&str, Option<WorkflowOptions>)]) {
     install_panic_hook();
     with_state(|s| s.phase = Phase::Describe);
-    for (i, name) in names.iter().enumerate() {
+    for (i, (name, opts)) in workflows.iter().enumerate() {
         if name.is_empty() || name.len() > 256 {
             panic!("wasmflow: workflow name must be 1 to 256 bytes, got {:?}", name);
         }
-        if names[..i].contains(name) {
+        if workflows[..i].iter().any(|(n, _)| n == name) {
             panic!("wasmflow: workflow {:?} is registered twice", name);
         }
         sys::declare_workflow(name);
+        if let Some(o) = opts {
+            sys::declare_workflow_options(name, &o.encode());
+        }
     }
     with_state(|s| s.phase = Phase::Idle);
+}
+
+/// WorkflowOptions are the options of a workflow, for all its runs (ABI.md,
+/// section 5.2), given in [`workflows!`](crate::workflows) after the
+/// workflow's function, in brackets.
+#[derive(Clone, Debug, Default)]
+pub struct WorkflowOptions {
+    resume_delay_ms: Option<i64>,
+}
+
+impl WorkflowOptions {
+    /// Returns the default options: the host's resume delay.
+    pub fn new() -> WorkflowOptions {
+        WorkflowOptions::default()
+    }
+
+    /// Sets how long an interrupted run of the workflow (stopped at a
+    /// checkpoint by a host shutdown, its activation's time budget, an
+    /// isolated step) waits before it resumes, as Rails' `resume_options
+    /// wait:` does. Without it the host's delay applies (`--resume-delay`,
+    /// none unless set); `Duration::ZERO` resumes at once whatever the
+    /// host's setting.
+    pub fn resume_delay(mut self, d: std::time::Duration) -> WorkflowOptions {
+        self.resume_delay_ms = Some(crate::step::millis(d));
+        self
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut o = Json::object();
+        if let Some(ms) = self.resume_delay_ms {
+            o.set("resume_delay_ms", ms.to_json());
+        }
+        o.to_json_string().into_bytes()
+    }
 }
 
 /// Runs the invocation the host asks for (`wasmflow_run`) and ends it with
@@ -188,4 +225,18 @@ fn on_panic(text: String, location: String) {
     let err = Error::step_failed(&step, msg).to_string();
     with_state(|s| s.failure.as_mut().map(|f| f.1.push(err.clone())));
     compensate(&Context::new(workflow), err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn encodes_workflow_options() {
+        let enc = |o: WorkflowOptions| String::from_utf8(o.encode()).unwrap();
+        assert_eq!(enc(WorkflowOptions::new()), "{}");
+        assert_eq!(enc(WorkflowOptions::new().resume_delay(Duration::from_secs(5))), r#"{"resume_delay_ms":5000}"#);
+        assert_eq!(enc(WorkflowOptions::new().resume_delay(Duration::ZERO)), r#"{"resume_delay_ms":0}"#);
+    }
 }

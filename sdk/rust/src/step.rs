@@ -15,6 +15,7 @@ pub struct StepOptions {
     non_retryable: Vec<String>,
     timeout_ms: i64,
     isolated: bool,
+    resume_errors_after_advancing: bool,
 }
 
 impl StepOptions {
@@ -62,6 +63,20 @@ impl StepOptions {
         self
     }
 
+    /// Makes an error of the body after it saved a new cursor
+    /// ([`set`](StepContext::set), [`advance`](StepContext::advance)) resume
+    /// the step from that cursor without using up an attempt, as Rails'
+    /// option of that name does. The step waits the backoff the next retry
+    /// would have waited before it resumes, and the run's activations are
+    /// bounded by the host, so a body that keeps advancing and failing
+    /// cannot loop without pause or for ever. Permanent and non-retryable
+    /// errors still fail the step at once, and an error with no new cursor
+    /// uses up an attempt as usual.
+    pub fn resume_errors_after_advancing(mut self) -> StepOptions {
+        self.resume_errors_after_advancing = true;
+        self
+    }
+
     /// Encodes the options as the JSON object of ABI.md section 5.3, leaving
     /// out defaults (an empty slice when all are).
     fn encode(&self) -> Vec<u8> {
@@ -83,6 +98,9 @@ impl StepOptions {
         }
         if self.isolated {
             o.set("isolated", Json::Bool(true));
+        }
+        if self.resume_errors_after_advancing {
+            o.set("resume_errors_after_advancing", Json::Bool(true));
         }
         match o {
             Json::Object(ref e) if e.is_empty() => Vec::new(),
@@ -170,18 +188,40 @@ impl<'a> StepContext<'a> {
     /// let mut i: i64 = s.cursor().unwrap_or(0);
     /// while i < n {
     ///     process(i);
-    ///     i = s.advance();
+    ///     i = s.advance()?;
     /// }
     /// ```
-    pub fn advance(&mut self) -> i64 {
-        let n = self.cursor::<i64>().unwrap_or(0) + 1;
+    ///
+    /// A saved cursor that is not an integer, or is `i64::MAX`, cannot
+    /// advance: `advance` then saves nothing and returns a permanent error
+    /// for which [`Error::is_unadvanceable_cursor`] is true (returned from
+    /// the body with `?`, it fails the step at once, without retry), as
+    /// Rails' `advance!` raises `UnadvanceableCursorError`.
+    pub fn advance(&mut self) -> Result<i64, Error> {
+        let mut n: i64 = 0;
+        if !self.cursor.is_empty() {
+            n = json::from_slice(&self.cursor).map_err(|_| self.unadvanceable("it is not an integer"))?;
+        }
+        let n = n.checked_add(1).ok_or_else(|| self.unadvanceable("it is the largest i64"))?;
         self.set(&n);
-        n
+        Ok(n)
+    }
+
+    fn unadvanceable(&self, reason: &str) -> Error {
+        Error::unadvanceable_cursor(format!(
+            "wasmflow: unadvanceable cursor: the cursor {} of step {:?} cannot advance: {}",
+            String::from_utf8_lossy(&self.cursor),
+            self.name,
+            reason
+        ))
     }
 
     /// Marks a safe point to stop without saving a cursor: if the host must
     /// stop the run here, `checkpoint` does not return, and the body runs
-    /// again later from the last saved cursor.
+    /// again later from the last saved cursor. Inside an [`effect`]'s
+    /// closure it fails the run with the host's guest fault `checkpoint
+    /// inside effect` (a cursor save there does not compile: `set` needs
+    /// the step context mutable, and the effect borrows it shared).
     pub fn checkpoint(&self) {
         sys::checkpoint()
     }
@@ -283,5 +323,32 @@ where
             sys::effect_end(sys::END_OK, &out);
             json::from_slice(&out).map_err(|e| Error::new(format!("wasmflow: the result of effect {:?} does not decode: {}", name, e)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context_with_cursor<'a>(ctx: &'a Context, cursor: &str) -> StepContext<'a> {
+        StepContext { ctx, name: "count".to_string(), cursor: cursor.as_bytes().to_vec(), attempt: Cell::new(0) }
+    }
+
+    #[test]
+    fn advance_on_a_cursor_that_cannot_advance_is_a_named_permanent_error() {
+        let ctx = Context::new("w".to_string());
+        for (cursor, reason) in [(r#""page-7""#, "not an integer"), (r#"{"next":3}"#, "not an integer"), ("1.5", "not an integer"), ("9223372036854775807", "largest i64")] {
+            let mut s = context_with_cursor(&ctx, cursor);
+            let err = s.advance().expect_err(cursor);
+            assert!(err.is_unadvanceable_cursor() && err.is_permanent(), "{:?}", err);
+            assert!(err.message().contains("unadvanceable cursor") && err.message().contains(cursor) && err.message().contains(reason), "{}", err);
+            assert_eq!(s.cursor, cursor.as_bytes(), "the cursor changed");
+        }
+    }
+
+    #[test]
+    fn encodes_resume_errors_after_advancing() {
+        let o = StepOptions::new().resume_errors_after_advancing();
+        assert_eq!(String::from_utf8(o.encode()).unwrap(), r#"{"resume_errors_after_advancing":true}"#);
     }
 }

@@ -25,6 +25,7 @@ mod imports {
         pub fn result_len() -> u32;
         pub fn result_read(ptr: *mut u8, len: u32) -> u32;
         pub fn declare_workflow(ptr: *const u8, len: u32) -> u32;
+        pub fn declare_workflow_options(name: *const u8, name_len: u32, opts: *const u8, opts_len: u32) -> u32;
         pub fn run_id() -> u32;
         pub fn workflow() -> u32;
         pub fn input() -> u32;
@@ -65,6 +66,7 @@ mod imports {
         result_len() -> u32;
         result_read(ptr: *mut u8, len: u32) -> u32;
         declare_workflow(ptr: *const u8, len: u32) -> u32;
+        declare_workflow_options(name: *const u8, name_len: u32, opts: *const u8, opts_len: u32) -> u32;
         run_id() -> u32;
         workflow() -> u32;
         input() -> u32;
@@ -114,6 +116,12 @@ pub fn result_string() -> String {
 pub fn declare_workflow(name: &str) {
     let (p, n) = raw(name.as_bytes());
     unsafe { imports::declare_workflow(p, n) };
+}
+
+pub fn declare_workflow_options(name: &str, opts: &[u8]) {
+    let (np, nl) = raw(name.as_bytes());
+    let (op, ol) = raw(opts);
+    unsafe { imports::declare_workflow_options(np, nl, op, ol) };
 }
 
 pub fn run_id() -> String {

@@ -68,7 +68,8 @@ export function model(events) {
         item.activation = act.n;
         item.text = `Activation ${d.activation} ${m.activations.length > 1 ? 'resumed the run' : 'started'} on process ${d.owner}` +
           (startWords[d.start] ? `, ${startWords[d.start]}` : '') +
-          (d.snapshot_unusable ? ` (its snapshot was not used: ${d.snapshot_unusable})` : '');
+          (d.snapshot_unusable ? ` (its snapshot was not used: ${d.snapshot_unusable})` : '') +
+          (d.replayed_steps > 0 ? `; it replayed ${d.replayed_steps} ${d.replayed_steps === 1 ? 'step' : 'steps'}` : '');
         break;
       }
       case 'step_started': {
@@ -82,7 +83,8 @@ export function model(events) {
         if (open) Object.assign(open, {outcome: 'interrupted', ms: new Date(e.at) - new Date(open.at)});
         s.tries.push({attempt: d.attempt, at: e.at, activation: act?.n ?? null, outcome: 'running', ms: null, error: ''});
         lastStep.set(e.step, s);
-        item.text = `Step ${e.step} started (attempt ${d.attempt})`;
+        item.text = `Step ${e.step} ${d.resumed ? 'resumed' : 'started'} (attempt ${d.attempt})` +
+          (d.cursor !== undefined ? ` from cursor ${JSON.stringify(d.cursor)}` : '');
         break;
       }
       case 'step_completed':
@@ -92,7 +94,7 @@ export function model(events) {
         if (t) Object.assign(t, {outcome: ok ? 'completed' : 'failed', ms: d.duration_ms, error: d.error ?? ''});
         item.text = ok
           ? `Step ${e.step} completed in ${fmtDuration(d.duration_ms)} (attempt ${d.attempt})`
-          : `Step ${e.step} failed in ${fmtDuration(d.duration_ms)} (attempt ${d.attempt}): ${d.error}${d.retrying ? ' — it will be retried' : ''}`;
+          : `Step ${e.step} failed in ${fmtDuration(d.duration_ms)} (attempt ${d.attempt}): ${d.error}${d.retrying ? ' — it will be retried' : ''}${d.resuming ? ' — it resumes from its cursor, in the same attempt' : ''}`;
         break;
       }
       case 'retry_scheduled':

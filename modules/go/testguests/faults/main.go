@@ -117,31 +117,58 @@ func init() {
 
 	// cursor counts items in one step, saving its cursor after each item:
 	// interrupted anywhere, it resumes at the first item not yet saved.
-	wasmflow.Workflow("cursor", func(ctx *wasmflow.Context, in struct {
-		Items *int `json:"items"`
-	}) (map[string]int, error) {
-		items := 100
+	wasmflow.Workflow("cursor", countItems)
+	// patient is cursor with a resume delay of its own.
+	wasmflow.Workflow("patient", countItems, wasmflow.ResumeDelay(300*time.Millisecond))
+
+	// in_effect saves its step's cursor (or, with {"checkpoint": 1},
+	// checkpoints) inside an effect: the host must refuse it.
+	wasmflow.Workflow("in_effect", func(ctx *wasmflow.Context, in struct {
+		Checkpoint int `json:"checkpoint"`
+	}) (none, error) {
+		return wasmflow.Step(ctx, "pay", func(s *wasmflow.StepContext) (none, error) {
+			return wasmflow.Effect(s, "charge", func(key string) (none, error) {
+				if in.Checkpoint == 1 {
+					s.Checkpoint()
+				} else {
+					s.Set(1)
+				}
+				return none{}, errors.New("in_effect: the host accepted a checkpoint inside an effect")
+			})
+		})
+	})
+
+	// advancing's step advances its integer cursor by one and then fails,
+	// until the cursor reaches items: with resume_errors_after_advancing
+	// and one attempt, it completes in its first attempt.
+	wasmflow.Workflow("advancing", func(ctx *wasmflow.Context, in struct {
+		Items *int64 `json:"items"`
+	}) (map[string]int64, error) {
+		items := int64(3)
 		if in.Items != nil {
 			items = *in.Items
 		}
-		type cursor struct {
-			Next int `json:"next"`
-			Sum  int `json:"sum"`
-		}
-		cur, err := wasmflow.Step(ctx, "count", func(s *wasmflow.StepContext) (cursor, error) {
-			var c cursor
-			s.Cursor(&c)
-			for i := c.Next; i < items; i++ {
-				c.Sum += i
-				c.Next = i + 1
-				s.Set(c)
+		attempt, err := wasmflow.Step(ctx, "advance", func(s *wasmflow.StepContext) (int, error) {
+			var i int64
+			s.Cursor(&i)
+			if i < items {
+				s.Set(i + 1)
+				return 0, fmt.Errorf("advancing: failed after item %d", i)
 			}
-			return c, nil
-		})
+			return s.Attempt(), nil
+		}, wasmflow.MaxAttempts(1), wasmflow.Backoff(20*time.Millisecond, 20*time.Millisecond), wasmflow.ResumeErrorsAfterAdvancing())
 		if err != nil {
 			return nil, err
 		}
-		return map[string]int{"processed": cur.Next, "sum": cur.Sum}, nil
+		return map[string]int64{"attempt": int64(attempt), "items": items}, nil
+	})
+
+	// unadvanceable advances a cursor that is a string (SDK guests only).
+	wasmflow.Workflow("unadvanceable", func(ctx *wasmflow.Context, _ none) (int64, error) {
+		return wasmflow.Step(ctx, "count", func(s *wasmflow.StepContext) (int64, error) {
+			s.Set("page-1")
+			return s.Advance(), nil
+		})
 	})
 
 	// isolated runs step "before", the isolated step "alone", then "after".
@@ -192,3 +219,32 @@ func init() {
 }
 
 func main() {}
+
+// countItems is the cursor workflow: one step "count" over the input's
+// items, its cursor {"next":I,"sum":S} saved after each item.
+func countItems(ctx *wasmflow.Context, in struct {
+	Items *int `json:"items"`
+}) (map[string]int, error) {
+	items := 100
+	if in.Items != nil {
+		items = *in.Items
+	}
+	type cursor struct {
+		Next int `json:"next"`
+		Sum  int `json:"sum"`
+	}
+	cur, err := wasmflow.Step(ctx, "count", func(s *wasmflow.StepContext) (cursor, error) {
+		var c cursor
+		s.Cursor(&c)
+		for i := c.Next; i < items; i++ {
+			c.Sum += i
+			c.Next = i + 1
+			s.Set(c)
+		}
+		return c, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int{"processed": cur.Next, "sum": cur.Sum}, nil
+}

@@ -21,6 +21,10 @@ wasmflow::workflows! {
     "await" => await_go,
     "big" => big,
     "cursor" => cursor,
+    "patient" => cursor [wasmflow::WorkflowOptions::new().resume_delay(Duration::from_millis(300))],
+    "in_effect" => in_effect,
+    "advancing" => advancing,
+    "unadvanceable" => unadvanceable,
     "isolated" => isolated,
     "checkpoints" => checkpoints,
 }
@@ -209,6 +213,83 @@ fn cursor(ctx: &Context, input: CursorInput) -> Result<Counted, Error> {
         Ok(c)
     })?;
     Ok(Counted { processed: cur.next, sum: cur.sum })
+}
+
+json_struct! {
+    pub struct InEffectInput {
+        pub checkpoint: Option<i64>,
+    }
+}
+
+/// in_effect saves its step's cursor (or, with {"checkpoint": 1},
+/// checkpoints) inside an effect: the host must refuse it.
+fn in_effect(ctx: &Context, input: InEffectInput) -> Result<(), Error> {
+    step(ctx, "pay", StepOptions::new(), |s| {
+        let checkpoint = input.checkpoint == Some(1);
+        let done: Result<(), Error> = effect(s, "charge", |_key| {
+            if checkpoint {
+                s.checkpoint();
+            } else {
+                wasmflow_cursor_set_in_effect(s);
+            }
+            Err(Error::new("in_effect: the host accepted a checkpoint inside an effect"))
+        });
+        done
+    })
+}
+
+/// Saves the cursor 1 with the raw host function: in the SDK, an effect's
+/// closure holds the step context shared and `set` needs it mutable, so a
+/// cursor save inside an effect does not compile; the host must refuse the
+/// call all the same.
+fn wasmflow_cursor_set_in_effect(_s: &wasmflow::StepContext<'_>) {
+    #[link(wasm_import_module = "wasmflow")]
+    extern "C" {
+        fn cursor_set(ptr: *const u8, len: u32) -> u32;
+    }
+    let cursor = b"1";
+    unsafe { cursor_set(cursor.as_ptr(), cursor.len() as u32) };
+}
+
+json_struct! {
+    pub struct ItemsInput {
+        pub items: Option<i64>,
+    }
+}
+
+json_struct! {
+    pub struct Advanced {
+        pub attempt: i64,
+        pub items: i64,
+    }
+}
+
+/// advancing's step advances its integer cursor by one and then fails,
+/// until the cursor reaches items: with resume_errors_after_advancing and
+/// one attempt, it completes in its first attempt.
+fn advancing(ctx: &Context, input: ItemsInput) -> Result<Advanced, Error> {
+    let items = input.items.unwrap_or(3);
+    let opts = StepOptions::new()
+        .max_attempts(1)
+        .backoff(Duration::from_millis(20), Duration::from_millis(20))
+        .resume_errors_after_advancing();
+    let attempt: i64 = step(ctx, "advance", opts, |s| {
+        let i: i64 = s.cursor().unwrap_or(0);
+        if i < items {
+            s.set(&(i + 1));
+            return Err(Error::new(format!("advancing: failed after item {}", i)));
+        }
+        Ok(s.attempt() as i64)
+    })?;
+    Ok(Advanced { attempt, items })
+}
+
+/// unadvanceable advances a cursor that is a string (SDK guests only).
+fn unadvanceable(ctx: &Context, _: ()) -> Result<i64, Error> {
+    step(ctx, "count", StepOptions::new(), |s| {
+        s.set("page-1");
+        s.advance()
+    })
 }
 
 /// isolated runs step "before", the isolated step "alone", then "after".
