@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,7 @@ Flags:
 	dbURL := fs.String("database-url", envOr("WASMFLOW_DATABASE_URL", ""), "the store: postgres://... or sqlite:PATH; empty: a new SQLite file in a temporary directory, removed afterwards (env WASMFLOW_DATABASE_URL)")
 	module := fs.String("module", "modules/build/go/bench.wasm", "the bench module `FILE`, built by make modules")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs to `FILE` (go tool pprof reads it)")
 	pf := defineProcessFlags(fs)
 	workers := fs.Lookup("workers")
 	workers.Usage, workers.DefValue = "activations the host runs at once (default: --concurrency)", "0"
@@ -140,6 +142,13 @@ Flags:
 		defer db.close()
 	}
 	cpu0, _, _, cpuErr := pgstat.ProcessCPU(os.Getpid())
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	db.begin(ctx)
 	start := time.Now()
 	latencies, err := b.run(ctx, *runs, *concurrency)
@@ -383,4 +392,20 @@ func (db *benchDB) end(ctx context.Context, r *benchResult, wall time.Duration) 
 			r.RoundTripsPerRun = float64(d.RoundTrips()) / float64(r.Runs)
 		}
 	}
+}
+
+// startCPUProfile profiles this process's CPU into path until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
