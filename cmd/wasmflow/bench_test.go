@@ -3,7 +3,9 @@ package main_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/wasmflow/wasmflow/internal/pgtest"
@@ -27,8 +29,9 @@ func TestBench(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			profile := filepath.Join(t.TempDir(), "cpu.prof")
 			cmd := exec.Command(proctest.Binary(t), "bench", "--runs", "50", "--steps", "3", "--concurrency", "4", "--json",
-				"--module", testmodules.Path(t, "bench"), "--database-url", tc.database(t))
+				"--module", testmodules.Path(t, "bench"), "--database-url", tc.database(t), "--cpuprofile", profile)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Run(); err != nil {
@@ -55,6 +58,10 @@ func TestBench(t *testing.T) {
 			// the first run that does not complete with {"steps": 3}.
 			if r.Store != tc.store || r.Runs != 50 || r.Steps != 150 || r.RunsPerSec <= 0 || r.LatencyMS.P50 <= 0 || r.LatencyMS.P50 > r.LatencyMS.P99 {
 				t.Fatalf("bench results: %s\nwant %s, 50 runs, 150 steps, runs/s > 0, 0 < p50 <= p99", stdout.Bytes(), tc.store)
+			}
+			// A CPU profile is gzipped protocol buffers.
+			if prof, err := os.ReadFile(profile); err != nil || len(prof) < 2 || prof[0] != 0x1f || prof[1] != 0x8b {
+				t.Errorf("--cpuprofile wrote %d bytes (%v), want a gzipped profile", len(prof), err)
 			}
 			if r.HostCPU == nil || r.HostCPU.Seconds <= 0 {
 				t.Fatalf("bench results: %s\nwant the host's CPU time", stdout.Bytes())
