@@ -68,6 +68,14 @@ func TestWebUIShowsTheChildrenOfAFanOut(t *testing.T) {
 		(document.querySelector('#run-output')?.textContent ?? '').includes('"sum": 14')`, parent), minute)
 	b.onPhone("ui-fanout-phone.png")
 
+	b.do("list the children among the runs", chromedp.Click(chromedp.CSS("#children-list")))
+	b.waitFor("the runs page filtered by parent: the three children, and a chip to remove the filter", fmt.Sprintf(`(() => {
+		const kids = %s;
+		const ids = [...document.querySelectorAll('table.runs tbody tr')].map((tr) => tr.dataset.runId);
+		return location.hash === '#/runs?parent=%s' && ids.slice().sort().join() === kids.slice().sort().join() &&
+			[...document.querySelectorAll('.chips .chip')].some((c) => c.textContent.includes('children of %s'));
+	})()`, kidsJSON, parent, parent), minute)
+
 	// A child that fails reaches its parent as a value: the parent's
 	// timeline shows the failure, linked to the child, and the parent's
 	// compensation step.

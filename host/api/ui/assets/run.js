@@ -297,7 +297,8 @@ export function runPage(main, [id], {signal, toast}) {
     for (const k of kids) counts.set(k.status, (counts.get(k.status) ?? 0) + 1);
     replace(childrenEl, section('Children', 'children-title',
       h('p', {class: 'muted', id: 'children-summary'}, `${kids.length} child run${kids.length === 1 ? '' : 's'}, oldest first: `,
-        [...counts].map(([status, n], i) => [i ? ', ' : '', `${n} ${status}`])),
+        [...counts].map(([status, n], i) => [i ? ', ' : '', `${n} ${status}`]),
+        ' (', h('a', {href: `#/runs?parent=${encodeURIComponent(r.id)}`, id: 'children-list'}, 'in the list of runs'), ')'),
       table({caption: 'Child runs this run started, oldest first', className: 'children',
         columns: ['Child run', 'Workflow', 'Status'],
         rows: kids.map((k) => ({

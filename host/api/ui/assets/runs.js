@@ -1,6 +1,6 @@
 // The runs page: a live list of runs with counts per status, filters by
-// status, module, version and workflow, and search by run id or
-// idempotency key.
+// status, module, version, workflow and parent run, and search by run id
+// or idempotency key.
 
 import {api, APIError, query} from './api.js';
 import {badge, h, replace, table, time} from './dom.js';
@@ -13,7 +13,7 @@ export function runsPage(main, _params, {query: q, signal}) {
   document.title = 'Runs · wasmflow';
   const state = {
     status: q.get('status') ?? '', module: q.get('module') ?? '', version: q.get('version') ?? '',
-    workflow: q.get('workflow') ?? '', q: q.get('q') ?? '', limit: PAGE,
+    workflow: q.get('workflow') ?? '', parent: q.get('parent') ?? '', q: q.get('q') ?? '', limit: PAGE,
   };
   let modules = [];
   let shown = '';
@@ -60,7 +60,7 @@ export function runsPage(main, _params, {query: q, signal}) {
   function changed() {
     state.limit = PAGE;
     shown = '';
-    setQuery({status: state.status, module: state.module, version: state.version, workflow: state.workflow, q: state.q});
+    setQuery({status: state.status, module: state.module, version: state.version, workflow: state.workflow, parent: state.parent, q: state.q});
     renderChips();
     refresh();
   }
@@ -70,7 +70,8 @@ export function runsPage(main, _params, {query: q, signal}) {
       onclick: () => { what(); changed(); }}, label, h('span', {'aria-hidden': 'true'}, ' ×'));
     replace(chips,
       state.q && clear(`search: ${state.q}`, () => { state.q = ''; search.value = ''; }),
-      state.version && clear(`version ${state.version}`, () => { state.version = ''; }));
+      state.version && clear(`version ${state.version}`, () => { state.version = ''; }),
+      state.parent && clear(`children of ${state.parent}`, () => { state.parent = ''; }));
   }
 
   function fillSelect(sel, label, names, value) {
@@ -119,7 +120,7 @@ export function runsPage(main, _params, {query: q, signal}) {
   function renderRuns(runs, next) {
     more.hidden = !next || state.limit >= 500;
     const sig = JSON.stringify(runs.map((r) => [r.id, r.status, r.updated_at, r.attempt]));
-    const filtered = state.status || state.module || state.workflow || state.version;
+    const filtered = state.status || state.module || state.workflow || state.version || state.parent;
     summary.textContent = state.q
       ? `${runs.length} run${runs.length === 1 ? '' : 's'} with the id or idempotency key “${state.q}”.`
       : `${runs.length}${next ? '+' : ''} run${runs.length === 1 ? '' : 's'}${filtered ? ' matching the filters' : ''}, newest first, updated live.`;
@@ -161,7 +162,7 @@ export function runsPage(main, _params, {query: q, signal}) {
       const [counts, page] = await Promise.all([
         api('GET', `/v1/runs/counts${query(filters)}`, undefined, {signal}),
         state.q ? searchRuns(state.q)
-          : api('GET', `/v1/runs${query({...filters, status: state.status, limit: state.limit})}`, undefined, {signal}),
+          : api('GET', `/v1/runs${query({...filters, status: state.status, parent: state.parent, limit: state.limit})}`, undefined, {signal}),
       ]);
       if (signal.aborted || mine !== latest) return;
       renderCounts(counts);
