@@ -51,6 +51,7 @@ type chaosKind struct {
 	input            func(n int) map[string]any
 	steps            []string // every step, each completed exactly once
 	effects          int      // effects per run, each completed exactly once
+	children         int      // child runs per run, each started once, each completing its one step once
 	check            func(out json.RawMessage, effectKeys map[string]bool) error
 }
 
@@ -102,6 +103,18 @@ var chaosKinds = []chaosKind{
 			var o struct{ Processed, Sum int }
 			if err := json.Unmarshal(out, &o); err != nil || o.Processed != 300 || o.Sum != 300*299/2 {
 				return fmt.Errorf("output %s, want processed 300 and sum %d: the cursor lost or repeated items (%v)", out, 300*299/2, err)
+			}
+			return nil
+		},
+	},
+	{
+		module: "fanout", workflow: "fanout",
+		input:    func(int) map[string]any { return map[string]any{"n": 10} },
+		children: 10,
+		check: func(out json.RawMessage, _ map[string]bool) error {
+			var o struct{ Sum, Children int }
+			if err := json.Unmarshal(out, &o); err != nil || o.Sum != 385 || o.Children != 10 {
+				return fmt.Errorf("output %s, want sum 385 of 10 children (%v)", out, err)
 			}
 			return nil
 		},
@@ -449,7 +462,7 @@ func TestChaos(t *testing.T) {
 	// completed once, every execution of an effect after its first marked
 	// uncertain, and the guest executed no effect more often than its
 	// timeline says.
-	var steps, effects, uncertain, twiceSteps, unmarked, resumed int
+	var steps, effects, uncertain, twiceSteps, unmarked, resumed, kids int
 	var slowest time.Duration
 	var slowestID string
 	var slowestEvs []event
@@ -535,6 +548,9 @@ func TestChaos(t *testing.T) {
 		if len(order) != cr.kind.effects {
 			t.Errorf("run %s (%s): %d effects, want %d", cr.id, cr.kind.workflow, len(order), cr.kind.effects)
 		}
+		if cr.kind.children > 0 {
+			kids += ch.checkChildren(cr, evs)
+		}
 		if t.Failed() && !failedBefore {
 			var b strings.Builder
 			for _, e := range evs {
@@ -573,9 +589,61 @@ func TestChaos(t *testing.T) {
 		t.Errorf("no run was resumed by another activation: the chaos hit no run in flight")
 	}
 	t.Logf("chaos summary: duration %s, kills %d, sigstops %d, postgres restarts %d, runs %d (re-asked creations %d), lost %d, "+
-		"steps %d, steps completed twice %d, effects %d, effect_uncertain %d, unmarked duplicate effects %d, runs resumed %d, all complete %s after the chaos",
+		"steps %d, steps completed twice %d, effects %d, effect_uncertain %d, unmarked duplicate effects %d, child runs %d, runs resumed %d, all complete %s after the chaos",
 		chaosEnd.Sub(began).Round(time.Second), kills, stops, pgRestarts, len(runs), reasked.Load(), lost,
-		steps, twiceSteps, effects, uncertain, unmarked, resumed, settled.Round(time.Millisecond))
+		steps, twiceSteps, effects, uncertain, unmarked, kids, resumed, settled.Round(time.Millisecond))
+}
+
+// checkChildren checks a completed fan-out: exactly its number of children,
+// each started once (one child_started each, distinct inputs), each
+// completed with its one step completed once. It returns how many children
+// it checked.
+func (ch *chaos) checkChildren(cr chaosRun, evs []event) int {
+	t := ch.t
+	var r run
+	if _, err := ch.retry(30*time.Second, "GET", "/v1/runs/"+cr.id, nil, &r, http.StatusOK); err != nil {
+		t.Fatalf("run %s: %v", cr.id, err)
+	}
+	if len(r.Children) != cr.kind.children {
+		t.Errorf("run %s (%s): %d children, want %d", cr.id, cr.kind.workflow, len(r.Children), cr.kind.children)
+	}
+	started := 0
+	for _, e := range evs {
+		if e.Type == "child_started" {
+			started++
+		}
+	}
+	if started != cr.kind.children {
+		t.Errorf("run %s (%s): %d child_started events, want %d", cr.id, cr.kind.workflow, started, cr.kind.children)
+	}
+	inputs := map[string]bool{}
+	for _, k := range r.Children {
+		var kr run
+		if _, err := ch.retry(30*time.Second, "GET", "/v1/runs/"+k.ID, nil, &kr, http.StatusOK); err != nil {
+			t.Fatalf("child %s: %v", k.ID, err)
+		}
+		if kr.Status != "completed" {
+			t.Errorf("child %s of run %s: %s %v", k.ID, cr.id, kr.Status, derefErr(kr.Error))
+		}
+		if inputs[string(kr.Input)] {
+			t.Errorf("run %s: two children with input %s: a child was started twice", cr.id, kr.Input)
+		}
+		inputs[string(kr.Input)] = true
+		var body struct{ Events []event }
+		if _, err := ch.retry(30*time.Second, "GET", "/v1/runs/"+k.ID+"/events", nil, &body, http.StatusOK); err != nil {
+			t.Fatalf("events of child %s: %v", k.ID, err)
+		}
+		done := 0
+		for _, e := range body.Events {
+			if e.Type == "step_completed" {
+				done++
+			}
+		}
+		if done != 1 {
+			t.Errorf("child %s of run %s: its step completed %d times, want once", k.ID, cr.id, done)
+		}
+	}
+	return len(r.Children)
 }
 
 func derefErr(s *string) string {
