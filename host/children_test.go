@@ -202,6 +202,22 @@ func TestConformanceChildrenWorkInTheirSteps(t *testing.T) {
 	})
 }
 
+// A run started in the foreground that fans out is answered once it has
+// completed, not when it begins to wait for its children.
+func TestConformanceForegroundFanOutWaitsForItsChildren(t *testing.T) {
+	forEachCombo(t, func(t *testing.T, c *combo) {
+		b := c.setup(t, setupOpts{}, "children")
+		run, _, err := b.host.StartRun(context.Background(), &host.StartRunParams{Module: "children", Workflow: "fanout",
+			Input: json.RawMessage(`{"n":4}`), Wait: 60 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.Status != store.StatusCompleted || !jsonEqual(t, run.Output, `{"sum":30,"children":4}`) {
+			t.Errorf("the foreground fan-out answered %s with %s, want completed with the sum of 4 squares", run.Status, run.Output)
+		}
+	})
+}
+
 // children returns a run's children.
 func children(t *testing.T, b *bundle, run *store.Run) []*store.Run {
 	t.Helper()

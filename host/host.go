@@ -248,7 +248,8 @@ type StartRunParams struct {
 	// Wait, when positive, runs the new run in the foreground: if this
 	// process has a free worker slot, the run is created claimed by it and
 	// its activation starts here at once; StartRun returns when the run has
-	// finished, waits for a signal, or Wait has passed. Whatever is left
+	// finished, waits for a signal (a wait for its children goes on), or
+	// Wait has passed. Whatever is left
 	// goes on in the background, on any process. Foreground runs count
 	// against Workers: with every slot taken, the run goes to the
 	// background at once. At most MaxWait.

@@ -56,8 +56,9 @@ func (w *watchers) changed(id string) {
 	}
 }
 
-// WaitRun waits until the run has finished or is waiting for a signal, or
-// until wait has passed or ctx ends, and returns the run as it is then.
+// WaitRun waits until the run has finished or is waiting for a signal (not
+// for its children), or until wait has passed or ctx ends, and returns the
+// run as it is then.
 func (h *Host) WaitRun(ctx context.Context, id string, wait time.Duration) (*store.Run, error) {
 	deadline := time.Now().Add(wait)
 	for {
@@ -82,7 +83,13 @@ func (h *Host) WaitRun(ctx context.Context, id string, wait time.Duration) (*sto
 }
 
 // settled reports whether a waiting caller has its answer: the run finished,
-// or it waits for a signal, which may take any time.
+// or it waits for a signal, which may take any time. A run that waits for
+// its children goes on by itself once they have ended, and one woken (its
+// wake-up due: a signal came, the children ended) is about to: the caller
+// waits on.
 func settled(run *store.Run) bool {
-	return run.Status.Terminal() || run.Status == store.StatusWaiting
+	if run.Status.Terminal() {
+		return true
+	}
+	return run.Status == store.StatusWaiting && run.ChildrenWake == 0 && (run.WakeAt == nil || run.WakeAt.After(time.Now()))
 }

@@ -286,6 +286,9 @@ type Run struct {
 	// ChildrenEnded counts the ends of this run's children (a child that
 	// is retried and ends again counts again).
 	ChildrenEnded int64
+	// ChildrenWake is, while the run waits for children, the ChildrenEnded
+	// at which it wakes (RunApplyParams.WakeAtChildrenEnded); 0 otherwise.
+	ChildrenWake int64
 }
 
 // ParentEnd is what becomes of a child run when its parent ends first.

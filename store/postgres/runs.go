@@ -25,7 +25,7 @@ func scanRun(row pgx.Row) (*store.Run, error) {
 	)
 	err := row.Scan(&r.ID, &r.ModuleName, &r.ModuleVersion, &r.ModuleDigest, &r.Workflow, &status, &input, &output, &r.Error,
 		&r.Attempt, &key, &progress, &r.Activations, &r.CancelRequested, &r.SignalsReceived, &r.EventCount,
-		&r.WakeAt, &r.LeaseOwner, &r.Fence, &r.CreatedAt, &r.UpdatedAt, &r.CompletedAt, &parent, &onParentEnd, &r.ChildrenEnded)
+		&r.WakeAt, &r.LeaseOwner, &r.Fence, &r.CreatedAt, &r.UpdatedAt, &r.CompletedAt, &parent, &onParentEnd, &r.ChildrenEnded, &r.ChildrenWake)
 	if err != nil {
 		return nil, err
 	}

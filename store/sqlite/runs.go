@@ -24,7 +24,7 @@ func scanRun(row scanner) (*store.Run, error) {
 	)
 	err := row.Scan(&r.ID, &r.ModuleName, &r.ModuleVersion, &r.ModuleDigest, &r.Workflow, &status, &input, &output, &r.Error,
 		&r.Attempt, &key, &progress, &r.Activations, &r.CancelRequested, &r.SignalsReceived, &r.EventCount,
-		&wake, &r.LeaseOwner, &r.Fence, &created, &updated, &completed, &parent, &onParentEnd, &r.ChildrenEnded)
+		&wake, &r.LeaseOwner, &r.Fence, &created, &updated, &completed, &parent, &onParentEnd, &r.ChildrenEnded, &r.ChildrenWake)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ import (
 // them.
 const RunColumns = `id, module_name, module_version, module_digest, workflow, status, input, output, error,
 	attempt, idempotency_key, progress, activations, cancel_requested, signals_received, event_count,
-	wake_at, lease_owner, fence, created_at, updated_at, completed_at, parent_id, on_parent_end, children_ended`
+	wake_at, lease_owner, fence, created_at, updated_at, completed_at, parent_id, on_parent_end, children_ended, children_wake`
 
 // ModuleColumns lists the modules table's columns in the order the stores
 // scan them.
