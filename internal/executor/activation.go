@@ -56,21 +56,21 @@ type Activation struct {
 	glog       *guestLog // what the guest writes to the host's log
 	describe   *describeState
 	end        *ending
-	stepCancel context.CancelCauseFunc // stops the guest when a step times out
-	cause      string                  // why the run is being interrupted (Interrupt*)
-	capture    *captureState           // making a module's init image, not running a run
-	prep       *Prepared               // the module as activations start it
-	first      int                     // the journal position of entries[0]
-	parkable   bool                    // the host call in progress may answer Park
-	parked     *parkState              // the guest parks: the suspension to write when it returns
-	inCall     string                  // the host function in progress
-	out        *outlets                // where the instance's output goes
-	lastPark   *snapshotHost           // the host state the guest last parked with
-	kept       bool                    // the instance is kept warm: not closed with the activation
-	resumed    string                  // restored from a snapshot: the call the guest makes again first
-	start      *activationStarted      // to complete the claim's activation_started with, until written
-	startKind  string                  // how the activation began (Start*)
-	monoBase   int64                   // the guest's monotonic clock at instStart
+	stepCancel context.CancelCauseFunc  // stops the guest when a step times out
+	cause      string                   // why the run is being interrupted (Interrupt*)
+	capture    *captureState            // making a module's init image, not running a run
+	prep       *Prepared                // the module as activations start it
+	first      int                      // the journal position of entries[0]
+	parkable   bool                     // the host call in progress may answer Park
+	parked     *parkState               // the guest parks: the suspension to write when it returns
+	inCall     string                   // the host function in progress
+	out        *outlets                 // where the instance's output goes
+	lastPark   *snapshotHost            // the host state the guest last parked with
+	kept       bool                     // the instance is kept warm: not closed with the activation
+	resumed    string                   // restored from a snapshot: the call the guest makes again first
+	start      *store.ActivationStarted // to complete the claim's activation_started with, until written
+	startKind  string                   // how the activation began (Start*)
+	monoBase   int64                    // the guest's monotonic clock at instStart
 	instStart  time.Time
 	// replayedSteps counts the steps whose recorded outcome step_begin
 	// answered in this activation.
@@ -492,7 +492,7 @@ func (a *Activation) suspendNow(status store.RunStatus, reason string, wakeAt *t
 // activation's first write.
 func (a *Activation) startedAs(p *Prepared) {
 	a.instStart, a.monoBase = time.Now(), a.startMono()
-	a.start = &activationStarted{Owner: a.run.LeaseOwner, Activation: a.run.Activations, Start: p.startKind(), NoImage: p.NoImage}
+	a.start = &store.ActivationStarted{Owner: a.run.LeaseOwner, Activation: a.run.Activations, Start: p.startKind(), NoImage: p.NoImage}
 	a.startKind = a.start.Start
 }
 
@@ -502,24 +502,6 @@ func (a *Activation) startMono() int64 {
 		return a.prep.Image.Clock
 	}
 	return monotonicStart
-}
-
-// activationStarted is the data of an activation_started event.
-type activationStarted struct {
-	Owner      string `json:"owner"`
-	Activation int    `json:"activation"`
-	// Start says how the activation began: StartReplay, StartImage or
-	// StartSnapshot.
-	Start string `json:"start,omitempty"`
-	// NoImage, with StartReplay, says why the module has no init image.
-	NoImage string `json:"no_image,omitempty"`
-	// SnapshotUnusable says why a guest that parks replays instead of
-	// starting from the run's snapshot.
-	SnapshotUnusable string `json:"snapshot_unusable,omitempty"`
-	// ReplayedSteps is how many steps the activation replayed (answered
-	// from the journal) before its first write: 0 for a run's first
-	// activation, and usually for one that resumed where the guest parked.
-	ReplayedSteps int `json:"replayed_steps"`
 }
 
 // apply writes p, fenced, adding pending events and progress. Any failure
@@ -532,8 +514,9 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 	if a.start != nil && p.ReplaceEventSeq == 0 && a.run.EventCount > 0 {
 		// The claim appended activation_started as the run's last event.
 		p.ReplaceEventSeq = a.run.EventCount
-		a.start.ReplayedSteps = a.replayedSteps
-		p.ReplaceEvent = &store.NewEvent{Type: store.EventActivationStarted, At: a.run.UpdatedAt, Data: mustJSON(a.start)}
+		replayed := a.replayedSteps
+		a.start.ReplayedSteps = &replayed
+		p.ReplaceEvent = store.RunEvent(a.run.UpdatedAt, *a.start)
 		a.start = nil
 	}
 	if h := a.held; h != nil {
@@ -615,26 +598,13 @@ func (a *Activation) flushHeld() error {
 // finish writes a terminal status and ends the guest call.
 func (a *Activation) finish(status store.RunStatus, output json.RawMessage, errMsg string) error {
 	p := &store.RunApplyParams{Status: status, Output: output, Error: errMsg}
-	p.Events = []*store.NewEvent{{Type: terminalEvent[status], At: now(), Data: mustJSON(finishData(errMsg))}}
+	p.Events = []*store.NewEvent{store.RunEvent(now(), store.RunEnded{Status: status, Error: errMsg})}
 	if err := a.apply(p); err != nil {
 		return err
 	}
 	a.end.result.Reason = errMsg
 	a.logger().Info("run finished", "status", status, "error", errMsg)
 	return errEndCall
-}
-
-var terminalEvent = map[store.RunStatus]store.EventType{
-	store.StatusCompleted: store.EventRunCompleted,
-	store.StatusFailed:    store.EventRunFailed,
-	store.StatusCancelled: store.EventRunCancelled,
-}
-
-func finishData(errMsg string) map[string]any {
-	if errMsg == "" {
-		return map[string]any{}
-	}
-	return map[string]any{"error": errMsg}
 }
 
 // suspendWrite records a suspension (the run stops here and resumes in a new
@@ -647,15 +617,16 @@ func (a *Activation) suspendWrite(status store.RunStatus, reason string, wakeAt 
 		p.Entries = append(p.Entries, s.entry)
 		s.persisted = true
 	}
-	data := map[string]any{"reason": reason}
-	if reason == SuspendInterrupt && a.cause != "" {
-		data["cause"] = a.cause
+	data := store.RunSuspended{Reason: reason}
+	if reason == SuspendInterrupt {
+		data.Cause = a.cause
 	}
 	if wakeAt != nil {
-		data["wake_at"] = wakeAt.UTC().Format(time.RFC3339Nano)
+		utc := wakeAt.UTC()
+		data.WakeAt = &utc
 	}
 	p.Status, p.WakeAt, p.WakeIfSignalsBeyond = status, wakeAt, a.signals
-	p.Events = append(p.Events, &store.NewEvent{Type: store.EventRunSuspended, Step: a.stepName(), At: now(), Data: mustJSON(data)})
+	p.Events = append(p.Events, store.StepEvent(a.stepName(), now(), data))
 	cause := a.cause
 	suspended := func() {
 		a.logger().Debug("run suspended", "reason", reason, "cause", cause, "status", status)
@@ -664,7 +635,7 @@ func (a *Activation) suspendWrite(status store.RunStatus, reason string, wakeAt 
 		}
 	}
 	if a.canPark() {
-		return a.park(p, reason, suspended)
+		return a.park(p, data, suspended)
 	}
 	if err := a.apply(p); err != nil {
 		return err
@@ -750,11 +721,11 @@ func (a *Activation) fault(format string, args ...any) error {
 func (a *Activation) nondeterminism(position, wantKind, wantName, gotKind, gotName string) error {
 	msg := fmt.Sprintf("nondeterminism at %s: the journal has %s %q but the code asked for %s %q; code between steps must make the same calls in the same order on every replay",
 		position, wantKind, wantName, gotKind, gotName)
-	a.pending = append(a.pending, &store.NewEvent{Type: store.EventNondeterminism, At: now(), Data: mustJSON(map[string]any{
-		"position": position,
-		"expected": map[string]any{"kind": wantKind, "name": wantName},
-		"found":    map[string]any{"kind": gotKind, "name": gotName},
-	})})
+	a.pending = append(a.pending, store.RunEvent(now(), store.Nondeterminism{
+		Position: position,
+		Expected: store.JournalCall{Kind: wantKind, Name: wantName},
+		Found:    store.JournalCall{Kind: gotKind, Name: gotName},
+	}))
 	if a.e.obs != nil {
 		a.e.obs.Nondeterminism(a.run)
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wasmflow/wasmflow/store"
-	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
 )
 
 // EntryListByRun implements store.Store.
@@ -119,7 +118,7 @@ func (s *Store) SignalInsert(ctx context.Context, p *store.SignalInsertParams) (
 		if err != nil {
 			return err
 		}
-		ev := &store.NewEvent{Type: store.EventSignalReceived, At: p.Now, Data: sqlstore.MustJSON(map[string]any{"name": p.Name, "id": sig.ID})}
+		ev := store.RunEvent(p.Now, store.SignalReceived{Name: p.Name, ID: sig.ID})
 		return addEvent(ctx, tx, p.RunID, ev, p.Now)
 	})
 	if err != nil {

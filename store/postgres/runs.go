@@ -105,7 +105,7 @@ func runInput(in json.RawMessage) json.RawMessage {
 // RunInsert implements store.Store.
 func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store.Run, bool, error) {
 	input := runInput(p.Input)
-	data := sqlstore.CreatedData(p)
+	data := sqlstore.CreatedEvent(p).Data
 	var onParentEnd store.ParentEnd
 	if p.ParentID != "" {
 		onParentEnd = sqlstore.OnParentEnd(p)
@@ -295,7 +295,7 @@ func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store
 			_, err = tx.Exec(ctx, `UPDATE runs SET status = 'cancelled', wake_at = NULL, lease_owner = '', children_wake = 0,
 				completed_at = $2, updated_at = $2 WHERE id = $1`, p.ID, p.Now)
 			if err == nil {
-				err = addEvent(ctx, tx, p.ID, &store.NewEvent{Type: store.EventRunCancelled, At: p.Now}, p.Now)
+				err = addEvent(ctx, tx, p.ID, store.RunEvent(p.Now, store.RunEnded{Status: store.StatusCancelled}), p.Now)
 			}
 			if err == nil {
 				_, err = tx.Exec(ctx, `DELETE FROM run_snapshots WHERE run_id = $1`, p.ID)
@@ -381,7 +381,7 @@ func (s *Store) RunRetry(ctx context.Context, p *store.RunRetryParams) (*store.R
 		if err != nil {
 			return err
 		}
-		ev := &store.NewEvent{Type: store.EventRunRetried, At: p.Now, Data: sqlstore.MustJSON(map[string]any{"attempt": cur.Attempt + 1})}
+		ev := store.RunEvent(p.Now, store.RunRetried{Attempt: cur.Attempt + 1})
 		if err := addEvent(ctx, tx, p.ID, ev, p.Now); err != nil {
 			return err
 		}

@@ -137,8 +137,7 @@ func insertRun(ctx context.Context, tx *txn, p *store.RunInsertParams, c sqlstor
 	if n, err := r.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
-	ev := &store.NewEvent{Type: store.EventRunCreated, At: p.Now, Data: sqlstore.CreatedData(p)}
-	return true, appendEvent(ctx, tx, p.ID, 1, ev, p.Now)
+	return true, appendEvent(ctx, tx, p.ID, 1, sqlstore.CreatedEvent(p), p.Now)
 }
 
 // RunGetByID implements store.Store.
@@ -249,8 +248,7 @@ func claimOne(ctx context.Context, tx *txn, id string, p *store.RunClaimParams) 
 	if err != nil {
 		return nil, err
 	}
-	ev := &store.NewEvent{Type: store.EventActivationStarted, At: p.Now,
-		Data: sqlstore.MustJSON(map[string]any{"owner": p.Owner, "activation": run.Activations})}
+	ev := store.RunEvent(p.Now, store.ActivationStarted{Owner: p.Owner, Activation: run.Activations})
 	return run, appendEvent(ctx, tx, id, run.EventCount, ev, p.Now)
 }
 
@@ -337,7 +335,7 @@ func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store
 		case cur.Status == store.StatusRunning:
 			_, err = tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1, updated_at = ? WHERE id = ?`, micros(p.Now), p.ID)
 		case cur.Status.CanBecome(store.StatusCancelled):
-			err = cancelNow(ctx, tx, p.ID, p.Now, &store.NewEvent{Type: store.EventRunCancelled, At: p.Now})
+			err = cancelNow(ctx, tx, p.ID, p.Now, store.RunEvent(p.Now, store.RunEnded{Status: store.StatusCancelled}))
 			if err == nil && cur.ParentID != "" {
 				err = childEnded(ctx, tx, cur.ParentID, p.Now, sqlstore.ChildEndedEvent(cur, p.Now))
 			}
@@ -417,9 +415,9 @@ func endChildren(ctx context.Context, tx *txn, id string, now time.Time) error {
 	if err := rows.Err(); err != nil || len(ids) == 0 {
 		return err
 	}
-	data := sqlstore.MustJSON(map[string]any{"parent": id})
+	ev := store.RunEvent(now, store.RunEnded{Status: store.StatusCancelled, Parent: id})
 	for _, c := range ids {
-		if err := cancelNow(ctx, tx, c, now, &store.NewEvent{Type: store.EventRunCancelled, At: now, Data: data}); err != nil {
+		if err := cancelNow(ctx, tx, c, now, ev); err != nil {
 			return err
 		}
 		if err := endChildren(ctx, tx, c, now); err != nil {
@@ -477,7 +475,7 @@ func (s *Store) RunRetry(ctx context.Context, p *store.RunRetryParams) (*store.R
 		if err != nil {
 			return err
 		}
-		ev := &store.NewEvent{Type: store.EventRunRetried, At: p.Now, Data: sqlstore.MustJSON(map[string]any{"attempt": cur.Attempt + 1})}
+		ev := store.RunEvent(p.Now, store.RunRetried{Attempt: cur.Attempt + 1})
 		if err := addEvent(ctx, tx, p.ID, ev, p.Now); err != nil {
 			return err
 		}
