@@ -136,7 +136,7 @@ func hostFunc(name string, params []engine.ValueType, result engine.ValueType, m
 func (a *Activation) bytes(c *call, ptrArg int, what string) ([]byte, error) {
 	ptr, n := c.i32(ptrArg), c.i32(ptrArg+1)
 	if limit := a.e.limits.Payload; int64(n) > int64(limit) {
-		return nil, a.fault("%s: %s is %d bytes, over the %d-byte payload limit (--max-payload)%s", c.name, what, n, limit, a.where())
+		return nil, a.fault("%s: %s is %d bytes, over the %d-byte payload limit%s%s", c.name, what, n, limit, a.e.limits.hint("Payload"), a.where())
 	}
 	b, ok := c.mem.Read(ptr, n)
 	if !ok {
@@ -838,7 +838,7 @@ func (a *Activation) nowCall(c *call) (uint64, error) { return uint64(a.now().Un
 func (a *Activation) randomCall(c *call) (uint64, error) {
 	n := c.i32(1)
 	if int64(n) > int64(a.e.limits.Payload) {
-		return 0, a.fault("random: %d bytes asked, over the %d-byte payload limit (--max-payload)", n, a.e.limits.Payload)
+		return 0, a.fault("random: %d bytes asked, over the %d-byte payload limit%s", n, a.e.limits.Payload, a.e.limits.hint("Payload"))
 	}
 	b := make([]byte, n)
 	a.random(b)

@@ -170,7 +170,7 @@ func (a *Activation) Run(ctx context.Context) (*Result, error) {
 func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	e := a.e
 	if n := e.limits.Activations; a.run.Activations > n {
-		return a.failNow(fmt.Sprintf("the run reached its limit of %d activations (--max-activations): it was interrupted, suspended or lost its lease too often", n))
+		return a.failNow(fmt.Sprintf("the run reached its limit of %d activations%s: it was interrupted, suspended or lost its lease too often", n, e.limits.hint("Activations")))
 	}
 	defer a.observeResumption(ctx)()
 	var prep *Prepared
@@ -411,7 +411,7 @@ func (a *Activation) conclude(ctx context.Context, callErr error, inst engine.In
 		return a.suspendNow(store.StatusPending, SuspendRetry, ptrTime(now()), nil)
 	}
 	if errors.Is(callErr, errActivationTimeout) {
-		return a.failNow(fmt.Sprintf("activation exceeded its time limit of %s (--activation-timeout) without reaching a checkpoint; the guest was stopped%s", a.e.limits.ActivationTimeout, a.where()))
+		return a.failNow(fmt.Sprintf("activation exceeded its time limit of %s%s without reaching a checkpoint; the guest was stopped%s", a.e.limits.ActivationTimeout, a.e.limits.hint("ActivationTimeout"), a.where()))
 	}
 	var exit *engine.ExitError
 	if errors.As(callErr, &exit) {
@@ -437,7 +437,11 @@ func (a *Activation) crashReason(what string, inst engine.Instance) string {
 	if inst != nil {
 		limit := uint64(a.e.limits.MemoryPages) * 65536
 		if size := uint64(inst.MemorySize()); size+(16<<20) >= limit {
-			msg += fmt.Sprintf(" (out of memory: memory at %d MiB of the %d MiB limit, --max-memory-pages=%d)", size>>20, limit>>20, a.e.limits.MemoryPages)
+			how := a.e.limits.how("MemoryPages")
+			if how != "" {
+				how = ", " + how
+			}
+			msg += fmt.Sprintf(" (out of memory: memory at %d MiB of the %d MiB limit%s)", size>>20, limit>>20, how)
 		}
 	}
 	if a.stderr.crashHeadline() == "" {
@@ -538,7 +542,7 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 	}
 	n := int64(len(p.Events))
 	if p.Status == "" && a.eventCount+n > a.e.limits.EventsPerRun {
-		return a.fault("the run reached its limit of %d events (--max-events-per-run)", a.e.limits.EventsPerRun)
+		return a.fault("the run reached its limit of %d events%s", a.e.limits.EventsPerRun, a.e.limits.hint("EventsPerRun"))
 	}
 	// The write is numbered so that it can be sent again while the
 	// database is unavailable: one that committed although its answer was

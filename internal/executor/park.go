@@ -142,7 +142,7 @@ func (a *Activation) snapshot(inst engine.Instance) (*store.RunSnapshot, string)
 	data := snapshot.Encode(st, a.prep.Image)
 	if limit := a.e.limits.SnapshotSize; len(data) > limit {
 		a.logger().Warn("snapshot over the size limit; the run will replay", "bytes", len(data), "limit", limit)
-		return nil, fmt.Sprintf("%d bytes, over the %d-byte limit (--max-snapshot-size)", len(data), limit)
+		return nil, fmt.Sprintf("%d bytes, over the %d-byte limit%s", len(data), limit, a.e.limits.hint("SnapshotSize"))
 	}
 	return &store.RunSnapshot{
 		ModuleDigest: a.run.ModuleDigest, Format: SnapshotFormat, Attempt: a.run.Attempt,
@@ -183,7 +183,7 @@ func (a *Activation) loadSnapshot(ctx context.Context) (*store.RunSnapshot, stri
 	case rec.Attempt != a.run.Attempt:
 		return nil, fmt.Sprintf("it was taken in attempt %d of the run, this is attempt %d", rec.Attempt, a.run.Attempt)
 	case len(rec.Data) > a.e.limits.SnapshotSize:
-		return nil, fmt.Sprintf("it is %d bytes, over the %d-byte limit (--max-snapshot-size)", len(rec.Data), a.e.limits.SnapshotSize)
+		return nil, fmt.Sprintf("it is %d bytes, over the %d-byte limit%s", len(rec.Data), a.e.limits.SnapshotSize, a.e.limits.hint("SnapshotSize"))
 	}
 	return rec, ""
 }
