@@ -401,7 +401,7 @@ func TestConformanceFaultyGuestsFailOnlyTheirOwnRun(t *testing.T) {
 	forEachCombo(t, func(t *testing.T, c *combo) {
 		b := c.setup(t, setupOpts{limits: host.Limits{ActivationTimeout: 6 * time.Second, MemoryPages: 512}}, "faults")
 		faults := map[string]string{
-			"loop":   "activation exceeded its time limit of 6s (--activation-timeout)",
+			"loop":   "activation exceeded its time limit of 6s without reaching a checkpoint",
 			"oom":    "out of memory",
 			"badptr": "out-of-bounds pointer",
 			"panic":  "boom",
@@ -435,7 +435,7 @@ func TestConformancePayloadLimit(t *testing.T) {
 		b := c.setup(t, setupOpts{limits: host.Limits{Payload: 64 << 10}}, "faults")
 		id := b.start(t, "faults", "big", map[string]any{"bytes": 100 << 10})
 		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
-		want := fmt.Sprintf("over the %d-byte payload limit (--max-payload)", 64<<10)
+		want := fmt.Sprintf("over the %d-byte payload limit", 64<<10)
 		if run.Status != store.StatusFailed || !strings.Contains(run.Error, want) {
 			t.Errorf("run %s %q, want failed with %q", run.Status, run.Error, want)
 		}

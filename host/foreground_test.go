@@ -58,7 +58,7 @@ func TestRunFailsAtItsActivationLimit(t *testing.T) {
 		b := setup(t, st, setupOpts{engine: eng, hooks: always, limits: host.Limits{Activations: 3}}, "export")
 		id := b.start(t, "export", "export", map[string]any{"items": 50})
 		run := b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
-		want := "the run reached its limit of 3 activations (--max-activations)"
+		want := "the run reached its limit of 3 activations: it was interrupted"
 		if run.Status != store.StatusFailed || !strings.HasPrefix(run.Error, want) {
 			t.Fatalf("run %s %q, want failed with %q", run.Status, run.Error, want)
 		}

@@ -53,6 +53,14 @@ type Limits struct {
 	// bytes: a larger one is not stored, and the run replays instead.
 	// Default 16 MiB.
 	SnapshotSize int
+	// Hint, when set, says how this program's operator changes a limit.
+	// The messages of runs that fail on a limit, of modules refused for
+	// one, and of the log lines and events that say one was reached name
+	// the limit and its value; Hint is given the names of the fields of
+	// the limits a message names, and its answer is added after them in
+	// parentheses (the wasmflow CLI answers with its flags:
+	// "--max-payload"). Nil, or an empty answer: nothing is added.
+	Hint func(fields ...string) string
 }
 
 // WithDefaults returns l with zero fields set to their defaults.

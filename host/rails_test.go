@@ -251,7 +251,7 @@ func TestConformanceResumeErrorsAfterAdvancing(t *testing.T) {
 
 		id = b.start(t, "faults", "advancing", map[string]any{"items": 1000})
 		run = b.wait(t, id, 30*time.Second, store.StatusCompleted, store.StatusFailed)
-		if run.Status != store.StatusFailed || !strings.Contains(run.Error, "limit of 8 activations (--max-activations)") {
+		if run.Status != store.StatusFailed || !strings.Contains(run.Error, "limit of 8 activations: ") {
 			t.Errorf("a step that keeps advancing and failing: run %s (%s), want failed at the activation limit", run.Status, run.Error)
 		}
 	})

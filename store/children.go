@@ -20,9 +20,7 @@ type ChildEnded struct {
 
 // Event returns the parent's event for the child's end at at.
 func (c ChildEnded) Event(at time.Time) *NewEvent {
-	typ := EventChildFailed
 	if c.Status == StatusCompleted {
-		typ = EventChildCompleted
 		c.Error = ""
 		if c.Output == nil {
 			c.Output = json.RawMessage("null")
@@ -31,5 +29,5 @@ func (c ChildEnded) Event(at time.Time) *NewEvent {
 		c.Output = nil
 	}
 	data, _ := json.Marshal(c) // strings and a JSON document: always encodes
-	return &NewEvent{Type: typ, At: at, Data: data}
+	return &NewEvent{Type: c.EventType(), At: at, Data: data}
 }

@@ -331,6 +331,14 @@ func TestClientCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("a run over the server's payload limit fails naming the server's flag", func(t *testing.T) {
+		t.Parallel()
+		r := c.run(t, "run", "start", "faults", "big", "--input", `{"bytes":1048577}`, "--wait", "30s") // the dev server's default: 1 MiB
+		if r.code != 1 || !strings.Contains(r.stderr, "over the 1048576-byte payload limit (--max-payload)") {
+			t.Errorf("run of an output of 1 MiB + 1 byte: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+	})
+
 	t.Run("an unknown run is not_found, exit 1", func(t *testing.T) {
 		t.Parallel()
 		r := c.run(t, "run", "get", "0198c0de-0000-7000-8000-000000000000")

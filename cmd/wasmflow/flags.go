@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wasmflow/wasmflow/host"
@@ -14,7 +15,7 @@ import (
 // hostFlags defines the flags that tune a host, each defaulting to a
 // WASMFLOW_* environment variable, and returns a function that builds the
 // host config once fs is parsed. The limit flags are the ones named in the
-// failure messages of runs that hit a limit.
+// failure messages of runs that hit a limit (limitHint).
 func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
 	workers := fs.Int("workers", envInt("WASMFLOW_WORKERS", 16), "activations this process runs at once (env WASMFLOW_WORKERS)")
 	lease := fs.Duration("lease", envDuration("WASMFLOW_LEASE", 30*time.Second), "how long a claim lasts without a heartbeat; a process that dies holds its runs this long (env WASMFLOW_LEASE)")
@@ -74,8 +75,38 @@ func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
 		c.Limits.LogLinesPerActivation = *logLinesAct
 		c.Limits.LogBytesPerRun = int64(*logBytesRun)
 		c.Limits.LogLinesPerRun = int64(*logLinesRun)
+		c.Limits.Hint = limitHint
 		return c, nil
 	}
+}
+
+// limitFlag is the flag that sets each host.Limits field: the host, a
+// library, names a limit and its value in its messages, and this program
+// adds the flag that changes it (host.Limits.Hint).
+var limitFlag = map[string]string{
+	"ModuleSize":            "--max-module-size",
+	"ActivationTimeout":     "--activation-timeout",
+	"Payload":               "--max-payload",
+	"EventsPerRun":          "--max-events-per-run",
+	"LogBytesPerActivation": "--max-log-bytes-per-activation",
+	"LogLinesPerActivation": "--max-log-lines-per-activation",
+	"LogBytesPerRun":        "--max-log-bytes-per-run",
+	"LogLinesPerRun":        "--max-log-lines-per-run",
+	"Activations":           "--max-activations",
+	"MemoryPages":           "--max-memory-pages",
+	"TableElements":         "--max-table-elements",
+	"SnapshotSize":          "--max-snapshot-size",
+}
+
+// limitHint is host.Limits.Hint for this program: the flags of fields.
+func limitHint(fields ...string) string {
+	var flags []string
+	for _, f := range fields {
+		if fl, ok := limitFlag[f]; ok {
+			flags = append(flags, fl)
+		}
+	}
+	return strings.Join(flags, ", ")
 }
 
 func envOr(key, def string) string {

@@ -136,7 +136,7 @@ func hostFunc(name string, params []engine.ValueType, result engine.ValueType, m
 func (a *Activation) bytes(c *call, ptrArg int, what string) ([]byte, error) {
 	ptr, n := c.i32(ptrArg), c.i32(ptrArg+1)
 	if limit := a.e.limits.Payload; int64(n) > int64(limit) {
-		return nil, a.fault("%s: %s is %d bytes, over the %d-byte payload limit (--max-payload)%s", c.name, what, n, limit, a.where())
+		return nil, a.fault("%s: %s is %d bytes, over the %d-byte payload limit%s%s", c.name, what, n, limit, a.e.limits.hint("Payload"), a.where())
 	}
 	b, ok := c.mem.Read(ptr, n)
 	if !ok {
@@ -286,12 +286,12 @@ func (a *Activation) stepBegin(c *call) (uint64, error) {
 	// The body resumes when it continues an attempt begun in an earlier
 	// activation, or starts from a saved cursor.
 	resumed := entry != nil && (entry.Status == store.EntryRunning || len(entry.Cursor) > 0)
-	started := map[string]any{"attempt": s.entry.Attempts, "seq": s.entry.Seq, "resumed": resumed}
+	started := store.StepStarted{Attempt: s.entry.Attempts, Seq: s.entry.Seq, Resumed: resumed}
 	if resumed && len(s.entry.Cursor) > 0 {
-		started["cursor"] = cursorValue(s.entry.Cursor)
+		started.Cursor = cursorValue(s.entry.Cursor)
 	}
 	a.step, a.live = s, true
-	a.pending = append(a.pending, &store.NewEvent{Type: store.EventStepStarted, Step: name, At: t, Data: mustJSON(started)})
+	a.pending = append(a.pending, store.StepEvent(name, t, started))
 	a.startStepTimer()
 	a.setRegister(s.entry.Cursor)
 	return abi.StepRun, nil
@@ -352,7 +352,7 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 	if status == abi.EndOK {
 		e.Status, e.Output = store.EntryCompleted, out
 		if err := a.holdStep(&store.RunApplyParams{Now: t, Entries: []*store.Entry{e}, Events: []*store.NewEvent{
-			{Type: store.EventStepCompleted, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts, "duration_ms": dur})},
+			store.StepEvent(e.Name, t, store.StepCompleted{Attempt: e.Attempts, DurationMS: dur}),
 		}}); err != nil {
 			return err
 		}
@@ -368,7 +368,7 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 		return a.resumeAfterAdvancing(msg, dur, inStepEnd)
 	}
 	retry := retryable && e.Attempts < s.opts.MaxAttempts
-	failed := &store.NewEvent{Type: store.EventStepFailed, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts, "error": msg, "duration_ms": dur, "retrying": retry})}
+	failed := store.StepEvent(e.Name, t, store.StepFailed{Attempt: e.Attempts, Error: msg, DurationMS: dur, Retrying: retry})
 	if retry {
 		wake := t.Add(backoff(s.opts, e.Attempts))
 		e.Status, e.WakeAt = store.EntryRetrying, &wake
@@ -378,7 +378,7 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 		// can park parks here, and begins the step again when resumed.
 		a.parkable = inStepEnd
 		err := a.suspendWrite(store.StatusPending, SuspendRetry, &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed,
-			{Type: store.EventRetryScheduled, Step: e.Name, At: t, Data: mustJSON(map[string]any{"attempt": e.Attempts + 1, "at": wake.Format(time.RFC3339Nano)})},
+			store.StepEvent(e.Name, t, store.RetryScheduled{Attempt: e.Attempts + 1, At: wake}),
 		}})
 		observed := func() { a.observeStep(e.Name, t.Sub(s.started), true, true) }
 		switch {
@@ -416,9 +416,9 @@ func (a *Activation) resumeAfterAdvancing(msg string, dur int64, inStepEnd bool)
 	a.step = nil
 	a.parkable = inStepEnd
 	a.cause = InterruptErrorAfterAdvancing
-	failed := &store.NewEvent{Type: store.EventStepFailed, Step: e.Name, At: t, Data: mustJSON(map[string]any{
-		"attempt": e.Attempts, "error": msg, "duration_ms": dur, "retrying": false, "resuming": true, "cursor": cursorValue(e.Cursor),
-	})}
+	failed := store.StepEvent(e.Name, t, store.StepFailed{
+		Attempt: e.Attempts, Error: msg, DurationMS: dur, Retrying: false, Resuming: true, Cursor: cursorValue(e.Cursor),
+	})
 	err := a.suspendWrite(store.StatusPending, SuspendInterrupt, &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed}})
 	observed := func() { a.observeStep(e.Name, time.Duration(dur)*time.Millisecond, true, true) }
 	switch {
@@ -433,11 +433,11 @@ func (a *Activation) resumeAfterAdvancing(msg string, dur int64, inStepEnd bool)
 
 // cursorValue is a cursor as an event shows it: its JSON value, or the
 // bytes as a string when they are not JSON.
-func cursorValue(c []byte) any {
+func cursorValue(c []byte) json.RawMessage {
 	if json.Valid(c) {
 		return json.RawMessage(c)
 	}
-	return string(c)
+	return mustJSON(string(c))
 }
 
 // backoff is the delay before the attempt after attempt, for o with its
@@ -541,8 +541,7 @@ func (a *Activation) refuseInEffect(c *call) error {
 
 func (a *Activation) checkpointEvent(t time.Time) *store.NewEvent {
 	s := a.step
-	data := map[string]any{"checkpoints": a.checkpoint.count, "cursor": cursorValue(s.entry.Cursor)}
-	return &store.NewEvent{Type: store.EventCheckpoint, Step: s.entry.Name, At: t, Data: mustJSON(data)}
+	return store.StepEvent(s.entry.Name, t, store.Checkpoint{Checkpoints: a.checkpoint.count, Cursor: cursorValue(s.entry.Cursor)})
 }
 
 func (a *Activation) effectBegin(c *call) (uint64, error) {
@@ -582,7 +581,7 @@ func (a *Activation) effectBegin(c *call) (uint64, error) {
 		// Started in an earlier activation that never recorded the outcome:
 		// it may or may not have happened. Run it again with the same key.
 		result = abi.EffectRerun
-		events = append(events, &store.NewEvent{Type: store.EventEffectUncertain, Step: s.entry.Name, At: t, Data: mustJSON(map[string]any{"effect": name, "key": rec.Key, "executions": rec.Executions})})
+		events = append(events, store.StepEvent(s.entry.Name, t, store.EffectUncertain{Effect: name, Key: rec.Key, Executions: rec.Executions}))
 		if a.e.obs != nil {
 			a.e.obs.EffectUncertain(a.run, s.entry.Name, name)
 		}
@@ -593,7 +592,7 @@ func (a *Activation) effectBegin(c *call) (uint64, error) {
 	}
 	rec.Status, rec.Error, rec.UpdatedAt = store.EffectStarted, "", t
 	rec.Executions++
-	events = append(events, &store.NewEvent{Type: store.EventEffectStarted, Step: s.entry.Name, At: t, Data: mustJSON(map[string]any{"effect": name, "key": rec.Key, "execution": rec.Executions})})
+	events = append(events, store.StepEvent(s.entry.Name, t, store.EffectStartedData{Effect: name, Key: rec.Key, Execution: rec.Executions}))
 	p := &store.RunApplyParams{Now: t, Effects: []*store.Effect{rec}, Events: events}
 	if !s.persisted {
 		p.Entries = []*store.Entry{s.entry}
@@ -633,13 +632,13 @@ func (a *Activation) effectEnd(c *call) (uint64, error) {
 		return 0, err
 	}
 	t := now()
-	ev := &store.NewEvent{Step: s.entry.Name, At: t}
+	var ev *store.NewEvent
 	if status == abi.EndOK {
 		rec.Status, rec.Result = store.EffectCompleted, out
-		ev.Type, ev.Data = store.EventEffectCompleted, mustJSON(map[string]any{"effect": rec.Name, "key": rec.Key})
+		ev = store.StepEvent(s.entry.Name, t, store.EffectCompletedData{Effect: rec.Name, Key: rec.Key})
 	} else {
 		rec.Status, rec.Error = store.EffectFailed, string(out)
-		ev.Type, ev.Data = store.EventEffectFailed, mustJSON(map[string]any{"effect": rec.Name, "key": rec.Key, "error": string(out)})
+		ev = store.StepEvent(s.entry.Name, t, store.EffectFailedData{Effect: rec.Name, Key: rec.Key, Error: rec.Error})
 	}
 	rec.UpdatedAt = t
 	if err := a.apply(&store.RunApplyParams{Now: t, Effects: []*store.Effect{rec}, Events: []*store.NewEvent{ev}}); err != nil {
@@ -678,7 +677,8 @@ func (a *Activation) sleep(c *call) (uint64, error) {
 	if entry == nil {
 		wake := t.Add(max(d, 0))
 		entry = &store.Entry{RunID: a.run.ID, Seq: a.pos, Kind: store.EntryTimer, Name: name, Status: store.EntryScheduled, WakeAt: &wake, StartedAt: t, UpdatedAt: t}
-		events = append(events, &store.NewEvent{Type: store.EventTimerScheduled, At: t, Data: mustJSON(map[string]any{"timer": name, "duration_ms": d.Milliseconds(), "wake_at": wake.Format(time.RFC3339Nano)})})
+		ms := d.Milliseconds()
+		events = append(events, store.RunEvent(t, store.TimerScheduled{Timer: name, DurationMS: &ms, WakeAt: wake}))
 	}
 	if entry.WakeAt.After(t) {
 		a.live = true
@@ -686,7 +686,7 @@ func (a *Activation) sleep(c *call) (uint64, error) {
 	}
 	fired := *entry
 	fired.Status, fired.UpdatedAt = store.EntryFired, t
-	events = append(events, &store.NewEvent{Type: store.EventTimerFired, At: t, Data: mustJSON(map[string]any{"timer": name})})
+	events = append(events, store.RunEvent(t, store.TimerFired{Timer: name}))
 	if err := a.apply(&store.RunApplyParams{Now: t, Entries: []*store.Entry{&fired}, Events: events}); err != nil {
 		return 0, err
 	}
@@ -728,7 +728,7 @@ func (a *Activation) awaitSignal(c *call) (uint64, error) {
 		if timeout >= 0 {
 			deadline := t.Add(time.Duration(timeout) * time.Millisecond)
 			entry.WakeAt = &deadline
-			events = append(events, &store.NewEvent{Type: store.EventTimerScheduled, At: t, Data: mustJSON(map[string]any{"timer": "signal:" + name, "timeout_ms": timeout, "wake_at": deadline.Format(time.RFC3339Nano)})})
+			events = append(events, store.RunEvent(t, store.TimerScheduled{Timer: "signal:" + name, TimeoutMS: &timeout, WakeAt: deadline}))
 		}
 	}
 	var sigs []*store.Signal
@@ -748,10 +748,10 @@ func (a *Activation) awaitSignal(c *call) (uint64, error) {
 		sig := sigs[0]
 		done.Status, done.Output = store.EntryReceived, sig.Payload
 		p.Consume = &store.ConsumedSignal{SignalID: sig.ID, EntrySeq: entry.Seq}
-		p.Events = append(events, &store.NewEvent{Type: store.EventSignalConsumed, At: t, Data: mustJSON(map[string]any{"signal": name, "id": sig.ID})})
+		p.Events = append(events, store.RunEvent(t, store.SignalConsumed{Signal: name, ID: sig.ID}))
 	case entry.WakeAt != nil && !entry.WakeAt.After(t):
 		done.Status = store.EntryTimedOut
-		p.Events = append(events, &store.NewEvent{Type: store.EventTimerFired, At: t, Data: mustJSON(map[string]any{"timer": "signal:" + name})})
+		p.Events = append(events, store.RunEvent(t, store.TimerFired{Timer: "signal:" + name}))
 	default:
 		a.live = true
 		return 0, a.suspendWrite(store.StatusWaiting, SuspendSignal, entry.WakeAt, &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events})
@@ -838,7 +838,7 @@ func (a *Activation) nowCall(c *call) (uint64, error) { return uint64(a.now().Un
 func (a *Activation) randomCall(c *call) (uint64, error) {
 	n := c.i32(1)
 	if int64(n) > int64(a.e.limits.Payload) {
-		return 0, a.fault("random: %d bytes asked, over the %d-byte payload limit (--max-payload)", n, a.e.limits.Payload)
+		return 0, a.fault("random: %d bytes asked, over the %d-byte payload limit%s", n, a.e.limits.Payload, a.e.limits.hint("Payload"))
 	}
 	b := make([]byte, n)
 	a.random(b)

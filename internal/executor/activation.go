@@ -56,21 +56,21 @@ type Activation struct {
 	glog       *guestLog // what the guest writes to the host's log
 	describe   *describeState
 	end        *ending
-	stepCancel context.CancelCauseFunc // stops the guest when a step times out
-	cause      string                  // why the run is being interrupted (Interrupt*)
-	capture    *captureState           // making a module's init image, not running a run
-	prep       *Prepared               // the module as activations start it
-	first      int                     // the journal position of entries[0]
-	parkable   bool                    // the host call in progress may answer Park
-	parked     *parkState              // the guest parks: the suspension to write when it returns
-	inCall     string                  // the host function in progress
-	out        *outlets                // where the instance's output goes
-	lastPark   *snapshotHost           // the host state the guest last parked with
-	kept       bool                    // the instance is kept warm: not closed with the activation
-	resumed    string                  // restored from a snapshot: the call the guest makes again first
-	start      *activationStarted      // to complete the claim's activation_started with, until written
-	startKind  string                  // how the activation began (Start*)
-	monoBase   int64                   // the guest's monotonic clock at instStart
+	stepCancel context.CancelCauseFunc  // stops the guest when a step times out
+	cause      string                   // why the run is being interrupted (Interrupt*)
+	capture    *captureState            // making a module's init image, not running a run
+	prep       *Prepared                // the module as activations start it
+	first      int                      // the journal position of entries[0]
+	parkable   bool                     // the host call in progress may answer Park
+	parked     *parkState               // the guest parks: the suspension to write when it returns
+	inCall     string                   // the host function in progress
+	out        *outlets                 // where the instance's output goes
+	lastPark   *snapshotHost            // the host state the guest last parked with
+	kept       bool                     // the instance is kept warm: not closed with the activation
+	resumed    string                   // restored from a snapshot: the call the guest makes again first
+	start      *store.ActivationStarted // to complete the claim's activation_started with, until written
+	startKind  string                   // how the activation began (Start*)
+	monoBase   int64                    // the guest's monotonic clock at instStart
 	instStart  time.Time
 	// replayedSteps counts the steps whose recorded outcome step_begin
 	// answered in this activation.
@@ -170,7 +170,7 @@ func (a *Activation) Run(ctx context.Context) (*Result, error) {
 func (a *Activation) run1(ctx context.Context) (*Result, error) {
 	e := a.e
 	if n := e.limits.Activations; a.run.Activations > n {
-		return a.failNow(fmt.Sprintf("the run reached its limit of %d activations (--max-activations): it was interrupted, suspended or lost its lease too often", n))
+		return a.failNow(fmt.Sprintf("the run reached its limit of %d activations%s: it was interrupted, suspended or lost its lease too often", n, e.limits.hint("Activations")))
 	}
 	defer a.observeResumption(ctx)()
 	var prep *Prepared
@@ -411,7 +411,7 @@ func (a *Activation) conclude(ctx context.Context, callErr error, inst engine.In
 		return a.suspendNow(store.StatusPending, SuspendRetry, ptrTime(now()), nil)
 	}
 	if errors.Is(callErr, errActivationTimeout) {
-		return a.failNow(fmt.Sprintf("activation exceeded its time limit of %s (--activation-timeout) without reaching a checkpoint; the guest was stopped%s", a.e.limits.ActivationTimeout, a.where()))
+		return a.failNow(fmt.Sprintf("activation exceeded its time limit of %s%s without reaching a checkpoint; the guest was stopped%s", a.e.limits.ActivationTimeout, a.e.limits.hint("ActivationTimeout"), a.where()))
 	}
 	var exit *engine.ExitError
 	if errors.As(callErr, &exit) {
@@ -437,7 +437,11 @@ func (a *Activation) crashReason(what string, inst engine.Instance) string {
 	if inst != nil {
 		limit := uint64(a.e.limits.MemoryPages) * 65536
 		if size := uint64(inst.MemorySize()); size+(16<<20) >= limit {
-			msg += fmt.Sprintf(" (out of memory: memory at %d MiB of the %d MiB limit, --max-memory-pages=%d)", size>>20, limit>>20, a.e.limits.MemoryPages)
+			how := a.e.limits.how("MemoryPages")
+			if how != "" {
+				how = ", " + how
+			}
+			msg += fmt.Sprintf(" (out of memory: memory at %d MiB of the %d MiB limit%s)", size>>20, limit>>20, how)
 		}
 	}
 	if a.stderr.crashHeadline() == "" {
@@ -492,7 +496,7 @@ func (a *Activation) suspendNow(status store.RunStatus, reason string, wakeAt *t
 // activation's first write.
 func (a *Activation) startedAs(p *Prepared) {
 	a.instStart, a.monoBase = time.Now(), a.startMono()
-	a.start = &activationStarted{Owner: a.run.LeaseOwner, Activation: a.run.Activations, Start: p.startKind(), NoImage: p.NoImage}
+	a.start = &store.ActivationStarted{Owner: a.run.LeaseOwner, Activation: a.run.Activations, Start: p.startKind(), NoImage: p.NoImage}
 	a.startKind = a.start.Start
 }
 
@@ -502,24 +506,6 @@ func (a *Activation) startMono() int64 {
 		return a.prep.Image.Clock
 	}
 	return monotonicStart
-}
-
-// activationStarted is the data of an activation_started event.
-type activationStarted struct {
-	Owner      string `json:"owner"`
-	Activation int    `json:"activation"`
-	// Start says how the activation began: StartReplay, StartImage or
-	// StartSnapshot.
-	Start string `json:"start,omitempty"`
-	// NoImage, with StartReplay, says why the module has no init image.
-	NoImage string `json:"no_image,omitempty"`
-	// SnapshotUnusable says why a guest that parks replays instead of
-	// starting from the run's snapshot.
-	SnapshotUnusable string `json:"snapshot_unusable,omitempty"`
-	// ReplayedSteps is how many steps the activation replayed (answered
-	// from the journal) before its first write: 0 for a run's first
-	// activation, and usually for one that resumed where the guest parked.
-	ReplayedSteps int `json:"replayed_steps"`
 }
 
 // apply writes p, fenced, adding pending events and progress. Any failure
@@ -532,8 +518,9 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 	if a.start != nil && p.ReplaceEventSeq == 0 && a.run.EventCount > 0 {
 		// The claim appended activation_started as the run's last event.
 		p.ReplaceEventSeq = a.run.EventCount
-		a.start.ReplayedSteps = a.replayedSteps
-		p.ReplaceEvent = &store.NewEvent{Type: store.EventActivationStarted, At: a.run.UpdatedAt, Data: mustJSON(a.start)}
+		replayed := a.replayedSteps
+		a.start.ReplayedSteps = &replayed
+		p.ReplaceEvent = store.RunEvent(a.run.UpdatedAt, *a.start)
 		a.start = nil
 	}
 	if h := a.held; h != nil {
@@ -555,7 +542,7 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 	}
 	n := int64(len(p.Events))
 	if p.Status == "" && a.eventCount+n > a.e.limits.EventsPerRun {
-		return a.fault("the run reached its limit of %d events (--max-events-per-run)", a.e.limits.EventsPerRun)
+		return a.fault("the run reached its limit of %d events%s", a.e.limits.EventsPerRun, a.e.limits.hint("EventsPerRun"))
 	}
 	// The write is numbered so that it can be sent again while the
 	// database is unavailable: one that committed although its answer was
@@ -615,26 +602,13 @@ func (a *Activation) flushHeld() error {
 // finish writes a terminal status and ends the guest call.
 func (a *Activation) finish(status store.RunStatus, output json.RawMessage, errMsg string) error {
 	p := &store.RunApplyParams{Status: status, Output: output, Error: errMsg}
-	p.Events = []*store.NewEvent{{Type: terminalEvent[status], At: now(), Data: mustJSON(finishData(errMsg))}}
+	p.Events = []*store.NewEvent{store.RunEvent(now(), store.RunEnded{Status: status, Error: errMsg})}
 	if err := a.apply(p); err != nil {
 		return err
 	}
 	a.end.result.Reason = errMsg
 	a.logger().Info("run finished", "status", status, "error", errMsg)
 	return errEndCall
-}
-
-var terminalEvent = map[store.RunStatus]store.EventType{
-	store.StatusCompleted: store.EventRunCompleted,
-	store.StatusFailed:    store.EventRunFailed,
-	store.StatusCancelled: store.EventRunCancelled,
-}
-
-func finishData(errMsg string) map[string]any {
-	if errMsg == "" {
-		return map[string]any{}
-	}
-	return map[string]any{"error": errMsg}
 }
 
 // suspendWrite records a suspension (the run stops here and resumes in a new
@@ -647,15 +621,16 @@ func (a *Activation) suspendWrite(status store.RunStatus, reason string, wakeAt 
 		p.Entries = append(p.Entries, s.entry)
 		s.persisted = true
 	}
-	data := map[string]any{"reason": reason}
-	if reason == SuspendInterrupt && a.cause != "" {
-		data["cause"] = a.cause
+	data := store.RunSuspended{Reason: reason}
+	if reason == SuspendInterrupt {
+		data.Cause = a.cause
 	}
 	if wakeAt != nil {
-		data["wake_at"] = wakeAt.UTC().Format(time.RFC3339Nano)
+		utc := wakeAt.UTC()
+		data.WakeAt = &utc
 	}
 	p.Status, p.WakeAt, p.WakeIfSignalsBeyond = status, wakeAt, a.signals
-	p.Events = append(p.Events, &store.NewEvent{Type: store.EventRunSuspended, Step: a.stepName(), At: now(), Data: mustJSON(data)})
+	p.Events = append(p.Events, store.StepEvent(a.stepName(), now(), data))
 	cause := a.cause
 	suspended := func() {
 		a.logger().Debug("run suspended", "reason", reason, "cause", cause, "status", status)
@@ -664,7 +639,7 @@ func (a *Activation) suspendWrite(status store.RunStatus, reason string, wakeAt 
 		}
 	}
 	if a.canPark() {
-		return a.park(p, reason, suspended)
+		return a.park(p, data, suspended)
 	}
 	if err := a.apply(p); err != nil {
 		return err
@@ -750,11 +725,11 @@ func (a *Activation) fault(format string, args ...any) error {
 func (a *Activation) nondeterminism(position, wantKind, wantName, gotKind, gotName string) error {
 	msg := fmt.Sprintf("nondeterminism at %s: the journal has %s %q but the code asked for %s %q; code between steps must make the same calls in the same order on every replay",
 		position, wantKind, wantName, gotKind, gotName)
-	a.pending = append(a.pending, &store.NewEvent{Type: store.EventNondeterminism, At: now(), Data: mustJSON(map[string]any{
-		"position": position,
-		"expected": map[string]any{"kind": wantKind, "name": wantName},
-		"found":    map[string]any{"kind": gotKind, "name": gotName},
-	})})
+	a.pending = append(a.pending, store.RunEvent(now(), store.Nondeterminism{
+		Position: position,
+		Expected: store.JournalCall{Kind: wantKind, Name: wantName},
+		Found:    store.JournalCall{Kind: gotKind, Name: gotName},
+	}))
 	if a.e.obs != nil {
 		a.e.obs.Nondeterminism(a.run)
 	}

@@ -74,8 +74,8 @@ func (a *Activation) childStart(c *call) (uint64, error) {
 			ID: id, ModuleName: mod.Name, ModuleVersion: mod.Version, ModuleDigest: mod.Digest,
 			Workflow: req.Workflow, Input: input, Now: t, ParentID: a.run.ID, OnParentEnd: onEnd,
 		}}
-		p.Events = []*store.NewEvent{{Type: store.EventChildStarted, At: t, Data: mustJSON(map[string]any{
-			"child": id, "workflow": req.Workflow, "module": mod.Name, "version": mod.Version})}}
+		p.Events = []*store.NewEvent{store.RunEvent(t, store.ChildStarted{
+			Child: id, Workflow: req.Workflow, Module: mod.Name, Version: mod.Version})}
 	}
 	if err := a.holdChild(p); err != nil {
 		return 0, err
@@ -263,7 +263,7 @@ func (a *Activation) childAwait(c *call) (uint64, error) {
 		if timeout >= 0 {
 			deadline := t.Add(time.Duration(timeout) * time.Millisecond)
 			entry.WakeAt = &deadline
-			events = append(events, &store.NewEvent{Type: store.EventTimerScheduled, At: t, Data: mustJSON(map[string]any{"timer": "children:" + name, "timeout_ms": timeout, "wake_at": deadline.Format(time.RFC3339Nano)})})
+			events = append(events, store.RunEvent(t, store.TimerScheduled{Timer: "children:" + name, TimeoutMS: &timeout, WakeAt: deadline}))
 		}
 	}
 	var kids *store.RunChildren
@@ -291,7 +291,7 @@ func (a *Activation) childAwait(c *call) (uint64, error) {
 		done.Status, done.Output = store.EntryReceived, answer
 	case entry.WakeAt != nil && !entry.WakeAt.After(t):
 		done.Status = store.EntryTimedOut
-		p.Events = append(p.Events, &store.NewEvent{Type: store.EventTimerFired, At: t, Data: mustJSON(map[string]any{"timer": "children:" + name})})
+		p.Events = append(p.Events, store.RunEvent(t, store.TimerFired{Timer: "children:" + name}))
 	default:
 		a.live = true
 		wake := &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events, WakeAtChildrenEnded: kids.Ended + int64(left)}

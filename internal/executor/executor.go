@@ -36,6 +36,25 @@ type Limits struct {
 	MemoryPages           uint32
 	TableElements         uint32
 	SnapshotSize          int
+	Hint                  func(fields ...string) string
+}
+
+// how is Hint's answer for the limits of fields: how the operator changes
+// them, or "" when the program does not say.
+func (l Limits) how(fields ...string) string {
+	if l.Hint == nil {
+		return ""
+	}
+	return l.Hint(fields...)
+}
+
+// hint is what a message that names the limits of fields adds after them:
+// " (" and how ")", or nothing.
+func (l Limits) hint(fields ...string) string {
+	if h := l.how(fields...); h != "" {
+		return " (" + h + ")"
+	}
+	return ""
 }
 
 // WithDefaults returns l with zero fields set to the defaults host.Limits

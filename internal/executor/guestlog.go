@@ -79,12 +79,12 @@ func (g *guestLog) line(level slog.Level, msg string, attrs ...any) {
 	case g.lines+1 > l.LogLinesPerActivation || g.bytes+len(msg) > l.LogBytesPerActivation:
 		g.capped = true
 		g.runs.mu.Unlock()
-		g.marker(LogCappedActivation, fmt.Sprintf("the guest's log reached its limit of %d lines or %d bytes per activation (--max-log-lines-per-activation, --max-log-bytes-per-activation); the rest of this activation's log lines are dropped", l.LogLinesPerActivation, l.LogBytesPerActivation))
+		g.marker(LogCappedActivation, fmt.Sprintf("the guest's log reached its limit of %d lines or %d bytes per activation%s; the rest of this activation's log lines are dropped", l.LogLinesPerActivation, l.LogBytesPerActivation, l.hint("LogLinesPerActivation", "LogBytesPerActivation")))
 		return
 	case run.lines+1 > l.LogLinesPerRun || run.bytes+int64(len(msg)) > l.LogBytesPerRun:
 		run.capped = true
 		g.runs.mu.Unlock()
-		g.marker(LogCappedRun, fmt.Sprintf("the guest's log reached its limit of %d lines or %d bytes per run (--max-log-lines-per-run, --max-log-bytes-per-run); the rest of this run's log lines are dropped", l.LogLinesPerRun, l.LogBytesPerRun))
+		g.marker(LogCappedRun, fmt.Sprintf("the guest's log reached its limit of %d lines or %d bytes per run%s; the rest of this run's log lines are dropped", l.LogLinesPerRun, l.LogBytesPerRun, l.hint("LogLinesPerRun", "LogBytesPerRun")))
 		return
 	}
 	g.lines++

@@ -109,7 +109,7 @@ func (c *captureState) random(b []byte) {
 func (m *Modules) prepare(ctx context.Context, digest string, wasm []byte, upload bool) (*Prepared, error) {
 	wasm, err := snapshot.CapTables(wasm, m.e.limits.TableElements)
 	if err != nil {
-		return nil, moduleErrorf("module refused: %v (--max-table-elements=%d)", err, m.e.limits.TableElements)
+		return nil, moduleErrorf("module refused: %v%s", err, m.e.limits.hint("TableElements"))
 	}
 	layout, err := snapshot.Parse(wasm)
 	if err == nil {

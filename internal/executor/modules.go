@@ -134,7 +134,7 @@ type Inspection struct {
 // failed. A module that passes is kept compiled for its runs.
 func (m *Modules) Inspect(ctx context.Context, wasm []byte) (*Inspection, error) {
 	if limit := m.e.limits.ModuleSize; len(wasm) > limit {
-		return nil, moduleErrorf("module is %d bytes, over the %d-byte limit (--max-module-size)", len(wasm), limit)
+		return nil, moduleErrorf("module is %d bytes, over the %d-byte limit%s", len(wasm), limit, m.e.limits.hint("ModuleSize"))
 	}
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return nil, moduleErrorf("not a WebAssembly module: the bytes do not start with the wasm magic number \\0asm")
@@ -274,8 +274,12 @@ func (m *Modules) instantiateAlone(ctx context.Context, mod engine.Module, a *Ac
 	a.dbctx = ctx
 	a.stderr = &tailWriter{max: tailSize}
 	d := min(m.e.limits.ActivationTimeout, describeTimeout)
+	which := m.e.limits.how("ActivationTimeout")
+	if which == "" {
+		which = "the activation timeout"
+	}
 	ctx, cancel := context.WithTimeoutCause(context.WithValue(ctx, ctxKey{}, a), d,
-		fmt.Errorf("it ran past the time limit of %s for preparing a module (--activation-timeout, at most %s)", d, describeTimeout))
+		fmt.Errorf("it ran past the time limit of %s for preparing a module (%s, at most %s)", d, which, describeTimeout))
 	inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{}) // stderr: the host's fd_write, to a.stderr
 	if err != nil {
 		cancel()

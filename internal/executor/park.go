@@ -28,10 +28,12 @@ var errParked = errors.New("wasmflow: the guest parks")
 // parkState is a suspension decided while the guest parks: written, with
 // the snapshot captured once the guest has returned from the export.
 type parkState struct {
-	call   string // the host function that answered Park
-	p      *store.RunApplyParams
-	reason string
-	after  func() // what to tell observers once it is written
+	call string // the host function that answered Park
+	p    *store.RunApplyParams
+	// suspended is the data of p's last event, run_suspended, which says
+	// what became of the snapshot once it is known.
+	suspended store.RunSuspended
+	after     func() // what to tell observers once it is written
 }
 
 // snapshotHost is the host's state of a parked activation, kept in the
@@ -64,9 +66,10 @@ func (a *Activation) canPark() bool {
 	return a.parkable && a.prep != nil && a.prep.Parks && !a.e.noSnapshots
 }
 
-// park records a suspension for the guest to park at.
-func (a *Activation) park(p *store.RunApplyParams, reason string, after func()) error {
-	a.parked = &parkState{call: a.inCall, p: p, reason: reason, after: after}
+// park records a suspension for the guest to park at: p, whose last event
+// is run_suspended with data suspended.
+func (a *Activation) park(p *store.RunApplyParams, suspended store.RunSuspended, after func()) error {
+	a.parked = &parkState{call: a.inCall, p: p, suspended: suspended, after: after}
 	return errParked
 }
 
@@ -81,24 +84,24 @@ func parkedCallAllowed(fn string) bool {
 func (a *Activation) writePark(callErr error, inst engine.Instance) (*Result, error) {
 	pk := a.parked
 	p := pk.p
-	var suspended map[string]any
-	_ = json.Unmarshal(p.Events[len(p.Events)-1].Data, &suspended)
+	suspended := pk.suspended
 	switch {
 	case callErr != nil:
 		a.parked = nil
-		suspended["snapshot"] = "none: the guest did not return after parking"
+		suspended.Snapshot = "none: the guest did not return after parking"
 		a.logger().Warn("guest did not return after parking; its run will replay", "error", callErr)
 	default:
 		sn, why := a.snapshot(inst)
 		a.parked = nil
 		if sn != nil {
 			p.Snapshot = sn
-			suspended["snapshot_bytes"] = len(sn.Data)
+			suspended.SnapshotBytes = len(sn.Data)
 		} else {
-			suspended["snapshot"] = "none: " + why
+			suspended.Snapshot = "none: " + why
 		}
 	}
-	p.Events[len(p.Events)-1].Data = mustJSON(suspended)
+	last := p.Events[len(p.Events)-1]
+	*last = *store.StepEvent(last.Step, last.At, suspended)
 	// The instance is kept warm before the suspension is written: the run's
 	// next claim can come as soon as it commits.
 	if callErr == nil {
@@ -114,7 +117,7 @@ func (a *Activation) writePark(callErr error, inst engine.Instance) (*Result, er
 		}
 		return a.outcome()
 	}
-	a.end.result.Reason = pk.reason
+	a.end.result.Reason = pk.suspended.Reason
 	if pk.after != nil {
 		pk.after()
 	}
@@ -139,7 +142,7 @@ func (a *Activation) snapshot(inst engine.Instance) (*store.RunSnapshot, string)
 	data := snapshot.Encode(st, a.prep.Image)
 	if limit := a.e.limits.SnapshotSize; len(data) > limit {
 		a.logger().Warn("snapshot over the size limit; the run will replay", "bytes", len(data), "limit", limit)
-		return nil, fmt.Sprintf("%d bytes, over the %d-byte limit (--max-snapshot-size)", len(data), limit)
+		return nil, fmt.Sprintf("%d bytes, over the %d-byte limit%s", len(data), limit, a.e.limits.hint("SnapshotSize"))
 	}
 	return &store.RunSnapshot{
 		ModuleDigest: a.run.ModuleDigest, Format: SnapshotFormat, Attempt: a.run.Attempt,
@@ -180,7 +183,7 @@ func (a *Activation) loadSnapshot(ctx context.Context) (*store.RunSnapshot, stri
 	case rec.Attempt != a.run.Attempt:
 		return nil, fmt.Sprintf("it was taken in attempt %d of the run, this is attempt %d", rec.Attempt, a.run.Attempt)
 	case len(rec.Data) > a.e.limits.SnapshotSize:
-		return nil, fmt.Sprintf("it is %d bytes, over the %d-byte limit (--max-snapshot-size)", len(rec.Data), a.e.limits.SnapshotSize)
+		return nil, fmt.Sprintf("it is %d bytes, over the %d-byte limit%s", len(rec.Data), a.e.limits.SnapshotSize, a.e.limits.hint("SnapshotSize"))
 	}
 	return rec, ""
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -95,32 +94,10 @@ func scanEvent(row pgx.CollectableRow) (*store.Event, error) {
 
 // SignalInsert implements store.Store.
 func (s *Store) SignalInsert(ctx context.Context, p *store.SignalInsertParams) (*store.Signal, error) {
-	payload := p.Payload
-	if payload == nil {
-		payload = []byte("null")
-	}
-	sig := &store.Signal{RunID: p.RunID, Name: p.Name, Payload: payload, CreatedAt: p.Now}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var status string
-		if err := tx.QueryRow(ctx, `SELECT status FROM runs WHERE id = $1 FOR UPDATE`, p.RunID).Scan(&status); err != nil {
-			return err
-		}
-		if store.RunStatus(status).Terminal() {
-			return fmt.Errorf("run is %s: %w", status, store.ErrInvalidTransition)
-		}
-		err := tx.QueryRow(ctx, `INSERT INTO signals (run_id, name, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-			p.RunID, p.Name, []byte(payload), p.Now).Scan(&sig.ID)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE runs SET signals_received = signals_received + 1, updated_at = $2,
-			wake_at = CASE WHEN status = 'waiting' AND (wake_at IS NULL OR wake_at > $2) THEN $2 ELSE wake_at END
-			WHERE id = $1`, p.RunID, p.Now)
-		if err != nil {
-			return err
-		}
-		ev := &store.NewEvent{Type: store.EventSignalReceived, At: p.Now, Data: sqlstore.MustJSON(map[string]any{"name": p.Name, "id": sig.ID})}
-		return addEvent(ctx, tx, p.RunID, ev, p.Now)
+	var sig *store.Signal
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		sig, err = sqlstore.SignalInsert(ctx, steerTx{tx}, p)
+		return err
 	})
 	if err != nil {
 		return nil, s.wrap("signal run "+p.RunID, err)

@@ -105,7 +105,7 @@ func runInput(in json.RawMessage) json.RawMessage {
 // RunInsert implements store.Store.
 func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store.Run, bool, error) {
 	input := runInput(p.Input)
-	data := sqlstore.CreatedData(p)
+	data := sqlstore.CreatedEvent(p).Data
 	var onParentEnd store.ParentEnd
 	if p.ParentID != "" {
 		onParentEnd = sqlstore.OnParentEnd(p)
@@ -274,60 +274,17 @@ func (s *Store) RunRelease(ctx context.Context, p *store.RunReleaseParams) error
 	return s.wrap("release run "+p.ID, err)
 }
 
-// RunCancel implements store.Store. The run and its parent are locked
-// first, in id order, as write batches lock a child that ends and its
-// parent.
+// RunCancel implements store.Store.
 func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store.Run, error) {
 	var run *store.Run
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM runs WHERE id = $1 OR id = (SELECT parent_id FROM runs WHERE id = $1)
-			ORDER BY id FOR UPDATE`, p.ID); err != nil {
-			return err
-		}
-		cur, err := getRun(ctx, tx, p.ID, false)
-		if err != nil {
-			return err
-		}
-		switch {
-		case cur.Status == store.StatusRunning:
-			_, err = tx.Exec(ctx, `UPDATE runs SET cancel_requested = true, updated_at = $2 WHERE id = $1`, p.ID, p.Now)
-		case cur.Status.CanBecome(store.StatusCancelled):
-			_, err = tx.Exec(ctx, `UPDATE runs SET status = 'cancelled', wake_at = NULL, lease_owner = '', children_wake = 0,
-				completed_at = $2, updated_at = $2 WHERE id = $1`, p.ID, p.Now)
-			if err == nil {
-				err = addEvent(ctx, tx, p.ID, &store.NewEvent{Type: store.EventRunCancelled, At: p.Now}, p.Now)
-			}
-			if err == nil {
-				_, err = tx.Exec(ctx, `DELETE FROM run_snapshots WHERE run_id = $1`, p.ID)
-			}
-			if err == nil {
-				err = runEnded(ctx, tx, cur, p.Now)
-			}
-		default:
-			return fmt.Errorf("run is %s: %w", cur.Status, store.ErrInvalidTransition)
-		}
-		if err != nil {
-			return err
-		}
-		run, err = getRun(ctx, tx, p.ID, false)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		run, err = sqlstore.RunCancel(ctx, steerTx{tx}, p)
 		return err
 	})
 	if err != nil {
 		return nil, s.wrap("cancel run "+p.ID, err)
 	}
 	return run, nil
-}
-
-// runEnded does the work of the end of run, which the store itself
-// cancelled: its parent learns, its children end.
-func runEnded(ctx context.Context, tx pgx.Tx, run *store.Run, now time.Time) error {
-	var typ, step, data any
-	if run.ParentID != "" {
-		ev := sqlstore.ChildEndedEvent(run, now)
-		typ, step, data = string(ev.Type), ev.Step, []byte(ev.Data)
-	}
-	_, err := tx.Exec(ctx, `SELECT wasmflow_run_ended($1, $2, $3, $4, $2, $5::json)`, run.ID, now, typ, step, data)
-	return err
 }
 
 // RunChildren implements store.Store. One statement reads the parent (its
@@ -364,28 +321,8 @@ func (s *Store) RunChildren(ctx context.Context, p *store.RunChildrenParams) (*s
 // RunRetry implements store.Store.
 func (s *Store) RunRetry(ctx context.Context, p *store.RunRetryParams) (*store.Run, error) {
 	var run *store.Run
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := getRun(ctx, tx, p.ID, true)
-		if err != nil {
-			return err
-		}
-		if cur.Status != store.StatusFailed || !cur.Status.CanBecome(store.StatusPending) {
-			return fmt.Errorf("run is %s, only a failed run can be retried: %w", cur.Status, store.ErrInvalidTransition)
-		}
-		if err := pruneJournal(ctx, tx, p.ID); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE runs SET status = 'pending', attempt = attempt + 1, error = '', output = NULL,
-			completed_at = NULL, cancel_requested = false, lease_owner = '', wake_at = $2, updated_at = $2 WHERE id = $1`,
-			p.ID, p.Now)
-		if err != nil {
-			return err
-		}
-		ev := &store.NewEvent{Type: store.EventRunRetried, At: p.Now, Data: sqlstore.MustJSON(map[string]any{"attempt": cur.Attempt + 1})}
-		if err := addEvent(ctx, tx, p.ID, ev, p.Now); err != nil {
-			return err
-		}
-		run, err = getRun(ctx, tx, p.ID, false)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		run, err = sqlstore.RunRetry(ctx, steerTx{tx}, p)
 		return err
 	})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 
 	"github.com/wasmflow/wasmflow/store"
 	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
@@ -106,33 +105,10 @@ func (s *Store) EventList(ctx context.Context, p *store.EventListParams) ([]*sto
 
 // SignalInsert implements store.Store.
 func (s *Store) SignalInsert(ctx context.Context, p *store.SignalInsertParams) (*store.Signal, error) {
-	payload := p.Payload
-	if payload == nil {
-		payload = json.RawMessage("null")
-	}
-	sig := &store.Signal{RunID: p.RunID, Name: p.Name, Payload: payload, CreatedAt: p.Now}
-	err := s.tx(ctx, func(tx *txn) error {
-		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = ?`, p.RunID).Scan(&status); err != nil {
-			return err
-		}
-		if store.RunStatus(status).Terminal() {
-			return fmt.Errorf("run is %s: %w", status, store.ErrInvalidTransition)
-		}
-		err := tx.QueryRowContext(ctx, `INSERT INTO signals (run_id, name, payload, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			p.RunID, p.Name, string(payload), micros(p.Now)).Scan(&sig.ID)
-		if err != nil {
-			return err
-		}
-		now := micros(p.Now)
-		_, err = tx.ExecContext(ctx, `UPDATE runs SET signals_received = signals_received + 1, updated_at = ?,
-			wake_at = CASE WHEN status = 'waiting' AND (wake_at IS NULL OR wake_at > ?) THEN ? ELSE wake_at END
-			WHERE id = ?`, now, now, now, p.RunID)
-		if err != nil {
-			return err
-		}
-		ev := &store.NewEvent{Type: store.EventSignalReceived, At: p.Now, Data: sqlstore.MustJSON(map[string]any{"name": p.Name, "id": sig.ID})}
-		return addEvent(ctx, tx, p.RunID, ev, p.Now)
+	var sig *store.Signal
+	err := s.tx(ctx, func(tx *txn) (err error) {
+		sig, err = sqlstore.SignalInsert(ctx, steerTx{tx}, p)
+		return err
 	})
 	if err != nil {
 		return nil, wrap("signal run "+p.RunID, err)

@@ -137,8 +137,7 @@ func insertRun(ctx context.Context, tx *txn, p *store.RunInsertParams, c sqlstor
 	if n, err := r.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
-	ev := &store.NewEvent{Type: store.EventRunCreated, At: p.Now, Data: sqlstore.CreatedData(p)}
-	return true, appendEvent(ctx, tx, p.ID, 1, ev, p.Now)
+	return true, appendEvent(ctx, tx, p.ID, 1, sqlstore.CreatedEvent(p), p.Now)
 }
 
 // RunGetByID implements store.Store.
@@ -249,8 +248,7 @@ func claimOne(ctx context.Context, tx *txn, id string, p *store.RunClaimParams) 
 	if err != nil {
 		return nil, err
 	}
-	ev := &store.NewEvent{Type: store.EventActivationStarted, At: p.Now,
-		Data: sqlstore.MustJSON(map[string]any{"owner": p.Owner, "activation": run.Activations})}
+	ev := store.RunEvent(p.Now, store.ActivationStarted{Owner: p.Owner, Activation: run.Activations})
 	return run, appendEvent(ctx, tx, id, run.EventCount, ev, p.Now)
 }
 
@@ -328,29 +326,8 @@ func checkFence(ctx context.Context, tx *txn, id string, fence int64) error {
 // RunCancel implements store.Store.
 func (s *Store) RunCancel(ctx context.Context, p *store.RunCancelParams) (*store.Run, error) {
 	var run *store.Run
-	err := s.tx(ctx, func(tx *txn) error {
-		cur, err := getRun(ctx, tx, p.ID)
-		if err != nil {
-			return err
-		}
-		switch {
-		case cur.Status == store.StatusRunning:
-			_, err = tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1, updated_at = ? WHERE id = ?`, micros(p.Now), p.ID)
-		case cur.Status.CanBecome(store.StatusCancelled):
-			err = cancelNow(ctx, tx, p.ID, p.Now, &store.NewEvent{Type: store.EventRunCancelled, At: p.Now})
-			if err == nil && cur.ParentID != "" {
-				err = childEnded(ctx, tx, cur.ParentID, p.Now, sqlstore.ChildEndedEvent(cur, p.Now))
-			}
-			if err == nil {
-				err = endChildren(ctx, tx, p.ID, p.Now)
-			}
-		default:
-			return fmt.Errorf("run is %s: %w", cur.Status, store.ErrInvalidTransition)
-		}
-		if err != nil {
-			return err
-		}
-		run, err = getRun(ctx, tx, p.ID)
+	err := s.tx(ctx, func(tx *txn) (err error) {
+		run, err = sqlstore.RunCancel(ctx, steerTx{tx}, p)
 		return err
 	})
 	if err != nil {
@@ -417,9 +394,9 @@ func endChildren(ctx context.Context, tx *txn, id string, now time.Time) error {
 	if err := rows.Err(); err != nil || len(ids) == 0 {
 		return err
 	}
-	data := sqlstore.MustJSON(map[string]any{"parent": id})
+	ev := store.RunEvent(now, store.RunEnded{Status: store.StatusCancelled, Parent: id})
 	for _, c := range ids {
-		if err := cancelNow(ctx, tx, c, now, &store.NewEvent{Type: store.EventRunCancelled, At: now, Data: data}); err != nil {
+		if err := cancelNow(ctx, tx, c, now, ev); err != nil {
 			return err
 		}
 		if err := endChildren(ctx, tx, c, now); err != nil {
@@ -460,28 +437,8 @@ func (s *Store) RunChildren(ctx context.Context, p *store.RunChildrenParams) (*s
 // RunRetry implements store.Store.
 func (s *Store) RunRetry(ctx context.Context, p *store.RunRetryParams) (*store.Run, error) {
 	var run *store.Run
-	err := s.tx(ctx, func(tx *txn) error {
-		cur, err := getRun(ctx, tx, p.ID)
-		if err != nil {
-			return err
-		}
-		if cur.Status != store.StatusFailed || !cur.Status.CanBecome(store.StatusPending) {
-			return fmt.Errorf("run is %s, only a failed run can be retried: %w", cur.Status, store.ErrInvalidTransition)
-		}
-		if err := pruneJournal(ctx, tx, p.ID); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE runs SET status = 'pending', attempt = attempt + 1, error = '', output = NULL,
-			completed_at = NULL, cancel_requested = 0, lease_owner = '', wake_at = ?, updated_at = ? WHERE id = ?`,
-			micros(p.Now), micros(p.Now), p.ID)
-		if err != nil {
-			return err
-		}
-		ev := &store.NewEvent{Type: store.EventRunRetried, At: p.Now, Data: sqlstore.MustJSON(map[string]any{"attempt": cur.Attempt + 1})}
-		if err := addEvent(ctx, tx, p.ID, ev, p.Now); err != nil {
-			return err
-		}
-		run, err = getRun(ctx, tx, p.ID)
+	err := s.tx(ctx, func(tx *txn) (err error) {
+		run, err = sqlstore.RunRetry(ctx, steerTx{tx}, p)
 		return err
 	})
 	if err != nil {

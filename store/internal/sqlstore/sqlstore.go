@@ -98,7 +98,7 @@ func InsertClaim(p *store.RunInsertParams) Claim {
 		return Claim{Status: store.StatusPending, EventCount: 1, WakeAt: p.Now, Event: []byte("{}")}
 	}
 	return Claim{Status: store.StatusRunning, EventCount: 2, WakeAt: p.Now.Add(p.LeaseDuration), Activations: 1,
-		Event: MustJSON(map[string]any{"owner": p.Owner, "activation": 1})}
+		Event: store.RunEvent(p.Now, store.ActivationStarted{Owner: p.Owner, Activation: 1}).Data}
 }
 
 // Wakeups is the set of statuses RunListWakeups reads: the claimable ones
@@ -186,8 +186,7 @@ func OrNow(t, now time.Time) time.Time {
 	return t
 }
 
-// MustJSON encodes event data: maps of strings and numbers, which always
-// encode.
+// MustJSON encodes v, made of strings and numbers, which always encodes.
 func MustJSON(v any) json.RawMessage {
 	b, _ := json.Marshal(v)
 	return b
@@ -199,14 +198,9 @@ func ChildEndedEvent(child *store.Run, now time.Time) *store.NewEvent {
 	return store.ChildEnded{Child: child.ID, Workflow: child.Workflow, Status: store.StatusCancelled, Error: "cancelled"}.Event(now)
 }
 
-// CreatedData is the data of a run's run_created event: its module
-// version and workflow, and its parent when it has one.
-func CreatedData(p *store.RunInsertParams) json.RawMessage {
-	d := map[string]any{"module": p.ModuleName, "version": p.ModuleVersion, "workflow": p.Workflow}
-	if p.ParentID != "" {
-		d["parent"] = p.ParentID
-	}
-	return MustJSON(d)
+// CreatedEvent is the run_created event of the run p inserts.
+func CreatedEvent(p *store.RunInsertParams) *store.NewEvent {
+	return store.RunEvent(p.Now, store.RunCreated{Module: p.ModuleName, Version: p.ModuleVersion, Workflow: p.Workflow, Parent: p.ParentID})
 }
 
 // OnParentEnd returns what becomes of the child c when its parent ends
