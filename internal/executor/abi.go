@@ -702,8 +702,51 @@ func (a *Activation) awaitSignal(c *call) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	timeout := c.i64(2)
-	entry, err := a.next(store.EntrySignal, name)
+	w := journaledWait{kind: store.EntrySignal, name: name, timer: "signal:" + name, reason: SuspendSignal}
+	return a.wait(w, c.i64(2), func(entry, done *store.Entry, p, _ *store.RunApplyParams) (bool, error) {
+		var sigs []*store.Signal
+		err := a.persist(func(ctx context.Context) (err error) {
+			sigs, err = a.e.store.SignalListPending(ctx, &store.SignalListPendingParams{RunID: a.run.ID, Name: name})
+			return err
+		})
+		if err != nil {
+			a.end = &ending{kind: endStore, err: fmt.Errorf("list signals of run %s: %w", a.run.ID, err)}
+			return false, errEndCall
+		}
+		if len(sigs) == 0 {
+			return false, nil
+		}
+		sig := sigs[0]
+		done.Output = sig.Payload
+		p.Consume = &store.ConsumedSignal{SignalID: sig.ID, EntrySeq: entry.Seq}
+		p.Events = append(p.Events, store.RunEvent(p.Now, store.SignalConsumed{Signal: name, ID: sig.ID}))
+		return true, nil
+	})
+}
+
+// journaledWait is a wait of the journal with an optional timeout:
+// await_signal's and child_await's. Both answer 0 (SignalReceived,
+// ChildrenReady) with the register set, or 1 (SignalTimedOut,
+// ChildrenTimedOut).
+type journaledWait struct {
+	kind   store.EntryKind
+	name   string
+	timer  string // the timer's name in timer_scheduled and timer_fired
+	reason string // the suspension's reason
+}
+
+// look is a wait's look at what it waits for, live (not on replay): it
+// reports whether the wait is over, with done.Output set and what else
+// the write that records it carries added to p; or it adds to suspend what
+// the suspension that waits on carries.
+type look func(entry, done *store.Entry, p, suspend *store.RunApplyParams) (ready bool, err error)
+
+// wait answers a journaled wait: from the journal on replay; live, from
+// what look finds, by the timeout if it has passed, or by suspending the
+// run (status waiting) until something wakes it.
+func (a *Activation) wait(w journaledWait, timeout int64, look look) (uint64, error) {
+	const answered, timedOut = 0, 1
+	entry, err := a.next(w.kind, w.name)
 	if err != nil {
 		return 0, err
 	}
@@ -712,10 +755,10 @@ func (a *Activation) awaitSignal(c *call) (uint64, error) {
 		case store.EntryReceived:
 			a.record(entry)
 			a.setRegister(entry.Output)
-			return abi.SignalReceived, nil
+			return answered, nil
 		case store.EntryTimedOut:
 			a.record(entry)
-			return abi.SignalTimedOut, nil
+			return timedOut, nil
 		}
 	}
 	if err := a.checkStop(true); err != nil {
@@ -724,47 +767,39 @@ func (a *Activation) awaitSignal(c *call) (uint64, error) {
 	t := now()
 	var events []*store.NewEvent
 	if entry == nil {
-		entry = &store.Entry{RunID: a.run.ID, Seq: a.pos, Kind: store.EntrySignal, Name: name, Status: store.EntryWaiting, StartedAt: t, UpdatedAt: t}
+		entry = &store.Entry{RunID: a.run.ID, Seq: a.pos, Kind: w.kind, Name: w.name, Status: store.EntryWaiting, StartedAt: t, UpdatedAt: t}
 		if timeout >= 0 {
 			deadline := t.Add(time.Duration(timeout) * time.Millisecond)
 			entry.WakeAt = &deadline
-			events = append(events, store.RunEvent(t, store.TimerScheduled{Timer: "signal:" + name, TimeoutMS: &timeout, WakeAt: deadline}))
+			events = append(events, store.RunEvent(t, store.TimerScheduled{Timer: w.timer, TimeoutMS: &timeout, WakeAt: deadline}))
 		}
-	}
-	var sigs []*store.Signal
-	err = a.persist(func(ctx context.Context) (err error) {
-		sigs, err = a.e.store.SignalListPending(ctx, &store.SignalListPendingParams{RunID: a.run.ID, Name: name})
-		return err
-	})
-	if err != nil {
-		a.end = &ending{kind: endStore, err: fmt.Errorf("list signals of run %s: %w", a.run.ID, err)}
-		return 0, errEndCall
 	}
 	done := *entry
 	done.UpdatedAt = t
-	p := &store.RunApplyParams{Now: t, Entries: []*store.Entry{&done}}
+	p := &store.RunApplyParams{Now: t, Entries: []*store.Entry{&done}, Events: events}
+	suspend := &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: slices.Clone(events)}
+	ready, err := look(entry, &done, p, suspend)
 	switch {
-	case len(sigs) > 0:
-		sig := sigs[0]
-		done.Status, done.Output = store.EntryReceived, sig.Payload
-		p.Consume = &store.ConsumedSignal{SignalID: sig.ID, EntrySeq: entry.Seq}
-		p.Events = append(events, store.RunEvent(t, store.SignalConsumed{Signal: name, ID: sig.ID}))
+	case err != nil:
+		return 0, err
+	case ready:
+		done.Status = store.EntryReceived
 	case entry.WakeAt != nil && !entry.WakeAt.After(t):
 		done.Status = store.EntryTimedOut
-		p.Events = append(events, store.RunEvent(t, store.TimerFired{Timer: "signal:" + name}))
+		p.Events = append(p.Events, store.RunEvent(t, store.TimerFired{Timer: w.timer}))
 	default:
 		a.live = true
-		return 0, a.suspendWrite(store.StatusWaiting, SuspendSignal, entry.WakeAt, &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events})
+		return 0, a.suspendWrite(store.StatusWaiting, w.reason, entry.WakeAt, suspend)
 	}
 	if err := a.apply(p); err != nil {
 		return 0, err
 	}
 	a.record(&done)
 	if done.Status == store.EntryTimedOut {
-		return abi.SignalTimedOut, nil
+		return timedOut, nil
 	}
 	a.setRegister(done.Output)
-	return abi.SignalReceived, nil
+	return answered, nil
 }
 
 func (a *Activation) complete(c *call) (uint64, error) {

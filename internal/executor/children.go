@@ -238,74 +238,30 @@ func (a *Activation) childAwait(c *call) (uint64, error) {
 	default:
 		return 0, a.fault("child_await: mode %d is neither AwaitAll (0) nor AwaitAny (1)", mode)
 	}
-	entry, err := a.next(store.EntryChildren, name)
-	if err != nil {
-		return 0, err
-	}
-	if entry != nil {
-		switch entry.Status {
-		case store.EntryReceived:
-			a.record(entry)
-			a.setRegister(entry.Output)
-			return abi.ChildrenReady, nil
-		case store.EntryTimedOut:
-			a.record(entry)
-			return abi.ChildrenTimedOut, nil
+	w := journaledWait{kind: store.EntryChildren, name: name, timer: "children:" + name, reason: SuspendChildren}
+	return a.wait(w, timeout, func(_, done *store.Entry, _, suspend *store.RunApplyParams) (bool, error) {
+		kids := &store.RunChildren{}
+		if len(ids) > 0 {
+			err := a.persist(func(ctx context.Context) (err error) {
+				kids, err = a.e.store.RunChildren(ctx, &store.RunChildrenParams{ParentID: a.run.ID, IDs: ids})
+				return err
+			})
+			if err != nil {
+				a.end = &ending{kind: endStore, err: fmt.Errorf("read the children of run %s: %w", a.run.ID, err)}
+				return false, errEndCall
+			}
 		}
-	}
-	if err := a.checkStop(true); err != nil {
-		return 0, err
-	}
-	t := now()
-	var events []*store.NewEvent
-	if entry == nil {
-		entry = &store.Entry{RunID: a.run.ID, Seq: a.pos, Kind: store.EntryChildren, Name: name, Status: store.EntryWaiting, StartedAt: t, UpdatedAt: t}
-		if timeout >= 0 {
-			deadline := t.Add(time.Duration(timeout) * time.Millisecond)
-			entry.WakeAt = &deadline
-			events = append(events, store.RunEvent(t, store.TimerScheduled{Timer: "children:" + name, TimeoutMS: &timeout, WakeAt: deadline}))
-		}
-	}
-	var kids *store.RunChildren
-	if len(ids) > 0 {
-		err = a.persist(func(ctx context.Context) (err error) {
-			kids, err = a.e.store.RunChildren(ctx, &store.RunChildrenParams{ParentID: a.run.ID, IDs: ids})
-			return err
-		})
+		answer, left, err := childrenAnswer(ids, kids.Runs, mode)
 		if err != nil {
-			a.end = &ending{kind: endStore, err: fmt.Errorf("read the children of run %s: %w", a.run.ID, err)}
-			return 0, errEndCall
+			return false, a.fault("child_await: %v", err)
 		}
-	} else {
-		kids = &store.RunChildren{}
-	}
-	answer, left, err := childrenAnswer(ids, kids.Runs, mode)
-	if err != nil {
-		return 0, a.fault("child_await: %v", err)
-	}
-	done := *entry
-	done.UpdatedAt = t
-	p := &store.RunApplyParams{Now: t, Entries: []*store.Entry{&done}, Events: events}
-	switch {
-	case answer != nil:
-		done.Status, done.Output = store.EntryReceived, answer
-	case entry.WakeAt != nil && !entry.WakeAt.After(t):
-		done.Status = store.EntryTimedOut
-		p.Events = append(p.Events, store.RunEvent(t, store.TimerFired{Timer: "children:" + name}))
-	default:
-		a.live = true
-		wake := &store.RunApplyParams{Entries: []*store.Entry{entry}, Events: events, WakeAtChildrenEnded: kids.Ended + int64(left)}
-		return 0, a.suspendWrite(store.StatusWaiting, SuspendChildren, entry.WakeAt, wake)
-	}
-	if err := a.apply(p); err != nil {
-		return 0, err
-	}
-	a.record(&done)
-	if done.Status == store.EntryTimedOut {
-		return abi.ChildrenTimedOut, nil
-	}
-	a.setRegister(done.Output)
-	return abi.ChildrenReady, nil
+		if answer == nil {
+			suspend.WakeAtChildrenEnded = kids.Ended + int64(left)
+			return false, nil
+		}
+		done.Output = answer
+		return true, nil
+	})
 }
 
 // childrenAnswer is child_await's answer when the wait is over, or nil
