@@ -205,7 +205,7 @@ type PushModuleParams struct {
 // are not a valid module are ErrInvalidModule, with a message that says what
 // is wrong; a name or version outside the grammar of ABI.md section 3.1 is
 // ErrInvalid.
-func (h *Host) PushModule(ctx context.Context, p *PushModuleParams) (*store.Module, bool, error) {
+func (h *Host) PushModule(ctx context.Context, p *PushModuleParams) (*Module, bool, error) {
 	if err := checkModuleName("module name", p.Name); err != nil {
 		return nil, false, err
 	}
@@ -266,7 +266,7 @@ const MaxWait = 5 * time.Minute
 // workflow and input (compared as JSON values, see sameJSON), and the same
 // version when p names one. A different request with the key is
 // ErrIdempotencyKeyReused.
-func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*store.Run, bool, error) {
+func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*Run, bool, error) {
 	if err := checkModuleName("module", p.Module); err != nil {
 		return nil, false, err
 	}
@@ -363,7 +363,7 @@ func sameRequest(run *store.Run, p *StartRunParams, input json.RawMessage) error
 }
 
 // Run returns a run.
-func (h *Host) Run(ctx context.Context, id string) (*store.Run, error) {
+func (h *Host) Run(ctx context.Context, id string) (*Run, error) {
 	if !validRunID(id) {
 		return nil, errorf(ErrNotFound, "no run %s (run ids are UUIDs)", quote(id))
 	}
@@ -379,7 +379,7 @@ func (h *Host) Run(ctx context.Context, id string) (*store.Run, error) {
 const EntryCancelled store.EntryStatus = "cancelled"
 
 // Steps returns the journal of a run, as Run returned it.
-func (h *Host) Steps(ctx context.Context, run *store.Run) ([]*store.Entry, error) {
+func (h *Host) Steps(ctx context.Context, run *Run) ([]*Entry, error) {
 	entries, err := h.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: run.ID})
 	if err != nil {
 		return nil, err
@@ -395,7 +395,7 @@ func (h *Host) Steps(ctx context.Context, run *store.Run) ([]*store.Entry, error
 }
 
 // Children returns a run's children, oldest first.
-func (h *Host) Children(ctx context.Context, run *store.Run) ([]*store.Run, error) {
+func (h *Host) Children(ctx context.Context, run *Run) ([]*Run, error) {
 	kids, err := h.store.RunChildren(ctx, &store.RunChildrenParams{ParentID: run.ID})
 	if err != nil {
 		return nil, err
@@ -425,7 +425,7 @@ func (h *Host) RunEvents(ctx context.Context, id string, afterSeq int64) (*Run, 
 }
 
 // Signal sends a signal to a run.
-func (h *Host) Signal(ctx context.Context, id, name string, payload json.RawMessage) (*store.Signal, error) {
+func (h *Host) Signal(ctx context.Context, id, name string, payload json.RawMessage) (*Signal, error) {
 	if err := checkName("signal name", name); err != nil {
 		return nil, err
 	}
@@ -467,7 +467,7 @@ const CancelWait = 5 * time.Second
 // running with CancelRequested set when its guest made no host call in that
 // time. A cancelled run is final: Retry refuses it. A run that has finished
 // is ErrConflict.
-func (h *Host) Cancel(ctx context.Context, id string) (*store.Run, error) {
+func (h *Host) Cancel(ctx context.Context, id string) (*Run, error) {
 	if !validRunID(id) {
 		return nil, errorf(ErrNotFound, "no run %s (run ids are UUIDs)", quote(id))
 	}
@@ -486,7 +486,7 @@ func (h *Host) Cancel(ctx context.Context, id string) (*store.Run, error) {
 // steps it completed. Any other run is ErrConflict: a completed run has
 // nothing to retry, and a cancelled one was stopped on purpose (start a new
 // run instead).
-func (h *Host) Retry(ctx context.Context, id string) (*store.Run, error) {
+func (h *Host) Retry(ctx context.Context, id string) (*Run, error) {
 	if !validRunID(id) {
 		return nil, errorf(ErrNotFound, "no run %s (run ids are UUIDs)", quote(id))
 	}

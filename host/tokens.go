@@ -33,7 +33,7 @@ const (
 
 // CreateToken creates an API token with a name (for people) and a scope. It
 // returns the secret, which exists nowhere else: the store keeps a digest.
-func (h *Host) CreateToken(ctx context.Context, name string, scope store.TokenScope) (string, *store.Token, error) {
+func (h *Host) CreateToken(ctx context.Context, name string, scope TokenScope) (string, *Token, error) {
 	if err := checkName("token name", name); err != nil {
 		return "", nil, err
 	}
@@ -56,7 +56,7 @@ func (h *Host) CreateToken(ctx context.Context, name string, scope store.TokenSc
 // checked is trusted for Config.TokenCacheTTL without asking the store, so a
 // token revoked by another process still works here for up to that long;
 // one revoked through this Host's RevokeToken stops at once.
-func (h *Host) Authenticate(ctx context.Context, secret string) (*store.Token, error) {
+func (h *Host) Authenticate(ctx context.Context, secret string) (*Token, error) {
 	// Reject what cannot be a secret without a database round trip.
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 256 {
 		return nil, errorf(ErrUnauthorized, "not a wasmflow token")
@@ -82,13 +82,13 @@ func (h *Host) Authenticate(ctx context.Context, secret string) (*store.Token, e
 // ListTokens returns every token, revoked ones included, oldest first. A
 // token's LastUsedAt is when a process last checked it with the store, so
 // it may be up to Config.TokenCacheTTL behind.
-func (h *Host) ListTokens(ctx context.Context) ([]*store.Token, error) {
+func (h *Host) ListTokens(ctx context.Context) ([]*Token, error) {
 	return h.store.TokenList(ctx, &store.TokenListParams{})
 }
 
 // RevokeToken revokes a token for good. It stops working at once on this
 // Host, and within Config.TokenCacheTTL on other processes.
-func (h *Host) RevokeToken(ctx context.Context, id string) (*store.Token, error) {
+func (h *Host) RevokeToken(ctx context.Context, id string) (*Token, error) {
 	tok, err := h.store.TokenRevoke(ctx, &store.TokenRevokeParams{ID: id, Now: now()})
 	h.tokens.forget(id)
 	if errors.Is(err, store.ErrNotFound) {

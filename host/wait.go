@@ -59,7 +59,7 @@ func (w *watchers) changed(id string) {
 // WaitRun waits until the run has finished or is waiting for a signal (not
 // for its children), or until wait has passed or ctx ends, and returns the
 // run as it is then.
-func (h *Host) WaitRun(ctx context.Context, id string, wait time.Duration) (*store.Run, error) {
+func (h *Host) WaitRun(ctx context.Context, id string, wait time.Duration) (*Run, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		changed, stop := h.watchers.watch(id)
