@@ -380,14 +380,7 @@ func (a *Activation) stepEnded(status uint32, out []byte, inStepEnd bool) error 
 		err := a.suspendWrite(store.StatusPending, SuspendRetry, &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed,
 			store.StepEvent(e.Name, t, store.RetryScheduled{Attempt: e.Attempts + 1, At: wake}),
 		}})
-		observed := func() { a.observeStep(e.Name, t.Sub(s.started), true, true) }
-		switch {
-		case a.parked != nil:
-			after := a.parked.after
-			a.parked.after = func() { after(); observed() }
-		case a.end != nil && a.end.kind == endPersisted:
-			observed()
-		}
+		a.whenSuspended(func() { a.observeStep(e.Name, t.Sub(s.started), true, true) })
 		return err
 	}
 	e.Status = store.EntryFailed
@@ -420,15 +413,21 @@ func (a *Activation) resumeAfterAdvancing(msg string, dur int64, inStepEnd bool)
 		Attempt: e.Attempts, Error: msg, DurationMS: dur, Retrying: false, Resuming: true, Cursor: cursorValue(e.Cursor),
 	})
 	err := a.suspendWrite(store.StatusPending, SuspendInterrupt, &wake, &store.RunApplyParams{Entries: []*store.Entry{e}, Events: []*store.NewEvent{failed}})
-	observed := func() { a.observeStep(e.Name, time.Duration(dur)*time.Millisecond, true, true) }
+	a.whenSuspended(func() { a.observeStep(e.Name, time.Duration(dur)*time.Millisecond, true, true) })
+	return err
+}
+
+// whenSuspended calls f once the suspension just asked for has been
+// written: after the park's write, for a guest that parks, or now, when
+// the write was made; never when it failed.
+func (a *Activation) whenSuspended(f func()) {
 	switch {
 	case a.parked != nil:
 		after := a.parked.after
-		a.parked.after = func() { after(); observed() }
+		a.parked.after = func() { after(); f() }
 	case a.end != nil && a.end.kind == endPersisted:
-		observed()
+		f()
 	}
-	return err
 }
 
 // cursorValue is a cursor as an event shows it: its JSON value, or the
