@@ -138,24 +138,7 @@ func TestListenWakesForChildren(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	wakes := make(chan struct{}, 16)
-	go st.Listen(ctx, &store.ListenParams{Wake: func() { wakes <- struct{}{} }})
-	expect := func(what string) {
-		t.Helper()
-		select {
-		case <-wakes:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no wake-up %s", what)
-		}
-	}
-	quiet := func(what string) {
-		t.Helper()
-		select {
-		case <-wakes:
-			t.Fatalf("woken %s", what)
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
+	expect, quiet := listenWakes(ctx, t, st)
 	expect("after connecting")
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	p, c := parentAndChild(t, st, "p", "p.c", now)

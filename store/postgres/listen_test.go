@@ -22,27 +22,7 @@ func TestListenWakesWhenARunBecomesRunnable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	wakes := make(chan struct{}, 16)
-	go st.Listen(ctx, &store.ListenParams{
-		Wake:  func() { wakes <- struct{}{} },
-		Error: func(err error) { t.Logf("listen: %v", err) },
-	})
-	expect := func(what string) {
-		t.Helper()
-		select {
-		case <-wakes:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no wake-up %s", what)
-		}
-	}
-	quiet := func(what string) {
-		t.Helper()
-		select {
-		case <-wakes:
-			t.Fatalf("woken %s", what)
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
+	expect, quiet := listenWakes(ctx, t, st)
 	expect("after connecting")
 
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -68,4 +48,32 @@ func TestListenWakesWhenARunBecomesRunnable(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect("after the run was handed back")
+}
+
+// listenWakes listens on st until ctx ends and returns expect, which fails
+// t unless a wake-up comes within 10 s, and quiet, which fails it if one
+// comes within 300 ms.
+func listenWakes(ctx context.Context, t *testing.T, st *postgres.Store) (expect, quiet func(what string)) {
+	wakes := make(chan struct{}, 16)
+	go st.Listen(ctx, &store.ListenParams{
+		Wake:  func() { wakes <- struct{}{} },
+		Error: func(err error) { t.Logf("listen: %v", err) },
+	})
+	expect = func(what string) {
+		t.Helper()
+		select {
+		case <-wakes:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no wake-up %s", what)
+		}
+	}
+	quiet = func(what string) {
+		t.Helper()
+		select {
+		case <-wakes:
+			t.Fatalf("woken %s", what)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return expect, quiet
 }
