@@ -231,6 +231,21 @@ type ChildStarted struct {
 	Workflow string `json:"workflow"`
 }
 
+// RunUpgraded is the data of run_upgraded: the run was re-pinned from one
+// version of its module to another, whose code replayed its journal up to
+// Position (the entries it holds) making the same calls.
+type RunUpgraded struct {
+	From     ModuleRef `json:"from"`
+	Position int       `json:"position"`
+	To       ModuleRef `json:"to"`
+}
+
+// ModuleRef names a module version and its digest, in RunUpgraded.
+type ModuleRef struct {
+	Digest  string `json:"digest"`
+	Version string `json:"version"`
+}
+
 // The EventType methods implement EventData.
 
 func (RunCreated) EventType() EventType          { return EventRunCreated }
@@ -252,6 +267,7 @@ func (RunSuspended) EventType() EventType        { return EventRunSuspended }
 func (RunRetried) EventType() EventType          { return EventRunRetried }
 func (Nondeterminism) EventType() EventType      { return EventNondeterminism }
 func (ChildStarted) EventType() EventType        { return EventChildStarted }
+func (RunUpgraded) EventType() EventType         { return EventRunUpgraded }
 
 // EventType is run_completed, run_failed or run_cancelled, after the
 // run's Status (run_failed for any status but completed and cancelled).

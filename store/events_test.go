@@ -86,6 +86,9 @@ func TestEventData(t *testing.T) {
 			store.EventNondeterminism, `{"expected":{"kind":"step","name":"a"},"found":{"kind":"timer","name":"b"},"position":"entry 2"}`},
 		{"child_started", store.ChildStarted{Child: "c", Workflow: "w", Module: "m", Version: "1"},
 			store.EventChildStarted, `{"child":"c","module":"m","version":"1","workflow":"w"}`},
+		{"run_upgraded", store.RunUpgraded{From: store.ModuleRef{Version: "1", Digest: "sha256:01"},
+			To: store.ModuleRef{Version: "2", Digest: "sha256:02"}, Position: 3},
+			store.EventRunUpgraded, `{"from":{"digest":"sha256:01","version":"1"},"position":3,"to":{"digest":"sha256:02","version":"2"}}`},
 		{"child_completed's type", store.ChildEnded{Status: store.StatusCompleted, Output: json.RawMessage(`1`)},
 			store.EventChildCompleted, `{"child":"","workflow":"","status":"completed","output":1}`},
 	} {

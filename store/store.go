@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -37,7 +38,26 @@ var (
 	// is back. Reads are retried once by the store itself; fenced writes
 	// (RunApply with Write set) are safe for the caller to send again.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrChanged: the run is no longer as the caller read it (a claim took
+	// it, it was cancelled or re-pinned meanwhile); nothing was written.
+	ErrChanged = errors.New("the run changed since it was read")
+	// ErrInUse: the module version is still needed by runs; the error is
+	// an *InUseError, which says how many.
+	ErrInUse = errors.New("module version in use")
 )
+
+// InUseError is ModuleDelete's refusal: Runs runs still need the version.
+// It matches ErrInUse with errors.Is.
+type InUseError struct {
+	Runs int64
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("%d runs still need the module version", e.Runs)
+}
+
+// Is reports whether target is ErrInUse.
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 
 // Store is the persistence interface of wasmflow. Methods are listed in
 // alphabetical order; each takes a params struct so that adding a field never
@@ -56,6 +76,14 @@ type Store interface {
 	// EventList returns the run's events with seq > AfterSeq, in seq order,
 	// at most Limit of them (all when Limit is 0).
 	EventList(ctx context.Context, params *EventListParams) ([]*Event, error)
+
+	// ModuleDelete deletes a module version, refusing with an *InUseError
+	// while runs need it: every run of that name and version that is not
+	// completed or cancelled (a failed run needs it too, since it may be
+	// retried). The bytes and init images of its digest are deleted with it
+	// unless another module (any name and version) has the same digest. An
+	// unknown name or version is ErrNotFound.
+	ModuleDelete(ctx context.Context, params *ModuleDeleteParams) error
 
 	// ModuleGetBytes returns the module bytes stored for a digest.
 	ModuleGetBytes(ctx context.Context, params *ModuleGetBytesParams) ([]byte, error)
@@ -178,6 +206,19 @@ type Store interface {
 
 	// RunSnapshotGet returns the run's latest snapshot, or ErrNotFound.
 	RunSnapshotGet(ctx context.Context, params *RunSnapshotGetParams) (*RunSnapshot, error)
+
+	// RunUpgrade re-pins a run that is not running (pending, sleeping,
+	// waiting or failed) to another version of its module, in one
+	// transaction, if the run is still as the caller read it: its status,
+	// fence and digest are params' Status, Fence and FromDigest, and the
+	// module version ToVersion still has the digest ToDigest. It sets the
+	// run's module version and digest, appends Event, and deletes the run's
+	// snapshot; its status, wake-up and lease are left as they are. A run
+	// that changed meanwhile is ErrChanged and nothing is written; an
+	// unknown run, or a ToVersion that does not exist (deleted meanwhile),
+	// is ErrNotFound; a Status that cannot be upgraded (running, completed,
+	// cancelled) is ErrInvalidTransition.
+	RunUpgrade(ctx context.Context, params *RunUpgradeParams) (*Run, error)
 
 	// SignalInsert records a signal for a run that has not finished (a
 	// finished run is ErrInvalidTransition), increments the run's
@@ -416,6 +457,7 @@ const (
 	EventChildStarted      EventType = "child_started"
 	EventChildCompleted    EventType = "child_completed"
 	EventChildFailed       EventType = "child_failed"
+	EventRunUpgraded       EventType = "run_upgraded"
 )
 
 // Event is one event of a run's timeline. Seq counts from 1 per run without
@@ -464,6 +506,11 @@ type EventListParams struct {
 	RunID    string
 	AfterSeq int64
 	Limit    int
+}
+
+type ModuleDeleteParams struct {
+	Name    string
+	Version string
 }
 
 type ModuleGetBytesParams struct{ Digest string }
@@ -719,6 +766,22 @@ type RunReleaseParams struct {
 type RunRetryParams struct {
 	ID  string
 	Now time.Time
+}
+
+// RunUpgradeParams is a re-pin of a run to ToVersion of its module, and
+// the run as the caller saw it when it checked that version against the
+// run's journal.
+type RunUpgradeParams struct {
+	ID         string
+	Status     RunStatus // as seen: pending, sleeping, waiting or failed
+	Fence      int64     // as seen
+	FromDigest string    // as seen
+	ToVersion  string
+	ToDigest   string
+	// Event is the run_upgraded event appended; nil appends RunUpgraded
+	// with the run's versions and no position.
+	Event *NewEvent
+	Now   time.Time // becomes updated_at
 }
 
 type SignalInsertParams struct {

@@ -31,12 +31,13 @@ func scanModules(rows pgx.Rows) ([]*store.Module, error) {
 }
 
 // ModuleInsert implements store.Store. Inserts of one name are serialized
-// with an advisory lock so that two of them never pick the same version.
+// with an advisory lock so that two of them never pick the same version;
+// another on the digest orders the insert of its bytes with ModuleDelete.
 func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (*store.Module, bool, error) {
 	var m *store.Module
 	created := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('wasmflow module ' || $1, 0))`, p.Name); err != nil {
+		if err := lockModuleName(ctx, tx, p.Name); err != nil {
 			return err
 		}
 		var err error
@@ -64,6 +65,11 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 			workflows = []string{}
 		}
 		wf, _ := json.Marshal(workflows)
+		// The bytes may be shared with another module that a ModuleDelete
+		// is removing: wait for it to decide.
+		if err := lockModuleDigest(ctx, tx, p.Digest); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO module_bytes (digest, bytes) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING`,
 			p.Digest, p.Bytes); err != nil {
 			return err
