@@ -38,6 +38,9 @@ const (
 	// ErrConflict: the request conflicts with the current state (a module
 	// version that exists with other bytes).
 	ErrConflict ErrorKind = "conflict"
+	// ErrVersionInUse: DeleteModuleVersion of a version that runs still
+	// need; the message says how many and what to do. An ErrConflict.
+	ErrVersionInUse ErrorKind = "version_in_use"
 	// ErrIdempotencyKeyReused: StartRun was given the idempotency key of a
 	// run started with another module, version, workflow or input. An
 	// ErrConflict.
@@ -62,6 +65,7 @@ var broader = map[ErrorKind]ErrorKind{
 	ErrInvalidJSON:          ErrInvalid,
 	ErrInvalidModule:        ErrInvalid,
 	ErrModuleNotFound:       ErrNotFound,
+	ErrVersionInUse:         ErrConflict,
 	ErrWorkflowNotFound:     ErrNotFound,
 	ErrIdempotencyKeyReused: ErrConflict,
 	ErrRunFinished:          ErrConflict,

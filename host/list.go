@@ -16,6 +16,10 @@ func (h *Host) Modules(ctx context.Context) ([]*Module, error) {
 type ModuleVersion struct {
 	*Module
 	Runs *RunCounts
+	// Pinned counts the runs that still need the version: those that have
+	// not finished, and failed ones (they may be retried). While it is not
+	// zero, DeleteModuleVersion refuses.
+	Pinned int64
 }
 
 // GetModule returns every version of a module, newest first, each with the
@@ -38,6 +42,7 @@ func (h *Host) GetModule(ctx context.Context, name string) ([]*ModuleVersion, er
 	out := make([]*ModuleVersion, len(mods))
 	for i, m := range mods {
 		out[i] = &ModuleVersion{Module: m, Runs: tally(groups, func(g *store.RunCount) bool { return g.ModuleVersion == m.Version })}
+		out[i].Pinned = pinned(out[i].Runs)
 	}
 	return out, nil
 }

@@ -73,6 +73,7 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 	v1.Post("/modules", s.pushModule)
 	v1.Get("/modules", s.listModules)
 	v1.Get("/modules/:name", s.getModule)
+	v1.Delete("/modules/:name/versions/:version", s.deleteModuleVersion)
 	v1.Post("/runs", s.startRun)
 	v1.Get("/runs", s.listRuns)
 	v1.Get("/runs/counts", s.countRuns) // before /runs/:id; run ids are UUIDs
@@ -109,6 +110,7 @@ type server struct {
 //	                        another module, version, workflow or input
 //	409 run_finished        a signal to a run that has finished
 //	409 invalid_transition  cancel or retry of a run whose status does not allow it
+//	409 version_in_use      DELETE of a module version that runs still need (the message says how many)
 //	413 too_large           the body, a module or a payload is over its limit (the message names the limit)
 //	422 workflow_not_found  POST /v1/runs names a workflow the module does not export
 //	500 internal            a bug; the message says what failed
@@ -152,6 +154,7 @@ var statuses = map[host.ErrorKind]int{
 	host.ErrIdempotencyKeyReused: fiber.StatusConflict,
 	host.ErrRunFinished:          fiber.StatusConflict,
 	host.ErrInvalidTransition:    fiber.StatusConflict,
+	host.ErrVersionInUse:         fiber.StatusConflict,
 	host.ErrTooLarge:             fiber.StatusRequestEntityTooLarge,
 	host.ErrWorkflowNotFound:     fiber.StatusUnprocessableEntity,
 	host.ErrInternal:             fiber.StatusInternalServerError,
@@ -213,6 +216,9 @@ type Module struct {
 	// Runs counts the runs pinned to this version; only GET
 	// /v1/modules/{name} fills it in.
 	Runs *RunCounts `json:"runs,omitempty"`
+	// PinnedRuns counts the runs that still need this version (not
+	// finished, or failed); only GET /v1/modules/{name} fills it in.
+	PinnedRuns *int64 `json:"pinned_runs,omitempty"`
 }
 
 // Workflow is a workflow a module exports.
@@ -273,8 +279,24 @@ func (s *server) getModule(c *fiber.Ctx) error {
 	for i, v := range versions {
 		out[i] = toModule(v.Module)
 		out[i].Runs = toRunCounts(v.Runs)
+		out[i].PinnedRuns = &v.Pinned
 	}
 	return c.JSON(fiber.Map{"name": name, "versions": out})
+}
+
+func (s *server) deleteModuleVersion(c *fiber.Ctx) error {
+	name, err := param(c, "name")
+	if err != nil {
+		return err
+	}
+	version, err := param(c, "version")
+	if err != nil {
+		return err
+	}
+	if err := s.h.DeleteModuleVersion(c.UserContext(), name, version); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // StartRunRequest is the body of POST /v1/runs. Members that are not its

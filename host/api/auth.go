@@ -47,6 +47,8 @@ func requiredScope(method, path string) host.TokenScope {
 		return host.ScopeRead // every read, /metrics and /v1/openapi.json included
 	case method == fiber.MethodPost && path == "/v1/modules":
 		return host.ScopeAdmin
+	case method == fiber.MethodDelete && strings.HasPrefix(path, "/v1/modules/"):
+		return host.ScopeAdmin
 	default:
 		return host.ScopeWrite // starting runs, signals, cancel, retry
 	}

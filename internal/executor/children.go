@@ -149,7 +149,8 @@ func (a *Activation) childModule(req *abi.ChildRequest) (mod *store.Module, refu
 }
 
 // moduleRecord returns a module version's record. A named version never
-// changes, so it is kept; the latest version is looked up every time.
+// changes while it exists, so it is kept until ForgetModuleVersion; the
+// latest version is looked up every time.
 func (e *Executor) moduleRecord(a *Activation, name, version string) (*store.Module, error) {
 	key := name + "\x00" + version
 	if version != "" {
@@ -167,6 +168,14 @@ func (e *Executor) moduleRecord(a *Activation, name, version string) (*store.Mod
 	}
 	e.moduleRecords.Store(mod.Name+"\x00"+mod.Version, mod)
 	return mod, nil
+}
+
+// ForgetModuleVersion drops what the executor keeps of a module version
+// that was deleted, so that a child start naming it looks it up again (and
+// is refused). The compiled code of its digest is kept: it is the same for
+// any module with those bytes.
+func (e *Executor) ForgetModuleVersion(name, version string) {
+	e.moduleRecords.Delete(name + "\x00" + version)
 }
 
 // childID is the run id of the child started at journal position pos of

@@ -38,9 +38,10 @@ type Modules struct {
 }
 
 type compiledEntry struct {
-	once sync.Once
-	p    *Prepared
-	err  error
+	once  sync.Once
+	p     *Prepared
+	err   error
+	retry bool // err is not kept: the next Load tries again
 }
 
 func newModules(e *Executor) *Modules {
@@ -67,7 +68,9 @@ func (m *Modules) Load(ctx context.Context, digest string) (*Prepared, error) {
 		wasm, err := m.e.store.ModuleGetBytes(ctx, &store.ModuleGetBytesParams{Digest: digest})
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				ce.err = moduleErrorf("no module with digest %s is stored", digest)
+				// Not kept: the module may have been deleted, and its
+				// bytes may be uploaded again.
+				ce.err, ce.retry = moduleErrorf("no module with digest %s is stored", digest), true
 			} else {
 				ce.err = fmt.Errorf("load module %s: %w", digest, err)
 			}
@@ -96,7 +99,7 @@ func (m *Modules) Load(ctx context.Context, digest string) (*Prepared, error) {
 	})
 	if ce.err != nil {
 		var me *ModuleError
-		if !errors.As(ce.err, &me) {
+		if !errors.As(ce.err, &me) || ce.retry {
 			// A passing store failure: let the next activation try again.
 			m.mu.Lock()
 			delete(m.compiled, digest)
