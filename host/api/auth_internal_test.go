@@ -22,6 +22,8 @@ func TestRequiredScope(t *testing.T) {
 		{"GET", "/v1/runs/r1/events", store.ScopeRead},
 		{"POST", "/v1/modules", store.ScopeAdmin},
 		{"POST", "/V1/MODULES//", store.ScopeAdmin},
+		{"DELETE", "/v1/modules/shop/versions/1", store.ScopeAdmin},
+		{"DELETE", "/V1/Modules/shop/versions/1/", store.ScopeAdmin},
 		{"POST", "/v1/runs", store.ScopeWrite},
 		{"POST", "/v1/runs/r1/signals/go", store.ScopeWrite},
 		{"POST", "/v1/runs/r1/cancel", store.ScopeWrite},
