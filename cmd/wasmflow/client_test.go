@@ -180,6 +180,31 @@ func TestClientCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("module delete refuses a version runs need and deletes one they do not", func(t *testing.T) {
+		t.Parallel()
+		c.ok(t, "module", "push", testmodules.Path(t, "faults"), "--name", "pinned")
+		c.ok(t, "module", "push", testmodules.Path(t, "faults"), "--name", "spare")
+		if r := c.run(t, "run", "start", "pinned", "panic", "--wait", "30s"); r.code != 1 {
+			t.Fatalf("failing run: exit %d\nstderr:\n%s", r.code, r.stderr)
+		}
+		r := c.run(t, "module", "delete", "pinned", "--version", "1")
+		if r.code == 0 || !strings.Contains(r.stderr, "still needed by 1 run") {
+			t.Fatalf("delete of a pinned version: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if out := c.ok(t, "module", "delete", "spare", "--version", "1").stdout; !strings.Contains(out, "deleted module spare version 1") {
+			t.Errorf("module delete:\n%s", out)
+		}
+		if out := c.ok(t, "module", "list").stdout; strings.Contains(out, "spare") || !strings.Contains(out, "pinned") {
+			t.Errorf("module list after the delete:\n%s", out)
+		}
+		if r := c.run(t, "module", "delete", "spare", "--version", "1"); r.code == 0 || !strings.Contains(r.stderr, "no module spare version 1") {
+			t.Errorf("second delete: exit %d\nstderr:\n%s", r.code, r.stderr)
+		}
+		if r := c.run(t, "module", "delete", "spare"); r.code == 0 || !strings.Contains(r.stderr, "--version is required") {
+			t.Errorf("delete without --version: exit %d\nstderr:\n%s", r.code, r.stderr)
+		}
+	})
+
 	t.Run("run start --wait prints the completed run", func(t *testing.T) {
 		t.Parallel()
 		r := c.ok(t, "run", "start", "faults", "ok", "--wait", "30s")

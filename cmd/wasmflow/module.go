@@ -19,8 +19,9 @@ import (
 const moduleUsage = `Usage:
   wasmflow module push FILE --name NAME [--version V]
   wasmflow module list
+  wasmflow module delete NAME --version V
 
-Uploads and lists workflow modules on a wasmflow server (--server).
+Uploads, lists and deletes workflow modules on a wasmflow server (--server).
 
 Run "wasmflow module COMMAND --help" for a command's flags.
 `
@@ -35,6 +36,8 @@ func moduleCommand(ctx context.Context, args []string) error {
 		return modulePush(ctx, args[1:])
 	case "list":
 		return moduleList(ctx, args[1:])
+	case "delete":
+		return moduleDelete(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(moduleUsage)
 		return nil
@@ -121,6 +124,37 @@ Lists the latest version of every module.
 		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", m.Name, m.Version, shorten(m.Digest, 19), m.Size, m.CreatedAt.Format(time.RFC3339), workflowNames(m.Workflows))
 	}
 	return w.Flush()
+}
+
+func moduleDelete(ctx context.Context, args []string) error {
+	fs, cf := clientFlagSet("module delete", `Usage: wasmflow module delete NAME --version V
+
+Deletes a version of a module that no run needs any more. The server
+refuses while runs still need it (runs that have not finished, and failed
+runs, which may be retried) and says how many: let them finish, cancel
+them, purge the failed ones, or upgrade them to another version first.
+Runs that finished on the version keep their record and timeline.
+`)
+	ver := fs.String("version", "", "the version to delete; required")
+	rest, c, err := parseClient(fs, cf, args, "NAME")
+	if err != nil {
+		return err
+	}
+	if *ver == "" {
+		return fmt.Errorf("--version is required: the version of module %s to delete", rest[0])
+	}
+	if err := checkNames(nameArg{"NAME", rest[0], abi.CheckModuleName}, nameArg{"--version", *ver, abi.CheckModuleName}); err != nil {
+		return err
+	}
+	path := "/v1/modules/" + url.PathEscape(rest[0]) + "/versions/" + url.PathEscape(*ver)
+	if _, err := c.do(ctx, "DELETE", path, nil, nil); err != nil {
+		return err
+	}
+	if *cf.json {
+		return printJSON(json.RawMessage(fmt.Sprintf(`{"name":%q,"version":%q,"deleted":true}`, rest[0], *ver)))
+	}
+	fmt.Printf("deleted module %s version %s\n", rest[0], *ver)
+	return nil
 }
 
 func workflowNames(wfs []api.Workflow) string {
