@@ -22,10 +22,13 @@ export const auth = {
 // APIError is an error answer: its HTTP status, its stable code and its
 // message for people.
 export class APIError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details) {
     super(message);
     this.status = status;
     this.code = code;
+    // details is the whole error object, with the fields some codes add
+    // (the divergence of upgrade_diverged).
+    this.details = details ?? {};
   }
 }
 
@@ -45,7 +48,7 @@ async function errorOf(resp) {
   let body = null;
   try { body = JSON.parse(text); } catch { /* not JSON */ }
   const e = body?.error ?? {code: `http_${resp.status}`, message: text || resp.statusText};
-  const err = new APIError(resp.status, e.code, e.message);
+  const err = new APIError(resp.status, e.code, e.message, e);
   if (resp.status === 401) unauthorized(err);
   return err;
 }

@@ -1,7 +1,7 @@
 // The run page: status, input, output and error; the current step's cursor
 // and progress; steps, child runs, effects, activations, timers and
 // signals; the parent of a child run; the timeline of events, live from the
-// run's event stream; and the actions signal, cancel and retry.
+// run's event stream; and the actions signal, cancel, retry and upgrade.
 
 import {api, APIError, streamEvents} from './api.js';
 import {badge, between, fmtClock, fmtDuration, h, json, replace, section, shortDigest, table, time} from './dom.js';
@@ -41,6 +41,17 @@ export function runPage(main, [id], {signal, toast}) {
   const cancelBox = h('div', {class: 'inline'});
   const retryBtn = h('button', {type: 'button', id: 'retry-run', onclick: () => act('retry', 'Retry requested: the run starts again from its failed step.')}, 'Retry run');
   const actionMsg = h('p', {class: 'action-msg', role: 'status'});
+  const upgradeSel = h('select', {id: 'upgrade-version', 'aria-describedby': 'upgrade-help'});
+  const upgradeBtn = h('button', {type: 'submit', id: 'upgrade-run'}, 'Upgrade');
+  const upgradeMsg = h('div', {class: 'action-msg', id: 'upgrade-result', role: 'status'});
+  const upgradeEl = h('form', {id: 'upgrade-form', class: 'stack', hidden: true, onsubmit: upgrade},
+    h('div', {class: 'field'}, h('label', {for: 'upgrade-version'}, 'Upgrade to version'),
+      h('div', {class: 'inline'}, upgradeSel, upgradeBtn),
+      h('small', {id: 'upgrade-help', class: 'muted'},
+        'The host replays the run\'s journal against that version\'s code, with no side effects. ',
+        'If it makes the same calls in the same order, the run goes on under it; if not, nothing changes and the first difference is shown.')),
+    upgradeMsg);
+  let versionsOf = ''; // the module whose versions the select lists
   const actionsEl = section('Actions', 'actions-title',
     h('form', {id: 'signal-form', class: 'stack', onsubmit: sendSignal},
       h('div', {class: 'field'}, h('label', {for: 'signal-name'}, 'Signal name'), sigName, sigNames),
@@ -48,7 +59,8 @@ export function runPage(main, [id], {signal, toast}) {
         h('small', {id: 'signal-payload-help', class: 'muted'}, 'Empty sends null.')),
       h('div', {class: 'actions'}, sigButton)),
     h('div', {class: 'actions'}, cancelBox, retryBtn),
-    actionMsg);
+    actionMsg,
+    upgradeEl);
   const actionHint = h('p', {class: 'muted', id: 'actions-hint'});
   actionsEl.insertBefore(actionHint, actionsEl.children[1]);
 
@@ -201,6 +213,56 @@ export function runPage(main, [id], {signal, toast}) {
     }
   }
 
+  // upgrade asks the host to re-pin the run to the chosen version, and
+  // shows the new version or where that version's code diverges.
+  async function upgrade(e) {
+    e.preventDefault();
+    const version = upgradeSel.value;
+    if (!version) return;
+    upgradeMsg.className = 'action-msg';
+    replace(upgradeMsg, 'Checking the journal against version ', version, '…');
+    try {
+      const r = await api('POST', `${path(id)}/upgrade`, {version}, {signal});
+      replace(upgradeMsg, `Upgraded: the run is now on version ${r?.module_version ?? version}`,
+        r?.module_digest ? h('span', {class: 'muted'}, ` (${shortDigest(r.module_digest)})`) : '', '.');
+      toast(`Run upgraded to version ${r?.module_version ?? version}.`);
+      versionsOf = '';
+      await loadRun();
+      follow();
+    } catch (err) {
+      if (signal.aborted) return;
+      upgradeMsg.className = 'action-msg error';
+      const d = err.details?.divergence;
+      if (err.code === 'upgrade_diverged' && d) {
+        replace(upgradeMsg, h('p', null, `Not upgraded: version ${version} diverges from the run's journal at position ${d.position}.`),
+          h('dl', {class: 'summary divergence', id: 'upgrade-divergence'},
+            row('Journal holds', callText(d.journal)),
+            row(`Version ${version} asks for`, callText(d.code))),
+          h('p', {class: 'muted'}, 'The run stays on its version.'));
+      } else {
+        replace(upgradeMsg, `Not upgraded: ${err.code ? `${err.code}: ` : ''}${err.message}`);
+      }
+    }
+  }
+
+  // renderUpgrade offers the module's other versions to a run that can
+  // still run (failed ones included: a retry runs the new version).
+  async function renderUpgrade(r) {
+    const open = r.status !== 'completed' && r.status !== 'cancelled';
+    upgradeEl.hidden = !open;
+    if (!open || versionsOf === `${r.module}\0${r.module_version}`) return;
+    versionsOf = `${r.module}\0${r.module_version}`;
+    try {
+      const mod = await api('GET', `/v1/modules/${encodeURIComponent(r.module)}`, undefined, {signal});
+      const others = mod.versions.filter((v) => v.version !== r.module_version);
+      replace(upgradeSel, others.map((v) => h('option', {value: v.version}, `${v.version} (${shortDigest(v.digest)})`)));
+      upgradeSel.disabled = upgradeBtn.disabled = others.length === 0;
+      if (others.length === 0) replace(upgradeSel, h('option', {value: ''}, 'no other version'));
+    } catch {
+      versionsOf = '';
+    }
+  }
+
   function renderCancel(asking) {
     const finished = run && TERMINAL.has(run.status);
     if (!asking) {
@@ -235,6 +297,7 @@ export function runPage(main, [id], {signal, toast}) {
       : finished ? `The run has ${r.status === 'completed' ? 'completed' : 'been cancelled'}: it takes no more signals.` : '';
     actionHint.hidden = !actionHint.textContent;
     if (!cancelBox.querySelector('#confirm-cancel')) renderCancel(false);
+    renderUpgrade(r);
     const awaited = (r.waits ?? []).filter((w) => w.kind === 'signal' && w.status === 'waiting').map((w) => w.name);
     replace(sigNames, awaited.map((n) => h('option', {value: n})));
     if (awaited.length && (sigName.value === '' || sigName.value === prefilled) && document.activeElement !== sigName) {
@@ -449,6 +512,12 @@ function waitWhat(wait, children) {
       h('span', {class: 'muted'}, ` (${running} of ${children.length} still running)`));
   }
   return h('span', null, `${wait.kind} `, h('strong', null, wait.name));
+}
+
+// callText shows a call of a journal position: its kind and name.
+function callText(c) {
+  if (!c) return h('span', {class: 'muted'}, 'nothing');
+  return h('span', null, `${c.kind} `, c.name ? h('strong', null, c.name) : '');
 }
 
 function row(label, ...value) {
