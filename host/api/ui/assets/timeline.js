@@ -194,6 +194,9 @@ export function model(events) {
       case 'run_retried':
         item.text = `Run retried: attempt ${d.attempt} starts from the failed step`;
         break;
+      case 'run_upgraded':
+        item.text = `Run upgraded from version ${d.from?.version} to version ${d.to?.version}: its code made the journal's ${d.position} calls in the same order`;
+        break;
       case 'nondeterminism':
         item.text = `Nondeterminism at ${d.position}: the journal has ${d.expected?.kind} ${d.expected?.name}, the code asked for ${d.found?.kind} ${d.found?.name}`;
         break;
