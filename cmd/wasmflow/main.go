@@ -5,7 +5,7 @@
 //	wasmflow worker --database-url URL       workers only
 //	wasmflow migrate --database-url URL      apply the store's schema migrations
 //	wasmflow token create|list|revoke        manage the API's bearer tokens
-//	wasmflow module push|list                upload and list modules on a server (--server)
+//	wasmflow module push|list|delete         upload, list and delete modules on a server (--server)
 //	wasmflow run start|get|events|signal|cancel|retry, runs list
 //	                                         start, inspect and steer runs on a server
 //	wasmflow bench [--runs N --steps M]      measure runs end to end through a real host
@@ -36,7 +36,7 @@ Usage:
   wasmflow token create --scope admin|write|read --name N
                            create an API bearer token (also: token list, token revoke ID)
   wasmflow module push FILE --name N
-                           upload a module to a server (also: module list)
+                           upload a module to a server (also: module list, module delete)
   wasmflow run start MODULE WORKFLOW [--input JSON] [--wait 30s]
                            start a run (also: run get|events|signal|cancel|retry, runs list)
   wasmflow bench [flags]   measure runs/s, steps/s and run latency through a real host on a store
