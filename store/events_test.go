@@ -88,6 +88,8 @@ func TestEventData(t *testing.T) {
 			store.EventChildStarted, `{"child":"c","module":"m","version":"1","workflow":"w"}`},
 		{"child_completed's type", store.ChildEnded{Status: store.StatusCompleted, Output: json.RawMessage(`1`)},
 			store.EventChildCompleted, `{"child":"","workflow":"","status":"completed","output":1}`},
+		{"change_recorded", store.ChangeRecorded{Change: "fix-123"},
+			store.EventChangeRecorded, `{"change":"fix-123"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
