@@ -2,7 +2,8 @@
 // its code, built from this one source with -ldflags "-X main.version=N"
 // (modules/TESTGUESTS.md is the contract). Version 2 changes step b to b2
 // behind the patch marker "fix-b", version 3 changes it to x without one,
-// and version 4 deprecates the marker.
+// and version 4 deprecates the marker. Workflow "in_step" calls Changed
+// where it must not be called.
 package main
 
 import (
@@ -59,6 +60,15 @@ func init() {
 			return nil, err
 		}
 		return out, nil
+	})
+	// in_step calls Changed inside a step body: a guest fault.
+	wasmflow.Workflow("in_step", func(ctx *wasmflow.Context, _ struct{}) (string, error) {
+		return wasmflow.Step(ctx, "a", func(*wasmflow.StepContext) (string, error) {
+			if wasmflow.Changed(ctx, "fix-b") {
+				return "new", nil
+			}
+			return "old", nil
+		})
 	})
 }
 

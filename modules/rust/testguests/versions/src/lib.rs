@@ -3,13 +3,15 @@
 //! source with the feature v2, v3 or v4 (plain rustc: `--cfg
 //! 'feature="v2"'`; none is version 1). Version 2 changes step b to b2
 //! behind the patch marker "fix-b", version 3 changes it to x without one,
-//! and version 4 deprecates the marker. modules/TESTGUESTS.md is the
+//! and version 4 deprecates the marker. Workflow "in_step" calls
+//! `changed` where it must not be called. modules/TESTGUESTS.md is the
 //! contract.
 
 use wasmflow::{await_signal, json_struct, step, Context, Error, Json, StepOptions};
 
 wasmflow::workflows! {
     "order" => order,
+    "in_step" => in_step,
 }
 
 #[cfg(not(any(feature = "v2", feature = "v3", feature = "v4")))]
@@ -50,4 +52,9 @@ fn order(ctx: &Context, _: ()) -> Result<Output, Error> {
     await_signal::<Json>(ctx, "go", None)?;
     run("c")?;
     Ok(out)
+}
+
+/// Calls `changed` inside a step body: a guest fault.
+fn in_step(ctx: &Context, _: ()) -> Result<String, Error> {
+    step(ctx, "a", StepOptions::new(), |_| Ok(if ctx.changed("fix-b") { "new" } else { "old" }.to_string()))
 }
