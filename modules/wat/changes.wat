@@ -2,9 +2,10 @@
 ;; against the ABI with no SDK. Two workflows:
 ;;
 ;;   changed  asks changed("fix-1", 0) and changed("gone", 1, deprecated),
-;;            runs step "s", awaits signal "go" (no timeout), and completes
-;;            with the two answers as a JSON array: [1,1] for a new run, on
-;;            every replay too (the marker "fix-1" is in its journal, "gone"
+;;            runs step "s", awaits signal "go" (no timeout), asks
+;;            changed("late", 0) and completes with the three answers as a
+;;            JSON array: [1,1,1] for a new run, on every replay too (the
+;;            markers "fix-1" and "late" are in its journal, "gone"
 ;;            recorded nothing).
 ;;   in_step  calls changed inside step "s": a guest fault. If the host ever
 ;;            returned, the run fails with "in_step: the host accepted
@@ -31,7 +32,8 @@
   (data (i32.const 64) "s")                        ;; 64, 1
   (data (i32.const 68) "\"s\"")                    ;; 68, 3: the step's output
   (data (i32.const 80) "go")                       ;; 80, 2
-  (data (i32.const 96) "[0,0]")                    ;; 96, 5: the digits at 97 and 99
+  (data (i32.const 96) "[0,0,0]")                  ;; 96, 7: the digits at 97, 99 and 101
+  (data (i32.const 104) "late")                    ;; 104, 4
   (data (i32.const 112) "in_step: the host accepted changed inside a step") ;; 112, 48
 
   (func (export "wasmflow_abi_version") (result i32) (i32.const 1))
@@ -55,7 +57,10 @@
     (if (i32.eqz (call $step_begin (i32.const 64) (i32.const 1) (i32.const 0) (i32.const 0)))
       (then (drop (call $step_end (i32.const 0) (i32.const 68) (i32.const 3)))))
     (drop (call $await_signal (i32.const 80) (i32.const 2) (i64.const -1)))
-    (drop (call $complete (i32.const 96) (i32.const 5)))
+    ;; A marker right before the end is written with the completion.
+    (i32.store8 (i32.const 101) (i32.add (i32.const 0x30)
+      (call $changed (i32.const 104) (i32.const 4) (i32.const 0))))
+    (drop (call $complete (i32.const 96) (i32.const 7)))
     (unreachable))
 
   (func $in_step
