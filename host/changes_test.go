@@ -3,6 +3,8 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -120,37 +122,49 @@ func equalStrings(a, b []string) bool {
 
 // A new run of version 2 takes the new code: the marker is journaled where
 // changed was called, with one change_recorded event and no write of its
-// own; after a replay (snapshots off, so the run's second activation
-// replays its journal) it takes the new code again and records nothing
-// more.
+// own. Its second activation, after the signal, takes the new code again
+// and records nothing more, whether it replays the journal (snapshots
+// off) or resumes where the guest parked (the Go SDK's guests park).
 func TestChangedNewRunTakesTheNewCode(t *testing.T) {
-	forEachComboOf(t, []string{"go", "rust"}, func(t *testing.T, c *combo) {
-		vb := setupVersions(t, c, setupOpts{noSnapshots: true}, "", "")
-		old := vb.startWaiting(t, "1")
-		id := vb.startWaiting(t, "2")
-		want := []string{"step a", "change fix-b", "step b2", "signal go"}
-		if got := vb.journal(t, id); !equalStrings(got, want) {
-			t.Errorf("journal %q, want %q", got, want)
-		}
-		if n, m := vb.applies.count(id), vb.applies.count(old); n != m {
-			t.Errorf("the first activation of a run of version 2 made %d writes, one of version 1 %d: the marker must go with another write", n, m)
-		}
-		vb.signal(t, id)
-		vb.completed(t, id, `{"steps":["a@2","b2@2","c@2"],"version":2}`)
-		evs := vb.events(t, id)
-		if n := count(evs, store.EventChangeRecorded, ""); n != 1 {
-			t.Errorf("%d change_recorded events, want 1 (none on replay)", n)
-		}
-		for _, e := range evs {
-			if e.Type == store.EventChangeRecorded && (e.Step != "" || data(t, e)["change"] != "fix-b") {
-				t.Errorf("change_recorded %s for step %q, want {\"change\":\"fix-b\"} of the run", e.Data, e.Step)
-			}
-		}
-		acts := started(t, vb.bundle, id)
-		if len(acts) != 2 || acts[1]["replayed_steps"] != float64(2) {
-			t.Errorf("activations %v, want 2, the second replaying steps a and b2", acts)
-		}
-	})
+	for _, replay := range []bool{true, false} {
+		name := map[bool]string{true: "replayed", false: "resumed where it parked, if it parks"}[replay]
+		t.Run(name, func(t *testing.T) {
+			forEachComboOf(t, []string{"go", "rust"}, func(t *testing.T, c *combo) {
+				vb := setupVersions(t, c, setupOpts{noSnapshots: replay}, "", "")
+				old := vb.startWaiting(t, "1")
+				id := vb.startWaiting(t, "2")
+				want := []string{"step a", "change fix-b", "step b2", "signal go"}
+				if got := vb.journal(t, id); !equalStrings(got, want) {
+					t.Errorf("journal %q, want %q", got, want)
+				}
+				if n, m := vb.applies.count(id), vb.applies.count(old); n != m {
+					t.Errorf("the first activation of a run of version 2 made %d writes, one of version 1 %d: the marker must go with another write", n, m)
+				}
+				vb.signal(t, id)
+				vb.completed(t, id, `{"steps":["a@2","b2@2","c@2"],"version":2}`)
+				evs := vb.events(t, id)
+				if n := count(evs, store.EventChangeRecorded, ""); n != 1 {
+					t.Errorf("%d change_recorded events, want 1 (none on replay)", n)
+				}
+				for _, e := range evs {
+					if e.Type == store.EventChangeRecorded && (e.Step != "" || data(t, e)["change"] != "fix-b") {
+						t.Errorf("change_recorded %s for step %q, want {\"change\":\"fix-b\"} of the run", e.Data, e.Step)
+					}
+				}
+				acts := started(t, vb.bundle, id)
+				switch {
+				case len(acts) != 2:
+					t.Errorf("activations %v, want 2", acts)
+				case !replay && c.parks():
+					if !resumedParked(acts[1]) {
+						t.Errorf("second activation %v, want it resumed where the guest parked", acts[1])
+					}
+				case acts[1]["replayed_steps"] != float64(2):
+					t.Errorf("second activation %v, want it to replay steps a and b2", acts[1])
+				}
+			})
+		})
+	}
 }
 
 // Runs of code before and after a change replay as the patch marker says
@@ -240,6 +254,54 @@ func TestChangedInsideAStepFails(t *testing.T) {
 		want := `changed called inside step "a": patch markers belong between steps`
 		if got.Status != store.StatusFailed || !strings.Contains(got.Error, want) {
 			t.Errorf("run %s with error %q, want failed with %q", got.Status, got.Error, want)
+		}
+	})
+}
+
+// loseMarkerWrite is a store whose first write carrying a patch marker
+// fails, as if the process died before it committed.
+type loseMarkerWrite struct {
+	store.Store
+	mu   sync.Mutex
+	lost bool
+}
+
+func (s *loseMarkerWrite) RunApply(ctx context.Context, p *store.RunApplyParams) (*store.RunApplyResult, error) {
+	s.mu.Lock()
+	lose := !s.lost && slices.ContainsFunc(p.Entries, func(e *store.Entry) bool { return e.Kind == store.EntryChange })
+	s.lost = s.lost || lose
+	s.mu.Unlock()
+	if lose {
+		return nil, errors.New("the write is lost")
+	}
+	return s.Store.RunApply(ctx, p)
+}
+
+// A marker lost with the write that held it is recorded again by the next
+// activation, which reaches the position live: the run takes the new code
+// once, with one marker in its journal and one change_recorded event.
+func TestChangedMarkerLostWithItsWriteIsRecordedAgain(t *testing.T) {
+	forEachComboOf(t, []string{"go", "rust"}, func(t *testing.T, c *combo) {
+		lose := &loseMarkerWrite{}
+		b := c.setup(t, setupOpts{wrap: func(s store.Store) store.Store { lose.Store = s; return lose }}, "versions-v2")
+		id := b.start(t, "versions-v2", "order", nil)
+		b.wait(t, id, 30*time.Second, store.StatusWaiting)
+		if !lose.lost {
+			t.Fatal("no write carried the marker")
+		}
+		if _, err := b.host.Signal(context.Background(), id, "go", json.RawMessage(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		b.completed(t, id, `{"steps":["a@2","b2@2","c@2"],"version":2}`)
+		vb := &versionsBundle{bundle: b}
+		if got, want := vb.journal(t, id), []string{"step a", "change fix-b", "step b2", "signal go", "step c"}; !equalStrings(got, want) {
+			t.Errorf("journal %q, want %q", got, want)
+		}
+		if n := count(b.events(t, id), store.EventChangeRecorded, ""); n != 1 {
+			t.Errorf("%d change_recorded events, want 1", n)
+		}
+		if acts := started(t, b, id); len(acts) != 3 {
+			t.Errorf("%d activations, want 3: the one whose write was lost, the one that waits, the one after the signal", len(acts))
 		}
 	})
 }
