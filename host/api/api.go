@@ -363,6 +363,7 @@ type Run struct {
 	Children    []ChildRun `json:"children,omitzero"` // nil (left out) in lists
 	Steps       []Step     `json:"steps,omitzero"`    // nil (left out) in lists
 	Waits       []Wait     `json:"waits,omitzero"`    // nil (left out) in lists
+	Changes     []string   `json:"changes,omitzero"`  // nil (left out) in lists
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	CompletedAt *time.Time `json:"completed_at"`
@@ -410,13 +411,17 @@ func (s *server) writeRun(c *fiber.Ctx, status int, run *host.Run) error {
 		return err
 	}
 	out := toRun(run)
-	out.Steps, out.Waits, out.Children = []Step{}, []Wait{}, make([]ChildRun, len(kids))
+	out.Steps, out.Waits, out.Changes, out.Children = []Step{}, []Wait{}, []string{}, make([]ChildRun, len(kids))
 	for i, k := range kids {
 		out.Children[i] = ChildRun{ID: k.ID, Workflow: k.Workflow, Status: string(k.Status)}
 	}
 	for _, e := range entries {
 		if e.Kind == host.EntryChild {
 			continue // the children are listed with their status
+		}
+		if e.Kind == host.EntryChange {
+			out.Changes = append(out.Changes, e.Name)
+			continue
 		}
 		if e.Kind != host.EntryStep {
 			out.Waits = append(out.Waits, Wait{Kind: string(e.Kind), Name: e.Name, Status: string(e.Status), WakeAt: e.WakeAt})

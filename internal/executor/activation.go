@@ -587,8 +587,21 @@ func (a *Activation) holdStep(p *store.RunApplyParams) error {
 	if h := a.e.hooks; h.Crash != nil || h.Interrupt != nil {
 		return a.apply(p)
 	}
-	a.held = p
+	a.hold(p)
 	return nil
+}
+
+// hold adds p to the held write: the held write's entries and events come
+// first, as they happened first.
+func (a *Activation) hold(p *store.RunApplyParams) {
+	h := a.held
+	if h == nil {
+		a.held = p
+		return
+	}
+	h.Entries = append(h.Entries, p.Entries...)
+	h.Events = append(h.Events, p.Events...)
+	h.Children = append(h.Children, p.Children...)
 }
 
 // flushHeld writes the held step write, if any.

@@ -194,6 +194,9 @@ export function model(events) {
       case 'run_retried':
         item.text = `Run retried: attempt ${d.attempt} starts from the failed step`;
         break;
+      case 'change_recorded':
+        item.text = `Took the new code of change ${d.change} (patch marker recorded)`;
+        break;
       case 'nondeterminism':
         item.text = `Nondeterminism at ${d.position}: the journal has ${d.expected?.kind} ${d.expected?.name}, the code asked for ${d.found?.kind} ${d.found?.name}`;
         break;
