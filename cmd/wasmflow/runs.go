@@ -25,6 +25,7 @@ const runUsage = `Usage:
   wasmflow run signal ID NAME [--data JSON]
   wasmflow run cancel ID
   wasmflow run retry ID
+  wasmflow run upgrade ID --version V [--dry-run]
   wasmflow runs list [--status S] [--module M] [--workflow W] [--all]
 
 Starts, inspects and steers runs on a wasmflow server (--server).
@@ -48,6 +49,8 @@ func runCommand(ctx context.Context, args []string) error {
 		return runSignal(ctx, args[1:])
 	case "cancel", "retry":
 		return runTransition(ctx, args[0], args[1:])
+	case "upgrade":
+		return runUpgrade(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(runUsage)
 		return nil

@@ -110,6 +110,11 @@ func hostFunc(name string, params []engine.ValueType, result engine.ValueType, m
 			case mode == describeMode && a.describe == nil:
 				return a.fault("%s may only be called during %s", name, abi.ExportDescribe)
 			}
+			if a.verify != nil {
+				if err := a.verifyCall(name); err != nil {
+					return err
+				}
+			}
 			if !keepsHeld[name] {
 				if err := a.flushHeld(); err != nil {
 					return err
@@ -832,7 +837,7 @@ func (a *Activation) logCall(c *call) (uint64, error) {
 	if a.glog == nil {
 		a.glog = newGuestLog(a)
 	}
-	if a.replaying() || a.glog.spent() {
+	if a.replaying() || a.glog.spent() || a.verify != nil {
 		// Dropped: check the pointer, and read nothing (a guest that
 		// floods the log costs the host no copies).
 		if ptr, n := c.i32(1), c.i32(2); uint64(ptr)+uint64(n) > uint64(c.mem.Size()) {
