@@ -156,7 +156,9 @@ func checkPin(t *testing.T, c *cluster, id string, digests map[string]string) st
 			continue
 		}
 		upgraded++
-		var d struct{ From, To struct{ Version, Digest string } }
+		var d struct {
+			From, To struct{ Version, Digest string }
+		}
 		if err := json.Unmarshal(e.Data, &d); err != nil || d.From.Version != "1" || d.To.Version != "2" || d.To.Digest != digests["2"] {
 			t.Errorf("run %s: run_upgraded %s, want from 1 to 2", id, e.Data)
 		}
