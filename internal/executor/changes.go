@@ -44,9 +44,9 @@ func (a *Activation) changed(c *call) (uint64, error) {
 		// would only keep the call from being removed.
 		return abi.ChangeNew, nil
 	}
-	if err := a.checkStop(true); err != nil {
-		return 0, err
-	}
+	// No stop is checked here: changed never ends the guest call (it is
+	// not a ⏸ function), and a cancel is taken at the guest's next call
+	// that may end it.
 	t := now()
 	entry := &store.Entry{RunID: a.run.ID, Seq: a.pos, Kind: store.EntryChange, Name: id, Status: store.EntryCompleted, StartedAt: t, UpdatedAt: t}
 	p := &store.RunApplyParams{Now: t, Entries: []*store.Entry{entry}, Events: []*store.NewEvent{
