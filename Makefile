@@ -7,9 +7,11 @@ GOWASM   := GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath
 
 # Go guests: every directory under modules/go with a main package is built
 # to modules/build/go/NAME.wasm. Test guests, in modules/go/testguests, are
-# built to modules/build/test/NAME.wasm.
+# built to modules/build/test/NAME.wasm, but for versions, which is built in
+# four versions (below).
 GO_GUESTS      := $(patsubst modules/go/%/main.go,%,$(wildcard modules/go/*/main.go))
-GO_TESTGUESTS  := $(patsubst modules/go/testguests/%/main.go,%,$(wildcard modules/go/testguests/*/main.go))
+GO_TESTGUESTS  := $(filter-out versions,$(patsubst modules/go/testguests/%/main.go,%,$(wildcard modules/go/testguests/*/main.go)))
+VERSIONS       := 1 2 3 4
 GO_SOURCES     := $(shell find abi sdk/go modules/go -name '*.go' -o -name go.mod)
 
 .PHONY: all build modules rust-modules rust-toolchain dev test chaos bench clean
@@ -19,7 +21,8 @@ all: build modules
 build:
 	$(GO) build -o bin/wasmflow ./cmd/wasmflow
 
-modules: $(GO_GUESTS:%=$(BUILD)/go/%.wasm) $(GO_TESTGUESTS:%=$(BUILD)/test/%.wasm) $(BUILD)/test/steps-reordered.wasm
+modules: $(GO_GUESTS:%=$(BUILD)/go/%.wasm) $(GO_TESTGUESTS:%=$(BUILD)/test/%.wasm) $(BUILD)/test/steps-reordered.wasm \
+	$(VERSIONS:%=$(BUILD)/test/versions-v%.wasm)
 
 $(BUILD)/go/%.wasm: $(GO_SOURCES)
 	@mkdir -p $(dir $@)
@@ -34,6 +37,12 @@ $(BUILD)/test/%.wasm: $(GO_SOURCES)
 $(BUILD)/test/steps-reordered.wasm: $(GO_SOURCES)
 	@mkdir -p $(dir $@)
 	cd modules/go && $(GOWASM) -ldflags "-X main.order=reordered" -o ../../$@ ./testguests/steps
+
+# The versions test guest's code in versions 1 to 4 (patch markers; see
+# modules/TESTGUESTS.md), from one source.
+$(BUILD)/test/versions-v%.wasm: $(GO_SOURCES)
+	@mkdir -p $(dir $@)
+	cd modules/go && $(GOWASM) -ldflags "-X main.version=$*" -o ../../$@ ./testguests/versions
 
 # Rust guests: every modules/rust/NAME/src/lib.rs is a cdylib built to
 # modules/build/rust/NAME.wasm against the SDK in sdk/rust, built as an rlib.
@@ -56,10 +65,11 @@ RUST_GUESTS  := $(patsubst modules/rust/%/src/lib.rs,%,$(wildcard modules/rust/*
 RUST_SDK     := $(BUILD)/rust/libwasmflow.rlib
 # Rust test guests (modules/TESTGUESTS.md): every
 # modules/rust/testguests/NAME/src/lib.rs, built to modules/build/rust/NAME.wasm
-# like the examples, plus steps-reordered.wasm.
-RUST_TESTGUESTS := $(patsubst modules/rust/testguests/%/src/lib.rs,%,$(wildcard modules/rust/testguests/*/src/lib.rs))
+# like the examples, plus steps-reordered.wasm and versions-v1 to -v4.wasm.
+RUST_TESTGUESTS := $(filter-out versions,$(patsubst modules/rust/testguests/%/src/lib.rs,%,$(wildcard modules/rust/testguests/*/src/lib.rs)))
 
-rust-modules: $(RUST_GUESTS:%=$(BUILD)/rust/%.wasm) $(RUST_TESTGUESTS:%=$(BUILD)/rust/%.wasm) $(BUILD)/rust/steps-reordered.wasm
+rust-modules: $(RUST_GUESTS:%=$(BUILD)/rust/%.wasm) $(RUST_TESTGUESTS:%=$(BUILD)/rust/%.wasm) $(BUILD)/rust/steps-reordered.wasm \
+	$(VERSIONS:%=$(BUILD)/rust/versions-v%.wasm)
 
 rust-toolchain:
 	@test -x $(RUSTC_WASM) || { echo "rust-modules: $(RUSTC_WASM) not found; install it with: apt-get update && apt-get install -y rustc libstd-rust-dev-wasm32" >&2; exit 1; }
@@ -79,6 +89,11 @@ $(BUILD)/rust/%.wasm: modules/rust/testguests/%/src/*.rs $(RUST_SDK) | rust-tool
 # (the crate's feature "reordered").
 $(BUILD)/rust/steps-reordered.wasm: modules/rust/testguests/steps/src/*.rs $(RUST_SDK) | rust-toolchain
 	$(RUSTC_WASM) $(RUSTFLAGS_WASM) --cfg 'feature="reordered"' --crate-type cdylib --crate-name steps_reordered --extern wasmflow=$(RUST_SDK) -o $@ modules/rust/testguests/steps/src/lib.rs
+
+# The Rust versions test guest's code in versions 1 to 4 (the crate's
+# features v2, v3 and v4; none is version 1).
+$(BUILD)/rust/versions-v%.wasm: modules/rust/testguests/versions/src/*.rs $(RUST_SDK) | rust-toolchain
+	$(RUSTC_WASM) $(RUSTFLAGS_WASM) --cfg 'feature="v$*"' --crate-type cdylib --crate-name versions_v$* --extern wasmflow=$(RUST_SDK) -o $@ modules/rust/testguests/versions/src/lib.rs
 
 dev: modules
 	$(GO) run ./cmd/wasmflow dev

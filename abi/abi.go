@@ -69,6 +69,7 @@ const (
 	FuncAwaitSignal            = "await_signal"             // (name_ptr, name_len, timeout_ms i64) -> i32
 	FuncChildStart             = "child_start"              // (req_ptr, req_len) -> i32
 	FuncChildAwait             = "child_await"              // (ids_ptr, ids_len, mode, timeout_ms i64) -> i32
+	FuncChanged                = "changed"                  // (name_ptr, name_len, flags) -> i32
 	FuncComplete               = "complete"                 // (ptr, len) -> i32
 	FuncFail                   = "fail"                     // (ptr, len) -> i32
 	FuncLog                    = "log"                      // (level, ptr, len) -> i32
@@ -197,6 +198,24 @@ type ChildResult struct {
 	Output JSON   `json:"output,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
+
+// Flags of FuncChanged.
+const (
+	// ChangeAsk asks whether the run takes the new code of the change.
+	ChangeAsk = 0
+	// ChangeDeprecated says the old code of the change is gone: the run
+	// takes the new code, and nothing is recorded (ABI.md, section 5.10).
+	ChangeDeprecated = 1
+)
+
+// Results of FuncChanged.
+const (
+	// ChangeOld: take the old code; the run's journal was written before
+	// the change.
+	ChangeOld = 0
+	// ChangeNew: take the new code.
+	ChangeNew = 1
+)
 
 // Levels for FuncLog.
 const (

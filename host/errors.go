@@ -50,6 +50,12 @@ const (
 	// ErrInvalidTransition: Cancel or Retry of a run whose status does not
 	// allow it. An ErrConflict.
 	ErrInvalidTransition ErrorKind = "invalid_transition"
+	// ErrRunRunning: UpgradeRun of a run that is running; it can be
+	// upgraded once it suspends. An ErrConflict.
+	ErrRunRunning ErrorKind = "run_running"
+	// ErrUpgradeDiverged: UpgradeRun to a version whose code diverges from
+	// the run's journal (a *DivergenceError says where). An ErrConflict.
+	ErrUpgradeDiverged ErrorKind = "upgrade_diverged"
 	// ErrTooLarge: a payload or a module is over its limit; the message
 	// names the limit and its value.
 	ErrTooLarge ErrorKind = "too_large"
@@ -70,6 +76,8 @@ var broader = map[ErrorKind]ErrorKind{
 	ErrIdempotencyKeyReused: ErrConflict,
 	ErrRunFinished:          ErrConflict,
 	ErrInvalidTransition:    ErrConflict,
+	ErrRunRunning:           ErrConflict,
+	ErrUpgradeDiverged:      ErrConflict,
 }
 
 // Error returns the kind in words ("not found").

@@ -39,8 +39,9 @@ const (
 	StatusFailed    = store.StatusFailed
 	StatusCancelled = store.StatusCancelled
 
-	EntryStep  = store.EntryStep
-	EntryChild = store.EntryChild
+	EntryStep   = store.EntryStep
+	EntryChild  = store.EntryChild
+	EntryChange = store.EntryChange
 
 	ScopeRead  = store.ScopeRead
 	ScopeWrite = store.ScopeWrite

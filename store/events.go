@@ -246,6 +246,12 @@ type ModuleRef struct {
 	Version string `json:"version"`
 }
 
+// ChangeRecorded is the data of change_recorded: the run took the new
+// code of a change and its journal now has the change's marker.
+type ChangeRecorded struct {
+	Change string `json:"change"` // the change id
+}
+
 // The EventType methods implement EventData.
 
 func (RunCreated) EventType() EventType          { return EventRunCreated }
@@ -268,6 +274,7 @@ func (RunRetried) EventType() EventType          { return EventRunRetried }
 func (Nondeterminism) EventType() EventType      { return EventNondeterminism }
 func (ChildStarted) EventType() EventType        { return EventChildStarted }
 func (RunUpgraded) EventType() EventType         { return EventRunUpgraded }
+func (ChangeRecorded) EventType() EventType      { return EventChangeRecorded }
 
 // EventType is run_completed, run_failed or run_cancelled, after the
 // run's Status (run_failed for any status but completed and cancelled).

@@ -91,6 +91,8 @@ func TestEventData(t *testing.T) {
 			store.EventRunUpgraded, `{"from":{"digest":"sha256:01","version":"1"},"position":3,"to":{"digest":"sha256:02","version":"2"}}`},
 		{"child_completed's type", store.ChildEnded{Status: store.StatusCompleted, Output: json.RawMessage(`1`)},
 			store.EventChildCompleted, `{"child":"","workflow":"","status":"completed","output":1}`},
+		{"change_recorded", store.ChangeRecorded{Change: "fix-123"},
+			store.EventChangeRecorded, `{"change":"fix-123"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -355,6 +355,10 @@ const (
 	// EntryChildren is a wait for child runs: Name is "all" or "any",
 	// Output the answer (ABI.md, section 5.9) once received.
 	EntryChildren EntryKind = "children"
+	// EntryChange is a patch marker (ABI.md, section 5.10): Name is the
+	// change id; its status is completed. It says the run took the new
+	// code of that change.
+	EntryChange EntryKind = "change"
 )
 
 // EntryStatus is the status of a journal entry. Steps go running →
@@ -458,6 +462,7 @@ const (
 	EventChildCompleted    EventType = "child_completed"
 	EventChildFailed       EventType = "child_failed"
 	EventRunUpgraded       EventType = "run_upgraded"
+	EventChangeRecorded    EventType = "change_recorded"
 )
 
 // Event is one event of a run's timeline. Seq counts from 1 per run without

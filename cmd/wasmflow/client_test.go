@@ -304,6 +304,32 @@ func TestClientCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("run upgrade and module upgrade move runs after the replay check", func(t *testing.T) {
+		t.Parallel()
+		for _, v := range []string{"1", "2", "3"} {
+			c.ok(t, "module", "push", testmodules.Path(t, "versions-v"+v), "--name", "versions", "--version", v)
+		}
+		one := field(t, c.ok(t, "run", "start", "versions", "order", "--version", "1", "--wait", "30s").stdout, "run")
+		two := field(t, c.ok(t, "run", "start", "versions", "order", "--version", "1", "--wait", "30s").stdout, "run")
+		r := c.run(t, "run", "upgrade", one, "--version", "3")
+		if r.code != 1 || !strings.Contains(r.stderr, "wasmflow: upgrade_diverged: ") || !strings.Contains(r.stderr, `step "x"`) {
+			t.Fatalf("upgrade to an incompatible version: exit %d\nstderr:\n%s", r.code, r.stderr)
+		}
+		if out := c.ok(t, "run", "upgrade", one, "--version", "2", "--dry-run").stdout; !strings.Contains(out, "up to position 2") {
+			t.Errorf("run upgrade --dry-run:\n%s", out)
+		}
+		if out := c.ok(t, "run", "upgrade", one, "--version", "2").stdout; field(t, out, "workflow") != "versions/order (module version 2)" {
+			t.Errorf("run upgrade:\n%s", out)
+		}
+		out := c.ok(t, "module", "upgrade", "versions", "--from", "1", "--to", "3", "--dry-run").stdout
+		if !strings.Contains(out, "1 checked, 0 would be upgraded (dry run), 1 diverged") || !strings.Contains(out, two) {
+			t.Errorf("module upgrade --dry-run to 3:\n%s", out)
+		}
+		if out := c.ok(t, "module", "upgrade", "versions", "--from", "1", "--to", "2").stdout; !strings.Contains(out, "1 checked, 1 upgraded, 0 diverged") {
+			t.Errorf("module upgrade to 2:\n%s", out)
+		}
+	})
+
 	t.Run("run cancel stops a waiting run once", func(t *testing.T) {
 		t.Parallel()
 		r := c.ok(t, "run", "start", "faults", "await", "--wait", "30s")

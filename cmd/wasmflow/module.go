@@ -20,6 +20,7 @@ const moduleUsage = `Usage:
   wasmflow module push FILE --name NAME [--version V]
   wasmflow module list
   wasmflow module delete NAME --version V
+  wasmflow module upgrade NAME --from V1 --to V2 [--dry-run]
 
 Uploads, lists and deletes workflow modules on a wasmflow server (--server).
 
@@ -38,6 +39,8 @@ func moduleCommand(ctx context.Context, args []string) error {
 		return moduleList(ctx, args[1:])
 	case "delete":
 		return moduleDelete(ctx, args[1:])
+	case "upgrade":
+		return moduleUpgrade(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(moduleUsage)
 		return nil

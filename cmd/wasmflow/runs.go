@@ -25,6 +25,7 @@ const runUsage = `Usage:
   wasmflow run signal ID NAME [--data JSON]
   wasmflow run cancel ID
   wasmflow run retry ID
+  wasmflow run upgrade ID --version V [--dry-run]
   wasmflow runs list [--status S] [--module M] [--workflow W] [--all]
 
 Starts, inspects and steers runs on a wasmflow server (--server).
@@ -48,6 +49,8 @@ func runCommand(ctx context.Context, args []string) error {
 		return runSignal(ctx, args[1:])
 	case "cancel", "retry":
 		return runTransition(ctx, args[0], args[1:])
+	case "upgrade":
+		return runUpgrade(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(runUsage)
 		return nil
@@ -77,7 +80,7 @@ Starts a run of WORKFLOW, exported by the latest version of MODULE (or
 waits for a signal, or the wait is over. While it waits it shows the run's
 progress on standard error: one updating line on a terminal (the step being
 run, its cursor, the run's status), the run's events one a line otherwise.
-Exits with status 1 if the run failed or was cancelled.
+With --wait, exits with status 1 if the run failed or was cancelled.
 `)
 	input := fs.String("input", "", "the run's input, as JSON; default null")
 	key := fs.String("idempotency-key", "", "starting twice with the same key gives the run of the first start, not a second run")
@@ -121,7 +124,12 @@ Exits with status 1 if the run failed or was cancelled.
 	if err != nil {
 		return err
 	}
-	if *wait > 0 && !settled(raw.Status) {
+	if *wait == 0 {
+		// Started, not awaited: a run that failed at once before it was
+		// printed is the run's outcome, not the command's.
+		return nil
+	}
+	if !settled(raw.Status) {
 		fmt.Fprintf(os.Stderr, "run %s is still %s after %s; follow it with: wasmflow run events %s --follow\n", raw.ID, raw.Status, *wait, raw.ID)
 	}
 	return runOutcome(raw)

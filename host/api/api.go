@@ -82,6 +82,8 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 	v1.Post("/runs/:id/signals/:name", s.signal)
 	v1.Post("/runs/:id/cancel", s.cancel)
 	v1.Post("/runs/:id/retry", s.retry)
+	v1.Post("/runs/:id/upgrade", s.upgradeRun)
+	v1.Post("/modules/:name/upgrade", s.upgradeModule)
 	app.Use(func(c *fiber.Ctx) error {
 		return apiError(host.ErrNotFound, "no route "+c.Method()+" "+c.Path())
 	})
@@ -111,6 +113,9 @@ type server struct {
 //	409 run_finished        a signal to a run that has finished
 //	409 invalid_transition  cancel or retry of a run whose status does not allow it
 //	409 version_in_use      DELETE of a module version that runs still need (the message says how many)
+//	409 run_running         upgrade of a run that is running (upgrade it once it suspends)
+//	409 upgrade_diverged    upgrade to a version whose code diverges from the run's journal; the
+//	                        error's divergence names the first position where they disagree
 //	413 too_large           the body, a module or a payload is over its limit (the message names the limit)
 //	422 workflow_not_found  POST /v1/runs names a workflow the module does not export
 //	500 internal            a bug; the message says what failed
@@ -124,6 +129,9 @@ type Error struct {
 type ErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Divergence, in a 409 upgrade_diverged, is where the version's code
+	// and the run's journal first disagree.
+	Divergence *Divergence `json:"divergence,omitempty"`
 }
 
 type httpError struct {
@@ -155,6 +163,8 @@ var statuses = map[host.ErrorKind]int{
 	host.ErrRunFinished:          fiber.StatusConflict,
 	host.ErrInvalidTransition:    fiber.StatusConflict,
 	host.ErrVersionInUse:         fiber.StatusConflict,
+	host.ErrRunRunning:           fiber.StatusConflict,
+	host.ErrUpgradeDiverged:      fiber.StatusConflict,
 	host.ErrTooLarge:             fiber.StatusRequestEntityTooLarge,
 	host.ErrWorkflowNotFound:     fiber.StatusUnprocessableEntity,
 	host.ErrInternal:             fiber.StatusInternalServerError,
@@ -201,6 +211,10 @@ func errorHandler(c *fiber.Ctx, err error) error {
 			msg += "; try again"
 		}
 		he = apiError(kind, msg).(*httpError)
+		var de *host.DivergenceError
+		if errors.As(err, &de) {
+			he.body.Divergence = toDivergence(&de.Divergence)
+		}
 	}
 	return c.Status(he.status).JSON(Error{Error: he.body})
 }
@@ -363,6 +377,7 @@ type Run struct {
 	Children    []ChildRun `json:"children,omitzero"` // nil (left out) in lists
 	Steps       []Step     `json:"steps,omitzero"`    // nil (left out) in lists
 	Waits       []Wait     `json:"waits,omitzero"`    // nil (left out) in lists
+	Changes     []string   `json:"changes,omitzero"`  // nil (left out) in lists
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	CompletedAt *time.Time `json:"completed_at"`
@@ -410,13 +425,17 @@ func (s *server) writeRun(c *fiber.Ctx, status int, run *host.Run) error {
 		return err
 	}
 	out := toRun(run)
-	out.Steps, out.Waits, out.Children = []Step{}, []Wait{}, make([]ChildRun, len(kids))
+	out.Steps, out.Waits, out.Changes, out.Children = []Step{}, []Wait{}, []string{}, make([]ChildRun, len(kids))
 	for i, k := range kids {
 		out.Children[i] = ChildRun{ID: k.ID, Workflow: k.Workflow, Status: string(k.Status)}
 	}
 	for _, e := range entries {
 		if e.Kind == host.EntryChild {
 			continue // the children are listed with their status
+		}
+		if e.Kind == host.EntryChange {
+			out.Changes = append(out.Changes, e.Name)
+			continue
 		}
 		if e.Kind != host.EntryStep {
 			out.Waits = append(out.Waits, Wait{Kind: string(e.Kind), Name: e.Name, Status: string(e.Status), WakeAt: e.WakeAt})

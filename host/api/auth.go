@@ -45,10 +45,8 @@ func requiredScope(method, path string) host.TokenScope {
 		return "" // the web UI's static files; it asks for a token for the API
 	case read:
 		return host.ScopeRead // every read, /metrics and /v1/openapi.json included
-	case method == fiber.MethodPost && path == "/v1/modules":
-		return host.ScopeAdmin
-	case method == fiber.MethodDelete && strings.HasPrefix(path, "/v1/modules/"):
-		return host.ScopeAdmin
+	case path == "/v1/modules" || strings.HasPrefix(path, "/v1/modules/"):
+		return host.ScopeAdmin // uploading modules, moving a module's runs between its versions
 	default:
 		return host.ScopeWrite // starting runs, signals, cancel, retry
 	}

@@ -24,6 +24,8 @@ func TestRequiredScope(t *testing.T) {
 		{"POST", "/V1/MODULES//", store.ScopeAdmin},
 		{"DELETE", "/v1/modules/shop/versions/1", store.ScopeAdmin},
 		{"DELETE", "/V1/Modules/shop/versions/1/", store.ScopeAdmin},
+		{"POST", "/v1/modules/shop/upgrade", store.ScopeAdmin},
+		{"POST", "/v1/runs/r1/upgrade", store.ScopeWrite},
 		{"POST", "/v1/runs", store.ScopeWrite},
 		{"POST", "/v1/runs/r1/signals/go", store.ScopeWrite},
 		{"POST", "/v1/runs/r1/cancel", store.ScopeWrite},

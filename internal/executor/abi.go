@@ -42,6 +42,7 @@ func HostFuncs() []engine.HostFunc {
 		hostFunc(abi.FuncAwaitSignal, []engine.ValueType{i32, i32, i64}, i32, runMode, (*Activation).awaitSignal),
 		hostFunc(abi.FuncChildStart, []engine.ValueType{i32, i32}, i32, runMode, (*Activation).childStart),
 		hostFunc(abi.FuncChildAwait, []engine.ValueType{i32, i32, i32, i64}, i32, runMode, (*Activation).childAwait),
+		hostFunc(abi.FuncChanged, []engine.ValueType{i32, i32, i32}, i32, runMode, (*Activation).changed),
 		hostFunc(abi.FuncComplete, []engine.ValueType{i32, i32}, i32, runMode, (*Activation).complete),
 		hostFunc(abi.FuncFail, []engine.ValueType{i32, i32}, i32, runMode, (*Activation).failCall),
 		hostFunc(abi.FuncLog, []engine.ValueType{i32, i32, i32}, i32, anyMode, (*Activation).logCall),
@@ -59,10 +60,11 @@ var parks = map[string]bool{
 }
 
 // keepsHeld are the host functions that leave the held write (holdStep,
-// holdChild) held: complete merges it into its own write, child_start adds
-// to it, and the others show nothing of it outside the activation.
+// holdChild, changed) held: complete merges it into its own write,
+// child_start and changed add to it, and the others show nothing of it
+// outside the activation.
 var keepsHeld = map[string]bool{
-	abi.FuncComplete: true, abi.FuncLog: true, abi.FuncChildStart: true,
+	abi.FuncComplete: true, abi.FuncLog: true, abi.FuncChildStart: true, abi.FuncChanged: true,
 	abi.FuncResultLen: true, abi.FuncResultRead: true,
 }
 
@@ -107,6 +109,11 @@ func hostFunc(name string, params []engine.ValueType, result engine.ValueType, m
 				return a.fault("%s may not be called during %s", name, abi.ExportDescribe)
 			case mode == describeMode && a.describe == nil:
 				return a.fault("%s may only be called during %s", name, abi.ExportDescribe)
+			}
+			if a.verify != nil {
+				if err := a.verifyCall(name); err != nil {
+					return err
+				}
 			}
 			if !keepsHeld[name] {
 				if err := a.flushHeld(); err != nil {
@@ -830,7 +837,7 @@ func (a *Activation) logCall(c *call) (uint64, error) {
 	if a.glog == nil {
 		a.glog = newGuestLog(a)
 	}
-	if a.replaying() || a.glog.spent() {
+	if a.replaying() || a.glog.spent() || a.verify != nil {
 		// Dropped: check the pointer, and read nothing (a guest that
 		// floods the log costs the host no copies).
 		if ptr, n := c.i32(1), c.i32(2); uint64(ptr)+uint64(n) > uint64(c.mem.Size()) {

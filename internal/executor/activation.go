@@ -59,6 +59,7 @@ type Activation struct {
 	stepCancel context.CancelCauseFunc  // stops the guest when a step times out
 	cause      string                   // why the run is being interrupted (Interrupt*)
 	capture    *captureState            // making a module's init image, not running a run
+	verify     *verifyState             // checking code against the journal (Verify), not running the run
 	prep       *Prepared                // the module as activations start it
 	first      int                      // the journal position of entries[0]
 	parkable   bool                     // the host call in progress may answer Park
@@ -511,6 +512,10 @@ func (a *Activation) startMono() int64 {
 // apply writes p, fenced, adding pending events and progress. Any failure
 // ends the guest call (errEndCall) with a.end set.
 func (a *Activation) apply(p *store.RunApplyParams) error {
+	if a.verify != nil {
+		// Unreachable: a check ends before any call that writes.
+		return a.fault("internal error: a replay check tried to write to run %s", a.run.ID)
+	}
 	p.RunID, p.Fence = a.run.ID, a.run.Fence
 	if p.Now.IsZero() {
 		p.Now = now()
@@ -587,8 +592,21 @@ func (a *Activation) holdStep(p *store.RunApplyParams) error {
 	if h := a.e.hooks; h.Crash != nil || h.Interrupt != nil {
 		return a.apply(p)
 	}
-	a.held = p
+	a.hold(p)
 	return nil
+}
+
+// hold adds p to the held write: the held write's entries and events come
+// first, as they happened first.
+func (a *Activation) hold(p *store.RunApplyParams) {
+	h := a.held
+	if h == nil {
+		a.held = p
+		return
+	}
+	h.Entries = append(h.Entries, p.Entries...)
+	h.Events = append(h.Events, p.Events...)
+	h.Children = append(h.Children, p.Children...)
 }
 
 // flushHeld writes the held step write, if any.
@@ -744,7 +762,16 @@ func (a *Activation) next(kind store.EntryKind, name string) (*store.Entry, erro
 	}
 	e := a.entries[a.pos-a.first]
 	if e.Kind != kind || e.Name != name {
+		if a.verify != nil {
+			a.diverged(string(kind), name, "")
+			return nil, errEndCall
+		}
 		return nil, a.nondeterminism(fmt.Sprintf("journal position %d", e.Seq), string(e.Kind), e.Name, string(kind), name)
+	}
+	if a.verify != nil {
+		if err := a.verifyEntry(e); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }

@@ -207,15 +207,8 @@ func (a *Activation) holdChild(p *store.RunApplyParams) error {
 	if h := a.e.hooks; h.Crash != nil || h.Interrupt != nil {
 		return a.apply(p)
 	}
-	if a.held == nil {
-		a.held = p
-		return nil
-	}
-	h := a.held
-	h.Entries = append(h.Entries, p.Entries...)
-	h.Events = append(h.Events, p.Events...)
-	h.Children = append(h.Children, p.Children...)
-	if len(h.Children) >= maxHeldChildren {
+	a.hold(p)
+	if len(a.held.Children) >= maxHeldChildren {
 		return a.flushHeld()
 	}
 	return nil

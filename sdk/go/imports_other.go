@@ -28,6 +28,7 @@ func sysSleep(namePtr, nameLen uint32, durationMS int64) uint32      { panic(not
 func sysAwaitSignal(namePtr, nameLen uint32, timeoutMS int64) uint32 { panic(notInHost) }
 func sysChildStart(ptr, n uint32) uint32                             { panic(notInHost) }
 func sysChildAwait(ptr, n, mode uint32, timeoutMS int64) uint32      { panic(notInHost) }
+func sysChanged(namePtr, nameLen, flags uint32) uint32               { panic(notInHost) }
 func sysComplete(ptr, n uint32) uint32                               { panic(notInHost) }
 func sysFail(ptr, n uint32) uint32                                   { panic(notInHost) }
 func sysLog(level, ptr, n uint32) uint32                             { panic(notInHost) }

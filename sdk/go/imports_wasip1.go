@@ -65,6 +65,9 @@ func sysChildStart(ptr, n uint32) uint32
 //go:wasmimport wasmflow child_await
 func sysChildAwait(ptr, n, mode uint32, timeoutMS int64) uint32
 
+//go:wasmimport wasmflow changed
+func sysChanged(namePtr, nameLen, flags uint32) uint32
+
 //go:wasmimport wasmflow complete
 func sysComplete(ptr, n uint32) uint32
 

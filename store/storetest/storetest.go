@@ -37,6 +37,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, snapshotScenarios...)
 	all = append(all, childScenarios...)
 	all = append(all, versionScenarios...)
+	all = append(all, changeScenarios...)
 	for _, sc := range all {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()

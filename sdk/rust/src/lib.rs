@@ -23,6 +23,7 @@
 //! workflow cannot continue past the panic, so the run compensates and fails
 //! as if the workflow had returned the step's error with `?`.
 
+mod change;
 mod child;
 mod context;
 mod error;

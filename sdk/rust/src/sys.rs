@@ -17,6 +17,9 @@ pub const AWAIT_ALL: u32 = 0;
 pub const AWAIT_ANY: u32 = 1;
 pub const CHILDREN_READY: u32 = 0;
 pub const CHILDREN_TIMED_OUT: u32 = 1;
+pub const CHANGE_ASK: u32 = 0;
+pub const CHANGE_DEPRECATED: u32 = 1;
+pub const CHANGE_NEW: u32 = 1;
 
 #[cfg(target_arch = "wasm32")]
 mod imports {
@@ -41,6 +44,7 @@ mod imports {
         pub fn await_signal(ptr: *const u8, len: u32, timeout_ms: i64) -> u32;
         pub fn child_start(ptr: *const u8, len: u32) -> u32;
         pub fn child_await(ptr: *const u8, len: u32, mode: u32, timeout_ms: i64) -> u32;
+        pub fn changed(ptr: *const u8, len: u32, flags: u32) -> u32;
         pub fn complete(ptr: *const u8, len: u32) -> u32;
         pub fn fail(ptr: *const u8, len: u32) -> u32;
         pub fn log(level: u32, ptr: *const u8, len: u32) -> u32;
@@ -82,6 +86,7 @@ mod imports {
         await_signal(ptr: *const u8, len: u32, timeout_ms: i64) -> u32;
         child_start(ptr: *const u8, len: u32) -> u32;
         child_await(ptr: *const u8, len: u32, mode: u32, timeout_ms: i64) -> u32;
+        changed(ptr: *const u8, len: u32, flags: u32) -> u32;
         complete(ptr: *const u8, len: u32) -> u32;
         fail(ptr: *const u8, len: u32) -> u32;
         log(level: u32, ptr: *const u8, len: u32) -> u32;
@@ -195,6 +200,11 @@ pub fn child_start(req: &[u8]) -> u32 {
 pub fn child_await(ids: &[u8], mode: u32, timeout_ms: i64) -> u32 {
     let (p, n) = raw(ids);
     unsafe { imports::child_await(p, n, mode, timeout_ms) }
+}
+
+pub fn changed(id: &str, flags: u32) -> u32 {
+    let (p, n) = raw(id.as_bytes());
+    unsafe { imports::changed(p, n, flags) }
 }
 
 /// Completes the run; the host never returns from it.

@@ -460,6 +460,11 @@ export function runPage(main, [id], {signal, toast}) {
         rows: m.signals.map((s) => ({cells: [h('strong', null, s.name), time(s.at, fmtClock),
           s.consumedAt ? time(s.consumedAt, fmtClock) : h('span', {class: 'muted'}, 'pending')]}))}));
     }
+    const changes = run?.changes ?? [];
+    if (changes.length) {
+      parts.push(table({caption: 'Patch markers: the changes whose new code the run took', className: 'changes', columns: ['Change'],
+        rows: changes.map((c) => ({cells: [h('code', null, c)]}))}));
+    }
     replace(waitsEl, parts.length ? parts : h('p', {class: 'muted'}, 'No timers, signals or waits.'));
   }
 

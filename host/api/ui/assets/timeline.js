@@ -197,6 +197,9 @@ export function model(events) {
       case 'run_upgraded':
         item.text = `Run upgraded from version ${d.from?.version} to version ${d.to?.version}: its code made the journal's ${d.position} calls in the same order`;
         break;
+      case 'change_recorded':
+        item.text = `Took the new code of change ${d.change} (patch marker recorded)`;
+        break;
       case 'nondeterminism':
         item.text = `Nondeterminism at ${d.position}: the journal has ${d.expected?.kind} ${d.expected?.name}, the code asked for ${d.found?.kind} ${d.found?.name}`;
         break;
