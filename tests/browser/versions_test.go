@@ -91,3 +91,58 @@ func TestWebUIShowsPinnedRunsAndDeletesAVersion(t *testing.T) {
 		return location.hash === '#/runs?module=shop&version=1' && rows.length === 1 && rows[0].dataset.runId === %q;
 	})()`, waiting.ID), minute)
 }
+
+// The run page's upgrade control shows where an incompatible version's
+// code diverges from the run's journal (position, what the journal holds,
+// what the code asked for), leaving the run on its version, and moves the
+// run to a compatible version, which the page then shows.
+func TestWebUIUpgradesARun(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "5s")
+	c.Start()
+	admin := c.Client(0)
+	for v := 1; v <= 3; v++ {
+		admin.JSON(t, "POST", fmt.Sprintf("/v1/modules?name=versions&version=%d", v), testmodules.Bytes(t, fmt.Sprintf("versions-v%d", v)), http.StatusCreated, nil)
+	}
+	var old run
+	admin.JSON(t, "POST", "/v1/runs?wait=20s", map[string]any{"module": "versions", "version": "1", "workflow": "order"}, http.StatusCreated, &old)
+	const minute = time.Minute
+	c.WaitFor(0, old.ID, minute, "waiting", func(r run, _ []event) bool { return r.Status == "waiting" })
+
+	b := newBrowser(t)
+	b.do("open the run's page", chromedp.Navigate(c.Servers[0].URL+"/#/runs/"+old.ID))
+	b.waitFor("the token form", `!!document.querySelector('#token-form')`, minute)
+	b.do("enter the token", chromedp.SendKeys(chromedp.CSS("#token"), c.Token), chromedp.Click(chromedp.CSS("#token-form button[type=submit]")))
+	b.waitFor("the other versions offered", shownStatus+` === 'waiting' &&
+		[...document.querySelectorAll('#upgrade-version option')].map((o) => o.value).join() === '3,2'`, minute)
+
+	b.do("upgrade to version 3", chromedp.SetValue(chromedp.CSS("#upgrade-version"), "3"), chromedp.Click(chromedp.CSS("#upgrade-run")))
+	b.waitFor("the divergence: position, journal and code", `(() => {
+		const res = document.querySelector('#upgrade-result');
+		const dd = [...document.querySelectorAll('#upgrade-divergence dd')].map((d) => d.textContent);
+		return res.classList.contains('error') && res.textContent.includes('diverges from the run\'s journal at position 1') &&
+			dd.join('|') === 'step b|step x';
+	})()`, minute)
+	if r := c.Get(0, old.ID); r.Status != "waiting" {
+		t.Fatalf("after a refused upgrade the run is %s, want waiting", r.Status)
+	}
+	b.screenshot("ui-upgrade-diverged.png")
+
+	b.do("upgrade to version 2", chromedp.SetValue(chromedp.CSS("#upgrade-version"), "2"), chromedp.Click(chromedp.CSS("#upgrade-run")))
+	b.waitFor("the run on version 2, with run_upgraded in its timeline, offering versions 3 and 1", `(() => {
+		const res = document.querySelector('#upgrade-result');
+		const summary = document.querySelector('#summary-title')?.parentElement?.textContent ?? '';
+		return !res.classList.contains('error') && res.textContent.startsWith('Upgraded: the run is now on version 2') &&
+			summary.includes('version 2') &&
+			(document.querySelector('#timeline li[data-type="run_upgraded"]')?.textContent ?? '').includes('from version 1 to version 2') &&
+			[...document.querySelectorAll('#upgrade-version option')].map((o) => o.value).join() === '3,1';
+	})()`, minute)
+	b.screenshot("ui-upgraded.png")
+	var got struct {
+		ModuleVersion string `json:"module_version"`
+	}
+	admin.JSON(t, "GET", "/v1/runs/"+old.ID, nil, http.StatusOK, &got)
+	if got.ModuleVersion != "2" {
+		t.Fatalf("the API says the run is on version %s after the upgrade, want 2", got.ModuleVersion)
+	}
+}
