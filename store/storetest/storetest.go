@@ -36,6 +36,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, tokenScenarios...)
 	all = append(all, snapshotScenarios...)
 	all = append(all, childScenarios...)
+	all = append(all, purgeScenarios...)
 	for _, sc := range all {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
