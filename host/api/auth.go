@@ -47,6 +47,8 @@ func requiredScope(method, path string) host.TokenScope {
 		return host.ScopeRead // every read, /metrics and /v1/openapi.json included
 	case method == fiber.MethodPost && path == "/v1/modules":
 		return host.ScopeAdmin
+	case method == fiber.MethodPost && path == "/v1/runs/purge":
+		return host.ScopeAdmin // deletes runs for good
 	default:
 		return host.ScopeWrite // starting runs, signals, cancel, retry
 	}
