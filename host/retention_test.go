@@ -136,10 +136,12 @@ func TestCancelRunsByFilter(t *testing.T) {
 		}
 		sameCounts(t, "after the dry run", statuses(t, st, "shop"), map[store.RunStatus]int64{store.StatusWaiting: 1000, store.StatusCompleted: 3})
 
+		began := time.Now()
 		res, err := h.CancelRuns(ctx, &host.RunFilter{Module: "shop"}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("cancelled %d runs in %s", res.Done, time.Since(began).Round(time.Millisecond))
 		if res.Matched != 1000 || res.Done != 1000 || res.Requested != 0 || len(res.Skipped) != 0 {
 			t.Fatalf("cancel: %+v, want 1000 matched and cancelled", res)
 		}
