@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,5 +174,37 @@ var purgeScenarios = []scenario{
 		equal(t, "other", getRun(t, st, "other").Status, store.StatusCompleted)
 		kept(t, st, "c1")
 		equal(t, "the children, whose parent is gone", purgeAll(t, st, store.RunPurgeParams{Before: at(time.Hour)}), int64(4))
+	}},
+	{"purges at once delete each run once, between them", func(t *testing.T, st store.Store) {
+		for i := range 60 {
+			finished(t, st, fmt.Sprintf("r%02d", i), store.StatusCompleted, at(time.Minute))
+		}
+		insertRun(t, st, "pending", t0)
+		var total atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Go(func() {
+				for {
+					res, err := st.RunPurge(ctx, &store.RunPurgeParams{Before: at(time.Hour), Limit: 7})
+					if err != nil {
+						errs <- err
+						return
+					}
+					if res.Count == 0 {
+						return
+					}
+					total.Add(res.Count)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			ok(t, err)
+		}
+		equal(t, "purged", total.Load(), int64(60))
+		equal(t, "left to purge", purge(t, st, store.RunPurgeParams{Before: at(time.Hour), DryRun: true}), int64(0))
+		kept(t, st, "pending")
 	}},
 }
