@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wasmflow/wasmflow/host"
+	"github.com/wasmflow/wasmflow/internal/pgstat"
 	"github.com/wasmflow/wasmflow/store"
 )
 
@@ -52,6 +53,12 @@ type purgeResult struct {
 	WaitsOnPurge      int `json:"waits_on_purge"`       // sessions seen waiting for a lock the purge held
 	ClaimWaitsOnPurge int `json:"claim_waits_on_purge"` // of which claims
 	MaxLockWaiters    int `json:"max_lock_waiters"`     // sessions waiting for any lock, at most, in one sample
+	// The claim statement's mean execution time before and during the
+	// purge, from pg_stat_statements (Postgres, when the server loads it).
+	ClaimsBefore      int64   `json:"claims_before,omitempty"`
+	ClaimMeanMSBefore float64 `json:"claim_mean_ms_before,omitempty"`
+	ClaimsDuring      int64   `json:"claims_during,omitempty"`
+	ClaimMeanMSDuring float64 `json:"claim_mean_ms_during,omitempty"`
 }
 
 // phase is the clients' runs that started and completed in one period.
@@ -82,6 +89,12 @@ func (pb *purgeBench) run(ctx context.Context) (*purgeResult, error) {
 	r.SeedSeconds = time.Since(start).Seconds()
 	pb.log.Warn("bench: seeded finished runs", "runs", pb.seed, "took", time.Since(start).Round(time.Millisecond).String())
 
+	var claims *claimTimes
+	if pb.dbURL != "" {
+		claims = openClaimTimes(ctx, pb.dbURL, pb.log)
+		defer claims.close()
+	}
+	c0 := claims.read(ctx)
 	clientsStart := time.Now()
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -111,6 +124,7 @@ func (pb *purgeBench) run(ctx context.Context) (*purgeResult, error) {
 	case <-cctx.Done():
 	case <-time.After(pb.before):
 	}
+	c1 := claims.read(ctx)
 	purgeStart := time.Now()
 	var locks *lockSampler
 	if pb.dbURL != "" {
@@ -118,6 +132,7 @@ func (pb *purgeBench) run(ctx context.Context) (*purgeResult, error) {
 	}
 	res, err := pb.bench.host.PurgeRuns(cctx, &host.PurgeRunsParams{Before: finished.Add(time.Minute)})
 	purgeEnd := time.Now()
+	c2 := claims.read(ctx)
 	locks.stop(r)
 	stop()
 	wg.Wait()
@@ -131,6 +146,10 @@ func (pb *purgeBench) run(ctx context.Context) (*purgeResult, error) {
 	r.RunsPerSecond = float64(r.Purged) / r.PurgeSeconds
 	r.Before = phaseOf(samples, clientsStart, purgeStart)
 	r.During = phaseOf(samples, purgeStart, purgeEnd)
+	if c0 != nil && c1 != nil && c2 != nil {
+		r.ClaimsBefore, r.ClaimMeanMSBefore = c1.since(c0)
+		r.ClaimsDuring, r.ClaimMeanMSDuring = c2.since(c1)
+	}
 	return r, nil
 }
 
@@ -206,6 +225,10 @@ func (r *purgeResult) print(w io.Writer) {
 	}{{"before", r.Before}, {"during", r.During}} {
 		fmt.Fprintf(w, "  %-9s  %d runs, %.1f runs/s, p50 %.2fms  p99 %.2fms  max %.1fms\n", p.name, p.ph.Runs, p.ph.RunsPerSec, p.ph.P50MS, p.ph.P99MS, p.ph.MaxMS)
 	}
+	if r.ClaimsBefore > 0 && r.ClaimsDuring > 0 {
+		fmt.Fprintf(w, "  claims     mean %.3fms before (%d), %.3fms during the purge (%d) (pg_stat_statements)\n",
+			r.ClaimMeanMSBefore, r.ClaimsBefore, r.ClaimMeanMSDuring, r.ClaimsDuring)
+	}
 	if r.LockSamples > 0 {
 		fmt.Fprintf(w, "  locks      %d samples during the purge: %d sessions seen waiting on the purge (%d claims); at most %d waiting for any lock\n",
 			r.LockSamples, r.WaitsOnPurge, r.ClaimWaitsOnPurge, r.MaxLockWaiters)
@@ -277,4 +300,69 @@ func (ls *lockSampler) stop(r *purgeResult) {
 	ls.cancel()
 	<-ls.done
 	r.LockSamples, r.WaitsOnPurge, r.ClaimWaitsOnPurge, r.MaxLockWaiters = ls.n, ls.purge, ls.claims, ls.max
+}
+
+// claimTimes reads the claim statement's calls and execution time from
+// pg_stat_statements, on a connection of its own; nil when the server
+// does not load it.
+type claimTimes struct {
+	conn *pgx.Conn
+	view string // pg_stat_statements, qualified by its schema
+}
+
+// claimCount is the claim statement's calls and total execution time so
+// far.
+type claimCount struct {
+	calls int64
+	ms    float64
+}
+
+func openClaimTimes(ctx context.Context, url string, log *slog.Logger) *claimTimes {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil
+	}
+	ct := &claimTimes{conn: conn}
+	var schema string
+	_, err = pgstat.ReadCalls(ctx, conn, "") // creates the extension if it can
+	if err == nil {
+		err = conn.QueryRow(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+			WHERE e.extname = 'pg_stat_statements'`).Scan(&schema)
+		ct.view = pgx.Identifier{schema, "pg_stat_statements"}.Sanitize()
+	}
+	if err != nil || ct.read(ctx) == nil {
+		log.Warn("bench: the claims' execution time is not reported", "error", err)
+		conn.Close(ctx)
+		return nil
+	}
+	return ct
+}
+
+func (ct *claimTimes) read(ctx context.Context) *claimCount {
+	if ct == nil {
+		return nil
+	}
+	c := &claimCount{}
+	err := ct.conn.QueryRow(ctx, `SELECT coalesce(sum(calls), 0)::bigint, coalesce(sum(total_exec_time), 0)::float8
+		FROM `+ct.view+` WHERE query LIKE $1 AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+		claimStatement).Scan(&c.calls, &c.ms)
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+func (ct *claimTimes) close() {
+	if ct != nil {
+		ct.conn.Close(context.Background())
+	}
+}
+
+// since returns the calls after before and their mean execution time.
+func (c *claimCount) since(before *claimCount) (int64, float64) {
+	n := c.calls - before.calls
+	if n <= 0 {
+		return 0, 0
+	}
+	return n, (c.ms - before.ms) / float64(n)
 }
