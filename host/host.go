@@ -69,6 +69,13 @@ type Config struct {
 	// without asking the store again, so also how long a token revoked by
 	// another process keeps working here. Default 30s; negative: no cache.
 	TokenCacheTTL time.Duration
+	// Retention, when positive, makes Start purge (as PurgeRuns does) the
+	// runs that finished longer ago than this, at start and then every
+	// RetentionInterval (default DefaultRetentionInterval), until
+	// Shutdown. Default 0: finished runs are kept forever. One process
+	// with it is enough; several are safe.
+	Retention         time.Duration
+	RetentionInterval time.Duration
 }
 
 // engines are the engine constructors by name; wasmtime registers itself
@@ -97,6 +104,9 @@ type Host struct {
 
 	watchers watchers   // callers of WaitRun
 	tokens   tokenCache // see Authenticate
+
+	stopRetention func()        // nil without Retention or before Start
+	retentionDone chan struct{} // closed when retain returns
 }
 
 // New builds a Host. Call Start to run workers, and Close when done.
@@ -115,6 +125,12 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 	c.Limits = c.Limits.WithDefaults()
 	if c.Engine == "" {
 		c.Engine = "wazero"
+	}
+	if c.Retention < 0 {
+		return nil, fmt.Errorf("host: Config.Retention must not be negative, got %s", c.Retention)
+	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = DefaultRetentionInterval
 	}
 	newEngine, ok := engines[c.Engine]
 	if !ok {
@@ -170,10 +186,19 @@ func (h *Host) Owner() string { return h.cfg.Owner }
 // Limits are the limits in force.
 func (h *Host) Limits() Limits { return h.cfg.Limits }
 
-// Start starts the workers, if the host has any.
+// Start starts the workers, if the host has any, and the purge of
+// finished runs when Config.Retention is set.
 func (h *Host) Start() {
 	if h.sched != nil {
 		h.sched.Start()
+	}
+	if h.cfg.Retention > 0 && h.stopRetention == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		h.stopRetention, h.retentionDone = cancel, make(chan struct{})
+		go func() {
+			defer close(h.retentionDone)
+			h.retain(ctx)
+		}()
 	}
 }
 
@@ -181,6 +206,10 @@ func (h *Host) Start() {
 // checkpoint and their runs are handed back; when ctx ends first, the rest
 // are stopped where they are and resume from their last checkpoint.
 func (h *Host) Shutdown(ctx context.Context) error {
+	if h.stopRetention != nil {
+		h.stopRetention()
+		<-h.retentionDone
+	}
 	if h.sched != nil {
 		return h.sched.Stop(ctx)
 	}

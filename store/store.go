@@ -193,6 +193,20 @@ type Store interface {
 	// Running runs, whose wake_at is their lease expiry, are left out.
 	RunListWakeups(ctx context.Context, params *RunListWakeupsParams) ([]*Wakeup, error)
 
+	// RunPurge deletes, in one short transaction, up to Limit finished runs
+	// (completed, failed or cancelled; only those of Statuses when set)
+	// whose CompletedAt is before Before, oldest first, with everything
+	// that belongs to them: events, journal entries, effects, signals and
+	// snapshot. A child run is purged only once its parent is gone or is
+	// purged by the same criteria, never while its parent is kept (the
+	// parent reads its children); a purged parent's children that have not
+	// finished go on, and their end counts nowhere. With DryRun nothing is
+	// deleted and Count is every run that matches, without Limit. The purge
+	// locks only finished runs, which no claim ever takes, and skips those
+	// that others lock: it never waits for a claim, and no claim waits for
+	// it. A status that is not a finished one is ErrInvalidTransition.
+	RunPurge(ctx context.Context, params *RunPurgeParams) (*RunPurgeResult, error)
+
 	// RunRelease gives up a lease without changing anything else: the run
 	// becomes pending and runnable at once (used when a process hands a run
 	// back without having started it).
@@ -760,6 +774,18 @@ type RunListWakeupsParams struct {
 type Wakeup struct {
 	RunID string
 	At    time.Time
+}
+
+type RunPurgeParams struct {
+	Before   time.Time   // only runs that finished before this
+	Statuses []RunStatus // optional: only runs in these finished statuses
+	Limit    int         // runs in one call; default 500
+	DryRun   bool        // count, delete nothing
+}
+
+// RunPurgeResult is what a RunPurge deleted, or with DryRun would delete.
+type RunPurgeResult struct {
+	Count int64
 }
 
 type RunReleaseParams struct {

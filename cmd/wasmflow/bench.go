@@ -59,6 +59,8 @@ Flags:
 	dbURL := fs.String("database-url", envOr("WASMFLOW_DATABASE_URL", ""), "the store: postgres://... or sqlite:PATH; empty: a new SQLite file in a temporary directory, removed afterwards (env WASMFLOW_DATABASE_URL)")
 	module := fs.String("module", "modules/build/go/bench.wasm", "the bench module `FILE`, built by make modules")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
+	purge := fs.Int("purge", 0, "instead of the measure above: seed this many finished runs, let --concurrency clients start and complete runs for --purge-before, then purge the seeded runs as retention does while the clients go on, and print the purge's time and the clients' latency before and during it (on Postgres, with the lock waits on the purge)")
+	purgeBefore := fs.Duration("purge-before", 15*time.Second, "with --purge: how long the clients run before the purge starts")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs to `FILE` (go tool pprof reads it)")
 	pf := defineProcessFlags(fs)
 	workers := fs.Lookup("workers")
@@ -135,6 +137,23 @@ Flags:
 	}
 	if _, err := b.run(ctx, *concurrency, *concurrency); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
+	}
+	if *purge > 0 {
+		pb := &purgeBench{bench: b, store: st, log: log, seed: *purge, clients: *concurrency, before: *purgeBefore}
+		if kind == "postgres" {
+			pb.dbURL = database
+		}
+		r, err := pb.run(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(r)
+		}
+		r.print(os.Stdout)
+		return nil
 	}
 	var db *benchDB
 	if kind == "postgres" {

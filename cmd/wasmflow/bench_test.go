@@ -73,3 +73,53 @@ func TestBench(t *testing.T) {
 		})
 	}
 }
+
+// `wasmflow bench --purge N` purges the N runs it seeds while its clients
+// go on, and reports their latency before and during the purge, and on
+// Postgres the lock waits it sampled.
+func TestBenchPurge(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		database func(t *testing.T) string
+		postgres bool
+	}{
+		{name: "on a temporary SQLite file", database: func(*testing.T) string { return "" }},
+		{name: "on Postgres", database: func(t *testing.T) string { return pgtest.URL(t) }, postgres: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(proctest.Binary(t), "bench", "--purge", "1200", "--purge-before", "1s", "--concurrency", "4", "--background",
+				"--json", "--module", testmodules.Path(t, "bench"), "--database-url", tc.database(t))
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("wasmflow bench --purge: %v\n%s", err, stderr.Bytes())
+			}
+			var r struct {
+				Seeded, Batches int
+				Purged          int64
+				PurgeSeconds    float64 `json:"purge_seconds"`
+				Mode            string
+				Before          struct {
+					Runs  int
+					P99MS float64 `json:"p99_ms"`
+				}
+				LockSamples       int   `json:"lock_samples"`
+				ClaimWaitsOnPurge int   `json:"claim_waits_on_purge"`
+				ClaimsBefore      int64 `json:"claims_before"`
+			}
+			if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+				t.Fatalf("decode %s: %v", stdout.Bytes(), err)
+			}
+			if r.Seeded != 1200 || r.Purged != 1200 || r.Batches != 3 || r.PurgeSeconds <= 0 || r.Mode != "background" ||
+				r.Before.Runs == 0 || r.Before.P99MS <= 0 {
+				t.Fatalf("bench --purge results: %s\nwant 1,200 runs seeded and purged in 3 batches, runs measured before", stdout.Bytes())
+			}
+			// The test Postgres loads pg_stat_statements.
+			if tc.postgres && (r.LockSamples == 0 || r.ClaimWaitsOnPurge != 0 || r.ClaimsBefore == 0) {
+				t.Fatalf("bench --purge results: %s\nwant lock samples, no claim waiting on the purge, and the claims' times", stdout.Bytes())
+			}
+		})
+	}
+}

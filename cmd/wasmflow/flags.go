@@ -33,6 +33,7 @@ func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
 	snapshots := fs.String("snapshots", envOr("WASMFLOW_SNAPSHOTS", "on"), "on: guests that can park are snapshotted where they suspend and resume from the snapshot; off: every activation replays (init images stay) (env WASMFLOW_SNAPSHOTS)")
 	snapshotSize := fs.Int("max-snapshot-size", envInt("WASMFLOW_MAX_SNAPSHOT_SIZE", 16<<20), "bytes of a run's suspension snapshot, compressed; a larger one is not stored and the run replays (env WASMFLOW_MAX_SNAPSHOT_SIZE)")
 	resumeDelay := fs.Duration("resume-delay", envDuration("WASMFLOW_RESUME_DELAY", 0), "how long a run interrupted at a checkpoint (shutdown, time budget, isolated step) waits before it resumes, as Rails' resume_options wait:; a workflow's resume_delay_ms overrides it (env WASMFLOW_RESUME_DELAY)")
+	retention := retentionFlag(fs)
 	warm := fs.Int("warm-instances", envInt("WASMFLOW_WARM_INSTANCES", 64), "parked instances this process keeps in memory for their runs' next activations; 0: none (env WASMFLOW_WARM_INSTANCES)")
 	return func() (*host.Config, error) {
 		if err := errors.Join(envErrs...); err != nil {
@@ -60,6 +61,7 @@ func hostFlags(fs *flag.FlagSet) func() (*host.Config, error) {
 			return nil, fmt.Errorf("--resume-delay must not be negative, got %s", *resumeDelay)
 		}
 		c := &host.Config{Workers: *workers, LeaseDuration: *lease, NoSnapshots: *snapshots == "off", WarmInstances: *warm, ResumeDelay: *resumeDelay}
+		c.Retention = *retention
 		if *warm == 0 {
 			c.WarmInstances = -1
 		}

@@ -6,7 +6,7 @@
 //	wasmflow migrate --database-url URL      apply the store's schema migrations
 //	wasmflow token create|list|revoke        manage the API's bearer tokens
 //	wasmflow module push|list|delete         upload, list and delete modules on a server (--server)
-//	wasmflow run start|get|events|signal|cancel|retry, runs list
+//	wasmflow run start|get|events|signal|cancel|retry, runs list|cancel|retry|purge
 //	                                         start, inspect and steer runs on a server
 //	wasmflow bench [--runs N --steps M]      measure runs end to end through a real host
 //	wasmflow version
@@ -38,7 +38,8 @@ Usage:
   wasmflow module push FILE --name N
                            upload a module to a server (also: module list, module delete)
   wasmflow run start MODULE WORKFLOW [--input JSON] [--wait 30s]
-                           start a run (also: run get|events|signal|cancel|retry, runs list)
+                           start a run (also: run get|events|signal|cancel|retry,
+                           runs list|cancel|retry|purge)
   wasmflow bench [flags]   measure runs/s, steps/s and run latency through a real host on a store
   wasmflow version         print the version
 

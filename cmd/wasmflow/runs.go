@@ -27,6 +27,8 @@ const runUsage = `Usage:
   wasmflow run retry ID
   wasmflow run upgrade ID --version V [--dry-run]
   wasmflow runs list [--status S] [--module M] [--workflow W] [--all]
+  wasmflow runs cancel|retry [--status S] [--module M] [--version V] [--workflow W] [--all] [--dry-run]
+  wasmflow runs purge --before DATE [--status S] [--dry-run]
 
 Starts, inspects and steers runs on a wasmflow server (--server).
 
@@ -59,10 +61,19 @@ func runCommand(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown run command %q", args[0])
 }
 
-// runsCommand is "wasmflow runs list"; "runs" alone lists too.
+// runsCommand is "wasmflow runs list"; "runs" alone lists too. "runs
+// cancel", "runs retry" and "runs purge" act on the runs that match
+// filters.
 func runsCommand(ctx context.Context, args []string) error {
-	if len(args) > 0 && args[0] == "list" {
-		args = args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "list":
+			args = args[1:]
+		case "cancel", "retry":
+			return runsBulk(ctx, args[0], args[1:])
+		case "purge":
+			return runsPurge(ctx, args[1:])
+		}
 	}
 	return runsList(ctx, args)
 }

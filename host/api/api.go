@@ -77,6 +77,9 @@ func New(h *host.Host, cfg *Config) *fiber.App {
 	v1.Post("/runs", s.startRun)
 	v1.Get("/runs", s.listRuns)
 	v1.Get("/runs/counts", s.countRuns) // before /runs/:id; run ids are UUIDs
+	v1.Post("/runs/purge", s.purgeRuns)
+	v1.Post("/runs/cancel", s.cancelRuns)
+	v1.Post("/runs/retry", s.retryRuns)
 	v1.Get("/runs/:id", s.getRun)
 	v1.Get("/runs/:id/events", s.listEvents)
 	v1.Post("/runs/:id/signals/:name", s.signal)

@@ -47,6 +47,8 @@ func requiredScope(method, path string) host.TokenScope {
 		return host.ScopeRead // every read, /metrics and /v1/openapi.json included
 	case path == "/v1/modules" || strings.HasPrefix(path, "/v1/modules/"):
 		return host.ScopeAdmin // uploading modules, moving a module's runs between its versions
+	case method == fiber.MethodPost && path == "/v1/runs/purge":
+		return host.ScopeAdmin // deletes runs for good
 	default:
 		return host.ScopeWrite // starting runs, signals, cancel, retry
 	}

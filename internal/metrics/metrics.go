@@ -50,6 +50,7 @@ type Metrics struct {
 	snapshotBytes  prometheus.Histogram
 	restores       prometheus.Histogram
 	logCapped      *prometheus.CounterVec
+	purged         prometheus.Counter
 	stepNames      stepNames
 	fromStore      *storeCollector // nil without Config.Store
 }
@@ -123,6 +124,10 @@ func New(cfg *Config) *Metrics {
 			Name: "wasmflow_guest_log_capped_total",
 			Help: "Activations in this process whose guest's log (log calls, stdout and stderr) reached its limit per activation or per run, by limit (activation or run): the rest of their log lines were dropped, after one marker line.",
 		}, []string{"module", "workflow", "limit"}),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wasmflow_runs_purged_total",
+			Help: "Finished runs this process deleted, with their events, journals and snapshots: by retention or on demand (runs purge).",
+		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -130,6 +135,7 @@ func New(cfg *Config) *Metrics {
 		m.activations, m.uncertain, m.nondeterminism,
 		m.steps, m.retries, m.interrupts, m.resumptions, m.leaseLosses,
 		m.starts, m.noImage, m.snapshotBytes, m.restores, m.logCapped,
+		m.purged,
 	)
 	if cfg.Store != nil {
 		m.fromStore = newStoreCollector(cfg)
@@ -238,3 +244,6 @@ func (n *stepNames) label(run *store.Run, step string) string {
 	names[step] = true
 	return step
 }
+
+// RunsPurged counts n more finished runs deleted by this process.
+func (m *Metrics) RunsPurged(n int64) { m.purged.Add(float64(n)) }

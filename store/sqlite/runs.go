@@ -353,7 +353,7 @@ func cancelNow(ctx context.Context, tx *txn, id string, now time.Time, ev *store
 // childEnded counts one more end of a child of parent, wakes the parent if
 // it waits for that many, and appends ev (when not nil) to its timeline.
 func childEnded(ctx context.Context, tx *txn, parent string, now time.Time, ev *store.NewEvent) error {
-	_, err := tx.ExecContext(ctx, `UPDATE runs SET
+	r, err := tx.ExecContext(ctx, `UPDATE runs SET
 			children_ended = children_ended + 1,
 			wake_at = CASE WHEN status = 'waiting' AND children_wake > 0 AND children_ended + 1 >= children_wake
 				THEN MIN(COALESCE(wake_at, ?1), ?1) ELSE wake_at END,
@@ -362,6 +362,11 @@ func childEnded(ctx context.Context, tx *txn, parent string, now time.Time, ev *
 			updated_at = ?1
 		WHERE id = ?2`, micros(now), parent)
 	if err != nil || ev == nil {
+		return err
+	}
+	// A parent purged (RunPurge) before its abandoned child ended learns
+	// nothing.
+	if n, err := r.RowsAffected(); err != nil || n == 0 {
 		return err
 	}
 	return addEvent(ctx, tx, parent, ev, now)

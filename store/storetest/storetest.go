@@ -38,6 +38,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, childScenarios...)
 	all = append(all, versionScenarios...)
 	all = append(all, changeScenarios...)
+	all = append(all, purgeScenarios...)
 	for _, sc := range all {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
