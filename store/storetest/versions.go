@@ -167,6 +167,15 @@ var versionScenarios = []scenario{
 		// The finished runs stay, pinned to what they ran.
 		equal(t, "finished run's version", getRun(t, st, "running").ModuleVersion, "1")
 	}},
+	{"a failed run pins its version until it is purged", func(t *testing.T, st store.Store) {
+		shopVersions(t, st)
+		failed(t, st, "f", nil, nil)
+		wantInUse(t, deleteModule(st, "shop", "1"), 1)
+		res, err := st.RunPurge(ctx, &store.RunPurgeParams{Before: at(time.Hour), Statuses: []store.RunStatus{store.StatusFailed}})
+		ok(t, err)
+		equal(t, "purged", res.Count, int64(1))
+		ok(t, deleteModule(st, "shop", "1"))
+	}},
 	{"a version upgraded away from can be deleted", func(t *testing.T, st store.Store) {
 		shopVersions(t, st)
 		seen := insertRun(t, st, "r1", t0)
