@@ -23,9 +23,15 @@ func (a *Activation) observeResumption(ctx context.Context) (wait func()) {
 	}
 	run, log := *a.run, a.logger()
 	done := make(chan struct{})
+	// Not cancelled with the activation: one that ends at once (its first
+	// write completes the run) loses its lease to that write, and the
+	// heartbeat that notices stops the activation while this read is
+	// still under way.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	go func() {
 		defer close(done)
-		after, err := a.e.resumedAfter(ctx, &run)
+		defer cancel()
+		after, err := a.e.resumedAfter(rctx, &run)
 		if err != nil {
 			log.Warn("could not read how the run's previous activation ended", "err", err)
 			return

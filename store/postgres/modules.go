@@ -48,6 +48,13 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 		}
 		version := p.Version
 		if version == "" {
+			// Bytes that a deleted version had take that version back.
+			if err := tx.QueryRow(ctx, `SELECT version FROM module_versions_retired WHERE name = $1 AND digest = $2
+				ORDER BY version DESC LIMIT 1`, p.Name, p.Digest).Scan(&version); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
+		if version == "" {
 			if version, err = nextVersion(ctx, tx, p.Name); err != nil {
 				return err
 			}
@@ -59,6 +66,14 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 		}
 		if taken {
 			return fmt.Errorf("module %s version %s has another digest: %w", p.Name, version, store.ErrConflict)
+		}
+		var retired string
+		err = tx.QueryRow(ctx, `SELECT digest FROM module_versions_retired WHERE name = $1 AND version = $2`, p.Name, version).Scan(&retired)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if retired != "" && retired != p.Digest {
+			return fmt.Errorf("module %s version %s was deleted and had other bytes; a version is not reused for other bytes: %w", p.Name, version, store.ErrConflict)
 		}
 		workflows := p.Workflows
 		if workflows == nil {
@@ -85,9 +100,11 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 	return m, created, nil
 }
 
-// nextVersion returns one more than the highest integer version of name.
+// nextVersion returns one more than the highest integer version name has
+// had, deleted ones included.
 func nextVersion(ctx context.Context, tx pgx.Tx, name string) (string, error) {
-	rows, _ := tx.Query(ctx, `SELECT version FROM modules WHERE name = $1`, name)
+	rows, _ := tx.Query(ctx, `SELECT version FROM modules WHERE name = $1
+		UNION ALL SELECT version FROM module_versions_retired WHERE name = $1`, name)
 	versions, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return "", err

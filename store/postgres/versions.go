@@ -90,7 +90,10 @@ func (t versionTx) PinnedRuns(ctx context.Context, name, version string) (int64,
 }
 
 func (t versionTx) ModuleRemove(ctx context.Context, name, version string) error {
-	_, err := t.tx.Exec(ctx, `DELETE FROM modules WHERE name = $1 AND version = $2`, name, version)
+	_, err := t.tx.Exec(ctx, `WITH gone AS (
+			DELETE FROM modules WHERE name = $1 AND version = $2 RETURNING name, version, digest
+		) INSERT INTO module_versions_retired (name, version, digest) SELECT name, version, digest FROM gone
+		ON CONFLICT (name, version) DO UPDATE SET digest = excluded.digest`, name, version)
 	return err
 }
 

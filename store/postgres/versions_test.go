@@ -22,7 +22,8 @@ func TestModuleDeleteRacesInsertOfTheSameBytes(t *testing.T) {
 	for i := range 30 {
 		digest := fmt.Sprintf("sha256:%02d", i)
 		bytes := []byte("wasm " + digest)
-		if _, _, err := a.ModuleInsert(ctx, &store.ModuleInsertParams{Name: "shop", Version: "1", Digest: digest, Bytes: bytes, Now: now}); err != nil {
+		shop := fmt.Sprintf("shop%02d", i) // a deleted version is never given other bytes
+		if _, _, err := a.ModuleInsert(ctx, &store.ModuleInsertParams{Name: shop, Version: "1", Digest: digest, Bytes: bytes, Now: now}); err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
@@ -30,7 +31,7 @@ func TestModuleDeleteRacesInsertOfTheSameBytes(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			delErr = a.ModuleDelete(ctx, &store.ModuleDeleteParams{Name: "shop", Version: "1"})
+			delErr = a.ModuleDelete(ctx, &store.ModuleDeleteParams{Name: shop, Version: "1"})
 		}()
 		go func() {
 			defer wg.Done()

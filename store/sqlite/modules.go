@@ -56,6 +56,13 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 		}
 		version := p.Version
 		if version == "" {
+			// Bytes that a deleted version had take that version back.
+			if err := tx.QueryRowContext(ctx, `SELECT version FROM module_versions_retired WHERE name = ? AND digest = ?
+				ORDER BY version DESC LIMIT 1`, p.Name, p.Digest).Scan(&version); err != nil && err != sql.ErrNoRows {
+				return err
+			}
+		}
+		if version == "" {
 			if version, err = nextVersion(ctx, tx, p.Name); err != nil {
 				return err
 			}
@@ -66,6 +73,14 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 		}
 		if taken > 0 {
 			return fmt.Errorf("module %s version %s has another digest: %w", p.Name, version, store.ErrConflict)
+		}
+		var retired string
+		err = tx.QueryRowContext(ctx, `SELECT digest FROM module_versions_retired WHERE name = ? AND version = ?`, p.Name, version).Scan(&retired)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		if retired != "" && retired != p.Digest {
+			return fmt.Errorf("module %s version %s was deleted and had other bytes; a version is not reused for other bytes: %w", p.Name, version, store.ErrConflict)
 		}
 		workflows := p.Workflows
 		if workflows == nil {
@@ -91,9 +106,11 @@ func (s *Store) ModuleInsert(ctx context.Context, p *store.ModuleInsertParams) (
 	return m, created, nil
 }
 
-// nextVersion returns one more than the highest integer version of name.
+// nextVersion returns one more than the highest integer version name has
+// had, deleted ones included.
 func nextVersion(ctx context.Context, tx *txn, name string) (string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT version FROM modules WHERE name = ?`, name)
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM modules WHERE name = ?
+		UNION ALL SELECT version FROM module_versions_retired WHERE name = ?`, name, name)
 	if err != nil {
 		return "", err
 	}

@@ -66,6 +66,11 @@ func (t versionTx) PinnedRuns(ctx context.Context, name, version string) (int64,
 }
 
 func (t versionTx) ModuleRemove(ctx context.Context, name, version string) error {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO module_versions_retired (name, version, digest)
+		SELECT name, version, digest FROM modules WHERE name = ? AND version = ?
+		ON CONFLICT (name, version) DO UPDATE SET digest = excluded.digest`, name, version); err != nil {
+		return err
+	}
 	_, err := t.tx.ExecContext(ctx, `DELETE FROM modules WHERE name = ? AND version = ?`, name, version)
 	return err
 }

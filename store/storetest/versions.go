@@ -209,13 +209,33 @@ var versionScenarios = []scenario{
 		ok(t, deleteModule(st, "mail", "1"))
 		_, err = st.ModuleGetBytes(ctx, &store.ModuleGetBytesParams{Digest: "sha256:aa"})
 		wantErr(t, err, store.ErrNotFound)
-		// The same bytes can be uploaded again, as a new version.
+		// The same bytes can be uploaded again, and take their version back.
 		m, created := insertModule(t, st, "shop", "", "sha256:bb", at(time.Second))
 		equal(t, "created again", created, true)
-		equal(t, "version", m.Version, "1")
+		equal(t, "version", m.Version, "2")
 		b, err = st.ModuleGetBytes(ctx, &store.ModuleGetBytesParams{Digest: "sha256:bb"})
 		ok(t, err)
 		equal(t, "bytes again", string(b), "wasm:sha256:bb")
+	}},
+	{"a deleted version's name is never given to other bytes", func(t *testing.T, st store.Store) {
+		insertModule(t, st, "shop", "", "sha256:aa", t0)
+		insertModule(t, st, "shop", "", "sha256:bb", t0.Add(time.Second))
+		ok(t, st.ModuleDelete(ctx, &store.ModuleDeleteParams{Name: "shop", Version: "2"}))
+		ok(t, st.ModuleDelete(ctx, &store.ModuleDeleteParams{Name: "shop", Version: "1"}))
+		m, _ := insertModule(t, st, "shop", "", "sha256:cc", t0.Add(2*time.Second))
+		equal(t, "version numbered after the deleted ones", m.Version, "3")
+		_, _, err := st.ModuleInsert(ctx, &store.ModuleInsertParams{Name: "shop", Version: "1", Digest: "sha256:dd", Bytes: []byte("wasm:dd"), Now: t0})
+		if !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("other bytes under the deleted version 1: %v, want ErrConflict", err)
+		}
+		m, created := insertModule(t, st, "shop", "1", "sha256:aa", t0.Add(3*time.Second))
+		if !created || m.Version != "1" {
+			t.Fatalf("the same bytes back under their deleted version: %+v, created %v", m, created)
+		}
+		m, created = insertModule(t, st, "shop", "", "sha256:bb", t0.Add(4*time.Second))
+		if !created || m.Version != "2" {
+			t.Fatalf("the bytes of deleted version 2 uploaded again without a version: %+v, created %v; want version 2 back", m, created)
+		}
 	}},
 	{"delete of an unknown module or version is not found", func(t *testing.T, st store.Store) {
 		shopVersions(t, st)
