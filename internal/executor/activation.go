@@ -26,6 +26,9 @@ type Activation struct {
 	run     *store.Run
 	started time.Time
 	stop    atomic.Int32 // StopReason
+	// released: a write of the activation ended the run or suspended it,
+	// giving up the lease (see Released).
+	released atomic.Bool
 
 	// Everything below is touched only by the goroutine in Run (host
 	// functions run on it, synchronously with the guest).
@@ -576,10 +579,17 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 		a.Stop(StopCancel)
 	}
 	if p.Status != "" && p.Status != store.StatusRunning {
+		a.released.Store(true)
 		a.end = &ending{kind: endPersisted, result: Result{Status: p.Status, WakeAt: p.WakeAt}}
 	}
 	return nil
 }
+
+// Released reports whether a write of the activation has given up its
+// lease: the run ended or suspended, and the activation is returning. A
+// heartbeat that finds the lease gone then has nothing to stop. Safe from
+// any goroutine.
+func (a *Activation) Released() bool { return a.released.Load() }
 
 // holdStep keeps the write of a completed step until the guest's next host
 // call, which writes it (flushHeld), or merges it into its own write when

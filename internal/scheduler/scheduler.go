@@ -593,6 +593,8 @@ func (s *Scheduler) heartbeats() {
 			case r == nil || s.active[st.RunID] != r:
 				// Its activation ended meanwhile, and the run may have been
 				// claimed again: the state is about a lease it no longer has.
+			case !st.Held && r.act.Released():
+				// Its own last write gave the lease up; it is returning.
 			case !st.Held:
 				if r.leaseLost {
 					break // noticed already; the activation is stopping
