@@ -48,7 +48,9 @@ type Upgrade struct {
 // JournalCall is a call at a position of a run's journal: Kind is an
 // EntryKind (step, timer, signal, child, children, change), or what else
 // the code did there (executor's Code* kinds: complete, fail, trap,
-// return, fault), or "end" past the end of the journal.
+// return, fault), or "end" past the end of the journal. In a bulk
+// upgrade, a run whose workflow the new version does not export diverges
+// with Journal {workflow, its name} and Code {end}.
 type JournalCall = store.JournalCall
 
 // Divergence is the first position at which a version's code asks for
@@ -315,6 +317,14 @@ func (h *Host) UpgradeModule(ctx context.Context, p *UpgradeModuleParams) (*Modu
 						res.Checked++
 						res.Diverged++
 						addDivergence(groups, run.ID, &de.Divergence)
+					case errors.Is(err, ErrWorkflowNotFound):
+						// To has no code for the run's workflow at all.
+						res.Checked++
+						res.Diverged++
+						addDivergence(groups, run.ID, &Divergence{
+							Journal: JournalCall{Kind: "workflow", Name: run.Workflow}, Code: JournalCall{Kind: "end"},
+							Message: err.Error(),
+						})
 					case errors.Is(err, ErrRunRunning), errors.Is(err, ErrInvalidTransition), errors.Is(err, store.ErrChanged):
 						res.Skipped++
 					case err != nil:

@@ -313,3 +313,32 @@ func TestUpgradeModule(t *testing.T) {
 		})
 	}
 }
+
+// A bulk upgrade to a version that does not export a run's workflow counts
+// the run as diverged, grouped by its workflow, and goes on.
+func TestUpgradeModuleMissingWorkflow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, openStore(t, "sqlite"), setupOpts{})
+	for v, guest := range map[string]string{"1": "faults", "2": "steps"} {
+		if _, _, err := b.host.PushModule(ctx, &host.PushModuleParams{Name: "mix", Version: v, Wasm: testmodules.Bytes(t, guest)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, _, err := b.host.StartRun(ctx, &host.StartRunParams{Module: "mix", Version: "1", Workflow: "await"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(t, run.ID, 30*time.Second, store.StatusWaiting)
+	res, err := b.host.UpgradeModule(ctx, &host.UpgradeModuleParams{Name: "mix", From: "1", To: "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Checked != 1 || res.Diverged != 1 || len(res.Divergences) != 1 ||
+		res.Divergences[0].Journal != (host.JournalCall{Kind: "workflow", Name: "await"}) || res.Divergences[0].Examples[0] != run.ID {
+		t.Fatalf("bulk upgrade to a version without the workflow: %+v %+v", res, res.Divergences)
+	}
+	if _, err := b.host.UpgradeRun(ctx, &host.UpgradeRunParams{ID: run.ID, Version: "2"}); !errors.Is(err, host.ErrWorkflowNotFound) {
+		t.Errorf("upgrade of one run to a version without its workflow: %v, want workflow_not_found", err)
+	}
+}

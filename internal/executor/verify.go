@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/wasmflow/wasmflow/abi"
 	"github.com/wasmflow/wasmflow/internal/engine"
@@ -106,18 +107,18 @@ func (e *Executor) Verify(ctx context.Context, run *store.Run, digest string) (*
 	a.stderr = &tailWriter{max: tailSize, log: a.glog, level: slog.LevelDebug, stream: "stderr", lineMax: e.limits.LogLine}
 	a.out = &outlets{}
 	a.out.set(&tailWriter{log: a.glog, level: slog.LevelDebug, stream: "stdout", lineMax: e.limits.LogLine}, a.stderr)
+	a.started = time.Now()
 	a.instStart, a.monoBase = a.started, a.startMono()
 	inst, err := prep.Module.Instantiate(callCtx, &engine.InstanceConfig{})
 	if err != nil {
 		return a.diverged(CodeTrap, "", fmt.Sprintf("the module could not be instantiated: %v", err)), nil
 	}
 	defer inst.Close(context.WithoutCancel(ctx))
-	export := abi.ExportRun
 	if hasFunc(prep.Module, abi.ExportInitialize) {
 		_, err = inst.Call(callCtx, abi.ExportInitialize)
 	}
 	if err == nil {
-		_, err = inst.Call(callCtx, export)
+		_, err = inst.Call(callCtx, abi.ExportRun)
 	}
 	return a.verdict(ctx, err)
 }
