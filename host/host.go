@@ -321,13 +321,7 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*Run, bool, err
 	if err := checkJSON("input", input); err != nil {
 		return nil, false, err
 	}
-	m, err := h.store.ModuleGetByName(ctx, &store.ModuleGetByNameParams{Name: p.Module, Version: p.Version})
-	if errors.Is(err, store.ErrNotFound) {
-		if p.Version != "" {
-			return nil, false, errorf(ErrModuleNotFound, "no module %s version %s", p.Module, p.Version)
-		}
-		return nil, false, errorf(ErrModuleNotFound, "no module %s", p.Module)
-	}
+	m, err := h.module(ctx, p.Module, p.Version)
 	if err != nil {
 		return nil, false, err
 	}
@@ -527,6 +521,19 @@ func (h *Host) Retry(ctx context.Context, id string) (*Run, error) {
 		h.sched.Wake()
 	}
 	return run, nil
+}
+
+// module returns version of module name (the latest when version is
+// empty); ErrModuleNotFound when there is none.
+func (h *Host) module(ctx context.Context, name, version string) (*Module, error) {
+	m, err := h.store.ModuleGetByName(ctx, &store.ModuleGetByNameParams{Name: name, Version: version})
+	switch {
+	case errors.Is(err, store.ErrNotFound) && version != "":
+		return nil, errorf(ErrModuleNotFound, "no module %s version %s", name, version)
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errorf(ErrModuleNotFound, "no module %s", name)
+	}
+	return m, err
 }
 
 // transitionError says, for people, why a cancel or a retry was refused.

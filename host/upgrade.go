@@ -128,23 +128,33 @@ func (h *Host) UpgradeRun(ctx context.Context, p *UpgradeRunParams) (*Upgrade, e
 // upgradeTarget finds the module version a run is to move to, and checks
 // that the run may move.
 func (h *Host) upgradeTarget(ctx context.Context, run *Run, version string) (*Module, error) {
-	switch run.Status {
-	case store.StatusCompleted, store.StatusCancelled:
-		return nil, errorf(ErrInvalidTransition, "run %s has finished (%s): only a run that has not finished, or a failed one, can be upgraded", run.ID, run.Status)
-	case store.StatusRunning:
-		return nil, errorf(ErrRunRunning, "run %s is running: it can be upgraded once it suspends (pending, sleeping or waiting); try again", run.ID)
+	if err := upgradable(run); err != nil {
+		return nil, err
 	}
-	m, err := h.store.ModuleGetByName(ctx, &store.ModuleGetByNameParams{Name: run.ModuleName, Version: version})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errorf(ErrModuleNotFound, "no module %s version %s", run.ModuleName, version)
-	}
+	m, err := h.module(ctx, run.ModuleName, version)
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(m.Workflows, run.Workflow) {
-		return nil, errorf(ErrWorkflowNotFound, "module %s version %s does not export workflow %s, which run %s runs", m.Name, m.Version, run.Workflow, run.ID)
+	return m, exports(m, run)
+}
+
+// upgradable says why run cannot be upgraded now, if it cannot.
+func upgradable(run *Run) error {
+	switch run.Status {
+	case store.StatusCompleted, store.StatusCancelled:
+		return errorf(ErrInvalidTransition, "run %s has finished (%s): only a run that has not finished, or a failed one, can be upgraded", run.ID, run.Status)
+	case store.StatusRunning:
+		return errorf(ErrRunRunning, "run %s is running: it can be upgraded once it suspends (pending, sleeping or waiting); try again", run.ID)
 	}
-	return m, nil
+	return nil
+}
+
+// exports checks that module version m has code for run's workflow.
+func exports(m *Module, run *Run) error {
+	if !slices.Contains(m.Workflows, run.Workflow) {
+		return errorf(ErrWorkflowNotFound, "module %s version %s does not export workflow %s, which run %s runs", m.Name, m.Version, run.Workflow, run.ID)
+	}
+	return nil
 }
 
 // upgrade checks target's code against run's journal and, unless dryRun,
@@ -273,14 +283,12 @@ func (h *Host) UpgradeModule(ctx context.Context, p *UpgradeModuleParams) (*Modu
 	if err != nil {
 		return nil, err
 	}
-	for _, v := range []string{p.From, p.To} {
-		_, err := h.store.ModuleGetByName(ctx, &store.ModuleGetByNameParams{Name: p.Name, Version: v})
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errorf(ErrModuleNotFound, "no module %s version %s", p.Name, v)
-		}
-		if err != nil {
-			return nil, err
-		}
+	if _, err := h.module(ctx, p.Name, p.From); err != nil {
+		return nil, err
+	}
+	to, err := h.module(ctx, p.Name, p.To)
+	if err != nil {
+		return nil, err
 	}
 	res := &ModuleUpgrade{}
 	groups := map[string]*DivergenceGroup{}
@@ -308,34 +316,10 @@ func (h *Host) UpgradeModule(ctx context.Context, p *UpgradeModuleParams) (*Modu
 					continue
 				}
 				g.Go(func() error {
-					up, err := h.upgradeListed(gctx, run, p.To, p.DryRun)
+					up, err := h.upgradeListed(gctx, run, to, p.DryRun)
 					mu.Lock()
 					defer mu.Unlock()
-					var de *DivergenceError
-					switch {
-					case errors.As(err, &de):
-						res.Checked++
-						res.Diverged++
-						addDivergence(groups, run.ID, &de.Divergence)
-					case errors.Is(err, ErrWorkflowNotFound):
-						// To has no code for the run's workflow at all.
-						res.Checked++
-						res.Diverged++
-						addDivergence(groups, run.ID, &Divergence{
-							Journal: JournalCall{Kind: "workflow", Name: run.Workflow}, Code: JournalCall{Kind: "end"},
-							Message: err.Error(),
-						})
-					case errors.Is(err, ErrRunRunning), errors.Is(err, ErrInvalidTransition), errors.Is(err, store.ErrChanged):
-						res.Skipped++
-					case err != nil:
-						return fmt.Errorf("upgrade run %s: %w", run.ID, err)
-					default:
-						res.Checked++
-						if up.Upgraded || p.DryRun {
-							res.Upgraded++
-						}
-					}
-					return nil
+					return res.count(groups, run, up, err, p.DryRun)
 				})
 			}
 			if err := g.Wait(); err != nil {
@@ -363,18 +347,50 @@ func (h *Host) UpgradeModule(ctx context.Context, p *UpgradeModuleParams) (*Modu
 	return res, nil
 }
 
-// upgradeListed is UpgradeRun for a run UpgradeModule listed: the run is
-// read again if it changed meanwhile.
-func (h *Host) upgradeListed(ctx context.Context, run *Run, version string, dryRun bool) (*Upgrade, error) {
-	target, err := h.upgradeTarget(ctx, run, version)
-	if err != nil {
+// upgradeListed is UpgradeRun for a run UpgradeModule listed, to target:
+// the run is read again if it changed meanwhile.
+func (h *Host) upgradeListed(ctx context.Context, run *Run, target *Module, dryRun bool) (*Upgrade, error) {
+	if err := upgradable(run); err != nil {
+		return nil, err
+	}
+	if err := exports(target, run); err != nil {
 		return nil, err
 	}
 	up, err := h.upgrade(ctx, run, target, dryRun)
 	if errors.Is(err, store.ErrChanged) {
-		return h.UpgradeRun(ctx, &UpgradeRunParams{ID: run.ID, Version: version, DryRun: dryRun})
+		return h.UpgradeRun(ctx, &UpgradeRunParams{ID: run.ID, Version: target.Version, DryRun: dryRun})
 	}
 	return up, err
+}
+
+// count adds the outcome of one run's upgrade to r; an error that is no
+// outcome of the check is returned.
+func (r *ModuleUpgrade) count(groups map[string]*DivergenceGroup, run *Run, up *Upgrade, err error, dryRun bool) error {
+	var de *DivergenceError
+	switch {
+	case errors.As(err, &de):
+		r.Checked++
+		r.Diverged++
+		addDivergence(groups, run.ID, &de.Divergence)
+	case errors.Is(err, ErrWorkflowNotFound):
+		// The version has no code for the run's workflow at all.
+		r.Checked++
+		r.Diverged++
+		addDivergence(groups, run.ID, &Divergence{
+			Journal: JournalCall{Kind: "workflow", Name: run.Workflow}, Code: JournalCall{Kind: "end"},
+			Message: err.Error(),
+		})
+	case errors.Is(err, ErrRunRunning), errors.Is(err, ErrInvalidTransition), errors.Is(err, store.ErrChanged):
+		r.Skipped++
+	case err != nil:
+		return fmt.Errorf("upgrade run %s: %w", run.ID, err)
+	default:
+		r.Checked++
+		if up.Upgraded || dryRun {
+			r.Upgraded++
+		}
+	}
+	return nil
 }
 
 func addDivergence(groups map[string]*DivergenceGroup, runID string, d *Divergence) {

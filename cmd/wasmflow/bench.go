@@ -147,13 +147,7 @@ Flags:
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			enc := json.NewEncoder(os.Stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(r)
-		}
-		r.print(os.Stdout)
-		return nil
+		return printBench(r, *asJSON)
 	}
 	var db *benchDB
 	if kind == "postgres" {
@@ -187,7 +181,12 @@ Flags:
 	if *background {
 		r.Mode = "background"
 	}
-	if *asJSON {
+	return printBench(r, *asJSON)
+}
+
+// printBench prints a bench's result: as indented JSON, or for people.
+func printBench(r interface{ print(io.Writer) }, asJSON bool) error {
+	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
