@@ -179,6 +179,11 @@ type Memory interface {
 	// Grow adds pages to the memory, as memory.grow does; false if the
 	// memory cannot grow that far.
 	Grow(pages uint32) bool
+	// Bytes is the memory itself, not a copy, for the host to fill in bulk
+	// while the guest does not run (a snapshot's restore). It is valid
+	// until the memory grows or the instance is called or closed; disjoint
+	// ranges of it may be written from several goroutines at once.
+	Bytes() []byte
 }
 
 // InstanceConfig is what one instance sees of the outside world through

@@ -693,7 +693,9 @@ func (a *Activation) sleep(c *call) (uint64, error) {
 	fired := *entry
 	fired.Status, fired.UpdatedAt = store.EntryFired, t
 	events = append(events, store.RunEvent(t, store.TimerFired{Timer: name}))
-	if err := a.apply(&store.RunApplyParams{Now: t, Entries: []*store.Entry{&fired}, Events: events}); err != nil {
+	// Held like a completed step's write: lost, the timer fires again on
+	// replay, as it is due.
+	if err := a.holdStep(&store.RunApplyParams{Now: t, Entries: []*store.Entry{&fired}, Events: events}); err != nil {
 		return 0, err
 	}
 	a.record(&fired)
@@ -797,7 +799,13 @@ func (a *Activation) wait(w journaledWait, timeout int64, look look) (uint64, er
 		a.live = true
 		return 0, a.suspendWrite(store.StatusWaiting, w.reason, entry.WakeAt, suspend)
 	}
-	if err := a.apply(p); err != nil {
+	if done.Status == store.EntryTimedOut && p.Consume == nil && len(p.Effects) == 0 {
+		// Held as a fired timer is (see sleep).
+		err = a.holdStep(p)
+	} else {
+		err = a.apply(p)
+	}
+	if err != nil {
 		return 0, err
 	}
 	a.record(&done)

@@ -274,31 +274,27 @@ func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, strin
 	}
 	t := time.Now()
 	rec, why := a.loadSnapshot(ctx)
+	var r *restorable
 	if rec != nil {
+		r, why = a.decodeSnapshot(rec)
+	}
+	if r != nil {
 		inst, err := a.prep.Module.Instantiate(callCtx, cfg)
 		if err != nil {
 			return nil, "", fmt.Errorf("instantiate: %w", err)
 		}
-		// Decoding and writing the snapshot's memory is CPU work; reading
+		// Inflating and writing the snapshot's memory is CPU work; reading
 		// the journal from its position waits on the store: do both at once.
-		type restored struct {
-			r   *restorable
-			why string
-		}
-		done := make(chan restored, 1)
-		go func() {
-			r, why := a.restoreSnapshot(inst, rec)
-			done <- restored{r, why}
-		}()
+		done := make(chan string, 1)
+		go func() { done <- a.restoreSnapshot(inst, r) }()
 		jerr := a.loadJournal(ctx, rec.Position)
-		res := <-done
+		why = <-done
 		if jerr != nil {
 			inst.Close(context.WithoutCancel(ctx))
 			return nil, "", jerr
 		}
-		why = res.why
-		if res.r != nil {
-			err := a.resumeAt(&res.r.host, res.r.delta.Clock)
+		if why == "" {
+			err := a.resumeAt(&r.host, r.delta.Clock)
 			if err == nil {
 				a.start.Start, a.startKind = StartSnapshot, StartSnapshot
 				if a.e.obs != nil {
@@ -591,9 +587,9 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 // any goroutine.
 func (a *Activation) Released() bool { return a.released.Load() }
 
-// holdStep keeps the write of a completed step until the guest's next host
-// call, which writes it (flushHeld), or merges it into its own write when
-// it writes (apply): a guest that completes right after its last step
+// holdStep keeps the write of a completed step (or of a timer that fired)
+// until the guest's next host call, which writes it (flushHeld), or
+// merges it into its own write when it writes (apply): a guest that completes right after its last step
 // commits both at once. Nothing the guest does between the two is seen
 // outside the activation, so a crash in between is one before the step's
 // commit, as it always could be. With test hooks, which may end the

@@ -21,7 +21,7 @@ import (
 // ImageFormat names the way init images are made and encoded. A change to
 // either (what the capture's clocks answer, the encoding) changes it, so
 // that no process starts a guest from an image made another way.
-const ImageFormat = "v1"
+const ImageFormat = "v2"
 
 // Prepared is a module ready for activations: the code to instantiate and
 // the state it starts in.
@@ -266,7 +266,10 @@ func (m *Modules) decodeImage(b []byte, layout *snapshot.Layout) (*snapshot.Stat
 	if err != nil {
 		return nil, err
 	}
-	img := d.State(nil)
+	img, err := d.State(nil)
+	if err != nil {
+		return nil, err
+	}
 	if len(img.Globals) != len(layout.Globals) {
 		return nil, fmt.Errorf("%w: it has %d globals, the module %d", snapshot.ErrCorrupt, len(img.Globals), len(layout.Globals))
 	}

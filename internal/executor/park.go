@@ -211,30 +211,24 @@ func (a *Activation) decodeSnapshot(rec *store.RunSnapshot) (*restorable, string
 	return r, ""
 }
 
-// restoreSnapshot decodes rec into inst, a fresh instance of the baked
-// module: its memory and globals as they were when the run parked. It
-// touches only inst and rec, so that it can run while the activation
+// restoreSnapshot writes r into inst, a fresh instance of the baked
+// module: its memory and globals as they were when the run parked, or why
+// not. It touches only inst and r, so that it can run while the activation
 // reads the journal.
-func (a *Activation) restoreSnapshot(inst engine.Instance, rec *store.RunSnapshot) (*restorable, string) {
-	r, why := a.decodeSnapshot(rec)
-	if r == nil {
-		return nil, why
-	}
+func (a *Activation) restoreSnapshot(inst engine.Instance, r *restorable) string {
 	mem := inst.Memory()
 	if have := mem.Size() / snapshot.PageSize; r.delta.Pages > have && !mem.Grow(r.delta.Pages-have) {
-		return nil, fmt.Sprintf("it could not be restored: memory cannot grow to the snapshot's %d pages", r.delta.Pages)
+		return fmt.Sprintf("it could not be restored: memory cannot grow to the snapshot's %d pages", r.delta.Pages)
 	}
-	for _, c := range r.delta.Chunks {
-		if !mem.Write(c.Offset, c.Data) {
-			return nil, fmt.Sprintf("it could not be restored: memory write at %d failed", c.Offset)
-		}
+	if err := r.delta.Apply(mem.Bytes()); err != nil {
+		return err.Error()
 	}
 	for i, g := range r.delta.Globals {
 		if !inst.SetGlobal(a.prep.layout.Globals[i].ExportName(), g.Bits) {
-			return nil, fmt.Sprintf("it could not be restored: global %d cannot be set", g.Index)
+			return fmt.Sprintf("it could not be restored: global %d cannot be set", g.Index)
 		}
 	}
-	return r, ""
+	return ""
 }
 
 // resumeAt puts the activation where a parked one was: at its journal

@@ -3,6 +3,7 @@ package snapshot_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math"
 	"strconv"
@@ -259,7 +260,10 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("decode against base %v: %v", b != nil, err)
 		}
-		got := d.State(b)
+		got, err := d.State(b)
+		if err != nil {
+			t.Fatalf("apply against base %v: %v", b != nil, err)
+		}
 		if got.Pages != s.Pages || got.Clock != s.Clock || !bytes.Equal(got.Memory, s.Memory) || string(got.Host) != "host state" {
 			t.Errorf("base %v: decoded state differs", b != nil)
 		}
@@ -274,27 +278,77 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 
 func TestDecodeRefusesDamagedBytes(t *testing.T) {
 	t.Parallel()
-	s := &snapshot.State{Pages: 1, Memory: make([]byte, snapshot.PageSize)}
+	s := &snapshot.State{Pages: 5, Memory: make([]byte, 5*snapshot.PageSize), Host: []byte("host")}
 	for i := range s.Memory {
 		s.Memory[i] = byte(i * 7)
 	}
 	enc := snapshot.Encode(s, nil)
-	flipped := bytes.Clone(enc)
-	flipped[len(flipped)/2] ^= 0x40
+	flip := func(at int) []byte {
+		b := bytes.Clone(enc)
+		b[at] ^= 0x40
+		return b
+	}
 	cases := map[string]struct {
 		b        []byte
 		maxPages uint32
 	}{
-		"truncated":               {enc[:len(enc)-9], 10},
-		"a flipped byte":          {flipped, 10},
-		"not a snapshot":          {[]byte("hello world, this is not it"), 10},
-		"empty":                   {nil, 10},
-		"more pages than allowed": {enc, 0},
+		"truncated":                {enc[:len(enc)-9], 10},
+		"a flipped byte in memory": {flip(len(enc) - len(enc)/4), 10},
+		"a flipped byte in header": {flip(20), 10},
+		"a longer header":          {flip(9), 10},
+		"bytes after it":           {append(bytes.Clone(enc), 0), 10},
+		"not a snapshot":           {[]byte("hello world, this is not it"), 10},
+		"empty":                    {nil, 10},
+		"more pages than allowed":  {enc, 4},
 	}
 	for name, c := range cases {
-		if _, err := snapshot.Decode(c.b, c.maxPages); !errors.Is(err, snapshot.ErrCorrupt) {
+		if err := decodeAndApply(c.b, c.maxPages); !errors.Is(err, snapshot.ErrCorrupt) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
 		}
+	}
+	if err := decodeAndApply(enc, 10); err != nil {
+		t.Fatalf("the undamaged encoding: %v", err)
+	}
+}
+
+func decodeAndApply(b []byte, maxPages uint32) error {
+	d, err := snapshot.Decode(b, maxPages)
+	if err != nil {
+		return err
+	}
+	_, err = d.State(nil)
+	return err
+}
+
+// A state large enough for several parts (each inflated on a core of its
+// own) comes back whole, with chunks contiguous and not.
+func TestEncodeDecodeManyParts(t *testing.T) {
+	t.Parallel()
+	const pages = 40
+	base := &snapshot.State{Pages: pages, Memory: make([]byte, pages*snapshot.PageSize)}
+	for i := range base.Memory {
+		base.Memory[i] = byte(i >> 12)
+	}
+	s := &snapshot.State{Pages: pages + 10, Memory: make([]byte, (pages+10)*snapshot.PageSize)}
+	copy(s.Memory, base.Memory)
+	for off := 0; off < len(s.Memory); off += 4096 {
+		if (off/4096)%3 != 0 || off > len(s.Memory)/2 {
+			s.Memory[off+17] ^= 0x5a // every third chunk left alone, up to half; all after
+		}
+	}
+	d, err := snapshot.Decode(snapshot.Encode(s, base), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Chunks() < 300 {
+		t.Fatalf("%d chunks differ, want enough for several parts", d.Chunks())
+	}
+	got, err := d.State(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Memory, s.Memory) {
+		t.Fatal("the state decoded in parts differs from the one encoded")
 	}
 }
 
@@ -323,26 +377,34 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// A small encoding that inflates far beyond what its page limit allows (a
-// zstd frame of zeros: 96 MiB from about 10 KB) is refused once the
-// decoder has inflated as much as the limit allows, not after inflating
-// it all.
+// A small encoding whose header frame inflates far beyond what its page
+// limit allows (a zstd frame of zeros: 96 MiB from about 10 KB), or that
+// claims to, is refused before anything is inflated.
 func TestDecodeStopsInflatingAtThePageLimit(t *testing.T) {
 	enc, err := zstd.NewWriter(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := append([]byte("wfstate\x02"), enc.EncodeAll(make([]byte, 96<<20), nil)...)
+	frame := enc.EncodeAll(make([]byte, 96<<20), nil)
+	b := binary.LittleEndian.AppendUint32([]byte("wfstate\x03"), uint32(len(frame)))
+	b = append(b, frame...)
 	_, err = snapshot.Decode(b, 16)
 	if !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), "inflates to more than") {
 		t.Fatalf("Decode of %d bytes that inflate to 96 MiB, 16 pages allowed: %v, want it refused for inflating past the limit", len(b), err)
 	}
-	// A first frame that states a small size, followed by one that
-	// inflates far: the stated size bounds the whole decoding.
-	s := &snapshot.State{Pages: 1, Memory: make([]byte, snapshot.PageSize)}
-	b = append(snapshot.Encode(s, nil), enc.EncodeAll(make([]byte, 96<<20), nil)...)
+	// A frame that states no size is refused, whatever it holds.
+	stream, err := zstd.NewWriter(nil, zstd.WithSingleSegment(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w bytes.Buffer
+	stream.Reset(&w)
+	stream.Write(make([]byte, 96<<20))
+	stream.Close()
+	b = binary.LittleEndian.AppendUint32([]byte("wfstate\x03"), uint32(w.Len()))
+	b = append(b, w.Bytes()...)
 	if _, err = snapshot.Decode(b, 16); !errors.Is(err, snapshot.ErrCorrupt) {
-		t.Fatalf("Decode of a small frame and then one of 96 MiB: %v, want it refused as corrupt", err)
+		t.Fatalf("Decode of a frame of 96 MiB that states no size: %v, want it refused as corrupt", err)
 	}
 }
 
@@ -353,7 +415,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := snapshot.Decode(b, 16)
 		if err == nil {
-			if got := d.State(nil); len(got.Memory) != int(got.Pages)*snapshot.PageSize {
+			if got, err := d.State(nil); err == nil && len(got.Memory) != int(got.Pages)*snapshot.PageSize {
 				t.Fatalf("decoded %d bytes of memory for %d pages", len(got.Memory), got.Pages)
 			}
 		}

@@ -15,7 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -52,85 +52,87 @@ type Global struct {
 }
 
 // magic starts every encoded state; its last byte is the format version.
-var magic = []byte("wfstate\x02")
+var magic = []byte("wfstate\x03")
 
-// ErrCorrupt wraps every reason Decode refuses bytes.
+// ErrCorrupt wraps every reason Decode and Apply refuse bytes.
 var ErrCorrupt = errors.New("snapshot is corrupt")
 
-// The zstd encoder is safe for concurrent use and cheap to share. zstd
-// decodes several times faster than gzip at a better ratio, and restores
-// are on the activation's path; its frames carry a checksum that Decode
-// checks. Decoders stream, one per Decode at a time, so that Decode stops
-// inflating at what maxPages allows (a frame of 115 KB inflates to 1 GiB).
+// An encoded state is magic, the length of its header frame (uint32), the
+// header frame, and its memory's parts, each a frame of its own:
+//
+//	header: pages u32 | clock u64 | globals u32 | host u32 |
+//	        globals (index u32, type u8, bits u64)... | host bytes |
+//	        chunks u32 | chunk index u32... (ascending) |
+//	        parts u32 | part length u32...
+//	part i: the data of chunks [i*partChunks, (i+1)*partChunks), each
+//	        chunkSize bytes, in index order
+//
+// Each frame is zstd, a single segment (so that it states its content
+// size, however small) with a checksum. The parts are
+// independent so that they are compressed and inflated on several cores
+// at once, straight into the memory they restore.
+const partChunks = 128
+
+// The zstd encoder and decoder are safe for concurrent use and cheap to
+// share. zstd decodes several times faster than gzip at a better ratio,
+// and restores are on the activation's path. Every frame Encode writes
+// states its size, and capped never inflates a frame past it (nor past the
+// buffer it is given), so that a small frame that claims or holds far more
+// than its page limit allows costs nothing to refuse.
 var (
-	encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1))
-	// capped decodes a frame that states its size into a buffer of that
-	// size, and never past it: a second frame, or a frame that inflates to
-	// more than it said, fails.
-	capped, _ = zstd.NewReader(nil, zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(maxDecoded))
-	decoders  = sync.Pool{New: func() any {
-		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecoded))
-		if err != nil {
-			panic(err) // only for bad options
-		}
-		return d
-	}}
+	encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true),
+		zstd.WithSingleSegment(true), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+	capped, _ = zstd.NewReader(nil, zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(maxDecoded),
+		zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)))
+	partBuffers = sync.Pool{New: func() any { b := make([]byte, partChunks*chunkSize); return &b }}
 )
 
-// maxDecoded bounds what any Decode inflates: 4 GiB of memory and its
-// headers.
-const maxDecoded = 1<<32 + 1<<27
+// maxDecoded bounds what any one frame inflates to: a part's data, or a
+// header with the most globals, host state and chunks Decode accepts.
+const maxDecoded = 1<<27 + 1<<22
 
-// decodedLimit is the most bytes an encoding of at most maxPages of memory
-// holds once inflated: the fixed header, the most globals and host state
-// Decode accepts, and every chunk of memory with its index.
-func decodedLimit(maxPages uint32) int64 {
-	mem := int64(maxPages) * PageSize
-	return min(20+(1<<16)*13+(1<<26)+mem+(mem/chunkSize+1)*4, maxDecoded)
-}
-
-// inflate decompresses b, refusing more than limit bytes of output. A
-// frame that states its size (Encode's do) is decoded at once into a buffer
-// of that size; any other streams, stopping at limit.
-func inflate(b []byte, limit int64) ([]byte, error) {
+// inflate decompresses one frame of at most limit bytes. Into dst, when
+// given, the frame must inflate to exactly cap(dst) bytes; otherwise into
+// a buffer of the size the frame states. It refuses any frame that states
+// no size or a wrong one, or holds anything else.
+func inflate(b, dst []byte, limit int) ([]byte, error) {
 	var h zstd.Header
-	if err := h.Decode(b); err == nil && h.HasFCS {
-		if h.FrameContentSize > uint64(limit) {
-			return nil, fmt.Errorf("it inflates to more than the %d bytes its page limit allows (it says %d)", limit, h.FrameContentSize)
-		}
-		return capped.DecodeAll(b, make([]byte, 0, h.FrameContentSize))
-	}
-	d := decoders.Get().(*zstd.Decoder)
-	defer decoders.Put(d)
-	if err := d.Reset(bytes.NewReader(b)); err != nil {
+	if err := h.Decode(b); err != nil {
 		return nil, err
 	}
-	defer d.Reset(nil)
-	raw, err := io.ReadAll(io.LimitReader(d, limit+1))
+	switch {
+	case !h.HasFCS:
+		return nil, errors.New("a frame does not state its size")
+	case h.FrameContentSize > uint64(limit):
+		return nil, fmt.Errorf("it inflates to more than the %d bytes its page limit allows (it says %d)", limit, h.FrameContentSize)
+	case dst == nil:
+		dst = make([]byte, 0, h.FrameContentSize)
+	case h.FrameContentSize != uint64(cap(dst)):
+		return nil, fmt.Errorf("a frame holds %d bytes where %d belong", h.FrameContentSize, cap(dst))
+	}
+	out, err := capped.DecodeAll(b, dst[:0])
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(raw)) > limit {
-		return nil, fmt.Errorf("it inflates to more than the %d bytes its page limit allows", limit)
+	if len(out) != cap(dst) || (len(out) > 0 && &out[0] != &dst[:1][0]) {
+		return nil, errors.New("a frame inflates to other than its stated size")
 	}
-	return raw, nil
+	return out, nil
+}
+
+// headerLimit is the largest header an encoding of at most maxPages of
+// memory has once inflated: the fixed fields, the most globals and host
+// state Decode accepts, and an index and a part length for every chunk.
+func headerLimit(maxPages uint32) int {
+	chunks := int(uint64(maxPages) * PageSize / chunkSize)
+	return 28 + (1<<16)*13 + (1 << 26) + chunks*4 + (chunks/partChunks+1)*4
 }
 
 // Encode serializes s, compressed, as the chunks of memory that differ from
 // base (or from zero memory when base is nil). Decoding needs the same base.
 func Encode(s, base *State) []byte {
-	b := make([]byte, 0, 1<<16)
-	b = binary.LittleEndian.AppendUint32(b, s.Pages)
-	b = binary.LittleEndian.AppendUint64(b, uint64(s.Clock))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Globals)))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Host)))
-	for _, g := range s.Globals {
-		b = binary.LittleEndian.AppendUint32(b, g.Index)
-		b = append(b, byte(g.Type))
-		b = binary.LittleEndian.AppendUint64(b, g.Bits)
-	}
-	b = append(b, s.Host...)
 	var zero [chunkSize]byte
+	var chunks []uint32
 	for off := 0; off < len(s.Memory); off += chunkSize {
 		chunk := s.Memory[off:min(off+chunkSize, len(s.Memory))]
 		var was []byte
@@ -139,54 +141,156 @@ func Encode(s, base *State) []byte {
 		} else {
 			was = zero[:len(chunk)]
 		}
-		if bytes.Equal(chunk, was) {
-			continue
+		if !bytes.Equal(chunk, was) {
+			chunks = append(chunks, uint32(off/chunkSize))
 		}
-		b = binary.LittleEndian.AppendUint32(b, uint32(off/chunkSize))
-		b = append(b, chunk...)
 	}
-	return encoder.EncodeAll(b, append([]byte(nil), magic...))
+	parts := make([][]byte, (len(chunks)+partChunks-1)/partChunks)
+	var wg sync.WaitGroup
+	for i := range parts {
+		wg.Go(func() {
+			own := chunks[i*partChunks : min((i+1)*partChunks, len(chunks))]
+			raw := make([]byte, 0, len(own)*chunkSize)
+			for _, c := range own {
+				raw = append(raw, s.Memory[int(c)*chunkSize:][:chunkSize]...)
+			}
+			parts[i] = encoder.EncodeAll(raw, nil)
+		})
+	}
+	h := make([]byte, 0, 28+len(s.Globals)*13+len(s.Host)+len(chunks)*4+len(parts)*4)
+	h = binary.LittleEndian.AppendUint32(h, s.Pages)
+	h = binary.LittleEndian.AppendUint64(h, uint64(s.Clock))
+	h = binary.LittleEndian.AppendUint32(h, uint32(len(s.Globals)))
+	h = binary.LittleEndian.AppendUint32(h, uint32(len(s.Host)))
+	for _, g := range s.Globals {
+		h = binary.LittleEndian.AppendUint32(h, g.Index)
+		h = append(h, byte(g.Type))
+		h = binary.LittleEndian.AppendUint64(h, g.Bits)
+	}
+	h = append(h, s.Host...)
+	h = binary.LittleEndian.AppendUint32(h, uint32(len(chunks)))
+	for _, c := range chunks {
+		h = binary.LittleEndian.AppendUint32(h, c)
+	}
+	wg.Wait()
+	h = binary.LittleEndian.AppendUint32(h, uint32(len(parts)))
+	size := 0
+	for _, p := range parts {
+		h = binary.LittleEndian.AppendUint32(h, uint32(len(p)))
+		size += len(p)
+	}
+	hz := encoder.EncodeAll(h, nil)
+	out := make([]byte, 0, len(magic)+4+len(hz)+size)
+	out = append(out, magic...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(hz)))
+	out = append(out, hz...)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
 }
 
-// Delta is an encoded state as read back: the chunks of memory that differ
-// from the base it was encoded against, in offset order.
+// Delta is an encoded state as read back: its header decoded, its memory
+// still compressed, to be written into memory holding the base it was
+// encoded against (Apply).
 type Delta struct {
 	Pages   uint32
 	Globals []Global
 	Clock   int64
 	Host    []byte
-	Chunks  []Chunk
+	chunks  []uint32 // indexes of the chunks that differ from the base
+	parts   [][]byte // their data, compressed, partChunks chunks a part
 }
 
-// Chunk is a run of memory at Offset.
-type Chunk struct {
-	Offset uint32
-	Data   []byte
+// Chunks is the number of chunks of memory the delta writes.
+func (d *Delta) Chunks() int { return len(d.chunks) }
+
+// Apply writes the delta's memory into mem, which holds the base it was
+// encoded against and is at least Pages*PageSize long. It inflates the
+// parts on as many cores as there are, each straight into mem where its
+// chunks are contiguous. An error wraps ErrCorrupt; mem may then hold part
+// of the delta.
+func (d *Delta) Apply(mem []byte) error {
+	if len(mem) < int(d.Pages)*PageSize {
+		return fmt.Errorf("memory of %d bytes is smaller than the state's %d pages", len(mem), d.Pages)
+	}
+	errs := make([]error, len(d.parts))
+	next := make(chan int, len(d.parts))
+	for i := range d.parts {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(len(d.parts), runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = d.applyPart(mem, i)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: memory: %v", ErrCorrupt, err)
+	}
+	return nil
+}
+
+func (d *Delta) applyPart(mem []byte, i int) error {
+	own := d.chunks[i*partChunks : min((i+1)*partChunks, len(d.chunks))]
+	first, size := int(own[0])*chunkSize, len(own)*chunkSize
+	if int(own[len(own)-1]-own[0]) == len(own)-1 {
+		_, err := inflate(d.parts[i], mem[first:first:first+size], size)
+		return err
+	}
+	buf := partBuffers.Get().(*[]byte)
+	defer partBuffers.Put(buf)
+	raw, err := inflate(d.parts[i], (*buf)[:0:size], size)
+	if err != nil {
+		return err
+	}
+	for k := 0; k < len(own); {
+		// Copy each run of contiguous chunks at once.
+		n := 1
+		for k+n < len(own) && own[k+n] == own[k]+uint32(n) {
+			n++
+		}
+		copy(mem[int(own[k])*chunkSize:], raw[k*chunkSize:(k+n)*chunkSize])
+		k += n
+	}
+	return nil
 }
 
 // State is the whole state the delta makes of base (nil: zero memory).
-func (d *Delta) State(base *State) *State {
+func (d *Delta) State(base *State) (*State, error) {
 	s := &State{Pages: d.Pages, Globals: d.Globals, Clock: d.Clock, Host: d.Host, Memory: make([]byte, int(d.Pages)*PageSize)}
 	if base != nil {
 		copy(s.Memory, base.Memory)
 	}
-	for _, c := range d.Chunks {
-		copy(s.Memory[c.Offset:], c.Data)
+	if err := d.Apply(s.Memory); err != nil {
+		return nil, err
 	}
-	return s
+	return s, nil
 }
 
-// Decode reads what Encode wrote. It refuses bytes that are truncated,
-// altered or larger than maxPages of memory, wrapping ErrCorrupt. Which
-// base the state was encoded against is the caller's to know.
+// Decode reads what Encode wrote: its header at once, its memory when
+// applied. It refuses bytes that are truncated, altered in the header or
+// larger than maxPages of memory, wrapping ErrCorrupt; altered memory is
+// found by Apply. Which base the state was encoded against is the caller's
+// to know.
 func Decode(b []byte, maxPages uint32) (*Delta, error) {
-	if !bytes.HasPrefix(b, magic) {
+	if !bytes.HasPrefix(b, magic) || len(b) < len(magic)+4 {
 		return nil, fmt.Errorf("%w: it does not start with the snapshot format's magic bytes", ErrCorrupt)
 	}
-	raw, err := inflate(b[len(magic):], decodedLimit(maxPages))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	b = b[len(magic):]
+	hlen := binary.LittleEndian.Uint32(b)
+	if uint64(hlen) > uint64(len(b)-4) {
+		return nil, fmt.Errorf("%w: its header is cut off", ErrCorrupt)
 	}
+	raw, err := inflate(b[4:4+hlen], nil, headerLimit(maxPages))
+	if err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+	}
+	rest := b[4+hlen:]
 	r := &reader{b: raw}
 	d := &Delta{}
 	fixed := r.take(20)
@@ -213,21 +317,53 @@ func Decode(b []byte, maxPages uint32) (*Delta, error) {
 	if r.err != nil {
 		return nil, fmt.Errorf("%w: globals and host state: %v", ErrCorrupt, r.err)
 	}
-	size := uint64(d.Pages) * PageSize
-	for r.off < len(r.b) {
-		idx := r.take(4)
-		if r.err != nil {
-			return nil, fmt.Errorf("%w: memory: %v", ErrCorrupt, r.err)
-		}
-		off := uint64(binary.LittleEndian.Uint32(idx)) * chunkSize
-		if off >= size || (len(d.Chunks) > 0 && uint64(d.Chunks[len(d.Chunks)-1].Offset) >= off) {
-			return nil, fmt.Errorf("%w: chunk at %d out of order or beyond the memory's %d bytes", ErrCorrupt, off, size)
-		}
-		data := r.take(int(min(chunkSize, size-off)))
-		if r.err != nil {
-			return nil, fmt.Errorf("%w: memory: %v", ErrCorrupt, r.err)
-		}
-		d.Chunks = append(d.Chunks, Chunk{Offset: uint32(off), Data: data})
+	if err := d.readChunks(r, rest); err != nil {
+		return nil, fmt.Errorf("%w: memory: %v", ErrCorrupt, err)
 	}
 	return d, nil
+}
+
+// readChunks reads the header's chunk indexes and part lengths and cuts
+// rest into the parts.
+func (d *Delta) readChunks(r *reader, rest []byte) error {
+	total := uint32(uint64(d.Pages) * PageSize / chunkSize)
+	n := r.u32le()
+	if r.err != nil || n > total {
+		return fmt.Errorf("%d chunks in %d pages (%v)", n, d.Pages, r.err)
+	}
+	d.chunks = make([]uint32, n)
+	for i := range d.chunks {
+		d.chunks[i] = r.u32le()
+		if r.err != nil {
+			return r.err
+		}
+		if d.chunks[i] >= total || (i > 0 && d.chunks[i] <= d.chunks[i-1]) {
+			return fmt.Errorf("chunk %d out of order or beyond the memory's %d pages", d.chunks[i], d.Pages)
+		}
+	}
+	parts := r.u32le()
+	if r.err != nil || parts != (n+partChunks-1)/partChunks {
+		return fmt.Errorf("%d parts for %d chunks (%v)", parts, n, r.err)
+	}
+	d.parts = make([][]byte, parts)
+	for i := range d.parts {
+		size := r.u32le()
+		if r.err != nil || uint64(size) > uint64(len(rest)) {
+			return fmt.Errorf("part %d is cut off (%v)", i, r.err)
+		}
+		d.parts[i], rest = rest[:size], rest[size:]
+	}
+	if r.off != len(r.b) || len(rest) != 0 {
+		return fmt.Errorf("%d bytes of header and %d of memory follow the last part", len(r.b)-r.off, len(rest))
+	}
+	return nil
+}
+
+// u32le reads a little-endian uint32.
+func (r *reader) u32le() uint32 {
+	b := r.take(4)
+	if r.err != nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(b)
 }

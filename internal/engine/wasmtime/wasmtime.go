@@ -530,6 +530,13 @@ func (m *storeMemory) Grow(pages uint32) bool {
 	return memory{caller: m.i.store, m: m.i.memory}.Grow(pages)
 }
 
+func (m *storeMemory) Bytes() []byte {
+	if m.i.closed {
+		return nil
+	}
+	return memory{caller: m.i.store, m: m.i.memory}.data()
+}
+
 func (i *instance) global(name string) *wt.Global {
 	if i.closed {
 		return nil
@@ -683,6 +690,8 @@ func (m memory) Grow(pages uint32) bool {
 	_, err := m.m.Grow(m.caller, uint64(pages))
 	return err == nil
 }
+
+func (m memory) Bytes() []byte { return m.data() }
 
 func (m memory) Size() uint32 {
 	if m.m == nil {

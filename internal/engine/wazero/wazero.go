@@ -304,6 +304,14 @@ func (m *memory) Write(ptr uint32, b []byte) bool {
 	return m.m.Write(ptr, b)
 }
 
+func (m *memory) Bytes() []byte {
+	if m.m == nil {
+		return nil
+	}
+	view, _ := m.m.Read(0, m.m.Size())
+	return view
+}
+
 func (m *memory) Size() uint32 {
 	if m.m == nil {
 		return 0
