@@ -93,12 +93,12 @@ type snapshotStore struct {
 	damage func(*store.RunSnapshot)
 }
 
-func (s *snapshotStore) RunSnapshotGet(ctx context.Context, p *store.RunSnapshotGetParams) (*store.RunSnapshot, error) {
-	sn, err := s.Store.RunSnapshotGet(ctx, p)
-	if err == nil {
-		s.damage(sn)
+func (s *snapshotStore) RunJournal(ctx context.Context, p *store.RunJournalParams) (*store.RunJournal, error) {
+	j, err := s.Store.RunJournal(ctx, p)
+	if err == nil && j.Snapshot != nil {
+		s.damage(j.Snapshot)
 	}
-	return sn, err
+	return j, err
 }
 
 // A snapshot is a shortcut: one that is damaged, or belongs to another
@@ -142,8 +142,8 @@ func TestAnUnusableSnapshotLeadsToReplay(t *testing.T) {
 // deletedSnapshots answers that no run has a snapshot.
 type deletedSnapshots struct{ store.Store }
 
-func (s *deletedSnapshots) RunSnapshotGet(ctx context.Context, p *store.RunSnapshotGetParams) (*store.RunSnapshot, error) {
-	return nil, store.ErrNotFound
+func (s *deletedSnapshots) RunJournal(ctx context.Context, p *store.RunJournalParams) (*store.RunJournal, error) {
+	return s.Store.RunJournal(ctx, &store.RunJournalParams{RunID: p.RunID, FromSeq: p.FromSeq})
 }
 
 // A run that wakes in the process it parked in resumes in the very

@@ -50,11 +50,11 @@ func (s *blinkingStore) RunApply(ctx context.Context, p *store.RunApplyParams) (
 	return res, err
 }
 
-func (s *blinkingStore) EntryListByRun(ctx context.Context, p *store.EntryListByRunParams) ([]*store.Entry, error) {
+func (s *blinkingStore) RunJournal(ctx context.Context, p *store.RunJournalParams) (*store.RunJournal, error) {
 	if before, after := s.blink(&s.reads); before || after {
-		return nil, fmt.Errorf("store: list entries of run %s: %w", p.RunID, store.ErrUnavailable)
+		return nil, fmt.Errorf("store: read journal of run %s: %w", p.RunID, store.ErrUnavailable)
 	}
-	return s.Store.EntryListByRun(ctx, p)
+	return s.Store.RunJournal(ctx, p)
 }
 
 // An activation whose writes meet an unavailable database sends them again

@@ -218,6 +218,11 @@ type Store interface {
 	// ErrInvalidTransition. Appends a run_retried event.
 	RunRetry(ctx context.Context, params *RunRetryParams) (*Run, error)
 
+	// RunJournal reads what an activation of the run starts from, in one
+	// round trip: its journal entries and effects from a position on and,
+	// when asked, its latest snapshot (see RunJournalParams).
+	RunJournal(ctx context.Context, params *RunJournalParams) (*RunJournal, error)
+
 	// RunSnapshotGet returns the run's latest snapshot, or ErrNotFound.
 	RunSnapshotGet(ctx context.Context, params *RunSnapshotGetParams) (*RunSnapshot, error)
 
@@ -662,6 +667,43 @@ type RunSnapshot struct {
 }
 
 type RunSnapshotGetParams struct{ RunID string }
+
+type RunJournalParams struct {
+	RunID string
+	// FromSeq: the entries at this position or later, and the effects of
+	// their steps.
+	FromSeq int
+	// Snapshot, when set, asks for the run's snapshot too, and for the
+	// journal from the snapshot's position instead of FromSeq when the
+	// snapshot is one the reader can use: taken of the module, in the
+	// attempt and in the format given.
+	Snapshot *SnapshotMatch
+}
+
+// SnapshotMatch is what a snapshot must have been taken of for a reader
+// to start from it.
+type SnapshotMatch struct {
+	ModuleDigest string
+	Attempt      int
+	Format       string
+}
+
+// Matches reports whether sn was taken of what m names.
+func (m *SnapshotMatch) Matches(sn *RunSnapshot) bool {
+	return sn.ModuleDigest == m.ModuleDigest && sn.Attempt == m.Attempt && sn.Format == m.Format
+}
+
+// RunJournal is what RunJournal read.
+type RunJournal struct {
+	// FromSeq is where Entries and Effects start: the snapshot's position
+	// when it matched, else the FromSeq asked for.
+	FromSeq int
+	Entries []*Entry  // by seq
+	Effects []*Effect // by step seq, then seq
+	// Snapshot is the run's snapshot when one was asked for and is
+	// stored, whether it matched or not.
+	Snapshot *RunSnapshot
+}
 
 // RunApplyResult reports the run after a RunApply.
 type RunApplyResult struct {

@@ -243,7 +243,7 @@ func (a *Activation) fromWarm(ctx context.Context) (engine.Instance, error) {
 		w.inst.Close(context.WithoutCancel(ctx))
 		return nil, nil
 	}
-	if err := a.loadJournal(ctx, w.host.Position); err != nil {
+	if _, err := a.loadJournal(ctx, w.host.Position, nil); err != nil {
 		w.inst.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -273,27 +273,32 @@ func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, strin
 		return inst, abi.ExportResume, nil
 	}
 	t := time.Now()
-	rec, why := a.loadSnapshot(ctx)
-	var r *restorable
-	if rec != nil {
-		r, why = a.decodeSnapshot(rec)
+	// A fresh instance is what a restore and a replay both start from:
+	// make it while the store reads the journal.
+	type made struct {
+		inst engine.Instance
+		err  error
 	}
-	if r != nil {
+	fresh := make(chan made, 1)
+	go func() {
 		inst, err := a.prep.Module.Instantiate(callCtx, cfg)
-		if err != nil {
-			return nil, "", fmt.Errorf("instantiate: %w", err)
+		fresh <- made{inst, err}
+	}()
+	asked, rec, jerr := a.loadStart(ctx)
+	m := <-fresh
+	if jerr != nil || m.err != nil {
+		if m.inst != nil {
+			m.inst.Close(context.WithoutCancel(ctx))
 		}
-		// Inflating and writing the snapshot's memory is CPU work; reading
-		// the journal from its position waits on the store: do both at once.
-		done := make(chan string, 1)
-		go func() { done <- a.restoreSnapshot(inst, r) }()
-		jerr := a.loadJournal(ctx, rec.Position)
-		why = <-done
 		if jerr != nil {
-			inst.Close(context.WithoutCancel(ctx))
 			return nil, "", jerr
 		}
-		if why == "" {
+		return nil, "", fmt.Errorf("instantiate: %w", m.err)
+	}
+	inst := m.inst
+	r, why := a.usableSnapshot(asked, rec)
+	if r != nil {
+		if why = a.restoreSnapshot(inst, r); why == "" {
 			err := a.resumeAt(&r.host, r.delta.Clock)
 			if err == nil {
 				a.start.Start, a.startKind = StartSnapshot, StartSnapshot
@@ -304,25 +309,25 @@ func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, strin
 			}
 			why = "it could not be restored: " + err.Error()
 		}
+		// The instance may hold part of the snapshot: replay in a new one.
 		inst.Close(context.WithoutCancel(ctx))
 		a.pos, a.register, a.clock = 0, nil, a.run.CreatedAt
 		a.instStart, a.monoBase = time.Now(), a.startMono()
+		var err error
+		if inst, err = a.prep.Module.Instantiate(callCtx, cfg); err != nil {
+			return nil, "", fmt.Errorf("instantiate: %w", err)
+		}
 	}
 	if why != "" {
 		a.start.SnapshotUnusable = why
 		a.logger().Info("run replays: its snapshot is unusable", "reason", why)
 	}
-	if a.run.Activations == 1 {
-		// The run's first activation: its journal is empty (only
-		// activations write one, and a retry keeps the count), and nothing
-		// needs reading.
-		a.first, a.entries, a.effects = 0, nil, map[int][]*store.Effect{}
-	} else if err := a.loadJournal(ctx, 0); err != nil {
-		return nil, "", err
-	}
-	inst, err := a.prep.Module.Instantiate(callCtx, cfg)
-	if err != nil {
-		return nil, "", fmt.Errorf("instantiate: %w", err)
+	if a.first != 0 {
+		// Read from a snapshot's position, and the snapshot is not used.
+		if _, err := a.loadJournal(ctx, 0, nil); err != nil {
+			inst.Close(context.WithoutCancel(ctx))
+			return nil, "", err
+		}
 	}
 	if hasFunc(a.prep.Module, abi.ExportInitialize) {
 		if _, err := inst.Call(callCtx, abi.ExportInitialize); err != nil {
@@ -332,29 +337,43 @@ func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, strin
 	return inst, abi.ExportRun, nil
 }
 
-// loadJournal reads the run's journal and effects from position from on.
-func (a *Activation) loadJournal(ctx context.Context, from int) error {
-	a.first = from
+// loadStart reads the run's journal and, for a guest that parks (asked),
+// its snapshot, with the journal from the snapshot's position when it is
+// one this activation can take.
+func (a *Activation) loadStart(ctx context.Context) (asked bool, _ *store.RunSnapshot, _ error) {
+	if a.run.Activations == 1 {
+		// The run's first activation: its journal is empty (only
+		// activations write one, and a retry keeps the count), and nothing
+		// needs reading.
+		a.first, a.entries, a.effects = 0, nil, map[int][]*store.Effect{}
+		return false, nil, nil
+	}
+	var match *store.SnapshotMatch
+	if a.prep.Parks && !a.e.noSnapshots {
+		match = &store.SnapshotMatch{ModuleDigest: a.run.ModuleDigest, Attempt: a.run.Attempt, Format: SnapshotFormat}
+	}
+	sn, err := a.loadJournal(ctx, 0, match)
+	return match != nil, sn, err
+}
+
+// loadJournal reads the run's journal and effects from position from on,
+// and with match the run's snapshot, the journal then from the snapshot's
+// position if it matches.
+func (a *Activation) loadJournal(ctx context.Context, from int, match *store.SnapshotMatch) (*store.RunSnapshot, error) {
+	var j *store.RunJournal
 	err := a.persist(func(ctx context.Context) (err error) {
-		a.entries, err = a.e.store.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: a.run.ID, FromSeq: from})
+		j, err = a.e.store.RunJournal(ctx, &store.RunJournalParams{RunID: a.run.ID, FromSeq: from, Snapshot: match})
 		return err
 	})
 	if err != nil {
-		return &storeError{fmt.Errorf("load journal of run %s: %w", a.run.ID, err)}
+		return nil, &storeError{fmt.Errorf("load journal of run %s: %w", a.run.ID, err)}
 	}
-	var effects []*store.Effect
-	err = a.persist(func(ctx context.Context) (err error) {
-		effects, err = a.e.store.EffectListByRun(ctx, &store.EffectListByRunParams{RunID: a.run.ID, FromStepSeq: from})
-		return err
-	})
-	if err != nil {
-		return &storeError{fmt.Errorf("load effects of run %s: %w", a.run.ID, err)}
-	}
+	a.first, a.entries = j.FromSeq, j.Entries
 	a.effects = make(map[int][]*store.Effect)
-	for _, ef := range effects {
+	for _, ef := range j.Effects {
 		a.effects[ef.StepSeq] = append(a.effects[ef.StepSeq], ef)
 	}
-	return nil
+	return j.Snapshot, nil
 }
 
 // storeError marks a store failure of begin: the run is left for its lease

@@ -156,26 +156,15 @@ type restorable struct {
 	host  snapshotHost
 }
 
-// loadSnapshot returns the run's stored snapshot if its record says the
-// activation can start from it, or nil and why not ("" when there is
-// nothing to say: a run's first activation, a guest that does not park).
-// Its bytes are checked when they are decoded (decodeSnapshot).
-func (a *Activation) loadSnapshot(ctx context.Context) (*store.RunSnapshot, string) {
-	p := a.prep
-	if !p.Parks || a.e.noSnapshots || a.run.Activations < 2 {
-		return nil, ""
-	}
-	var rec *store.RunSnapshot
-	err := a.persist(func(ctx context.Context) (err error) {
-		rec, err = a.e.store.RunSnapshotGet(ctx, &store.RunSnapshotGetParams{RunID: a.run.ID})
-		return err
-	})
+// usableSnapshot checks the run's snapshot, read if asked (nil: none is
+// stored), and decodes it; or returns nil and why the activation cannot
+// start from it ("" when there is nothing to say: none was asked for).
+func (a *Activation) usableSnapshot(asked bool, rec *store.RunSnapshot) (*restorable, string) {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case !asked:
+		return nil, ""
+	case rec == nil:
 		return nil, "none is stored (the run last suspended without parking)"
-	case err != nil:
-		a.logger().Warn("could not read the run's snapshot; replaying", "error", err)
-		return nil, "it could not be read: " + err.Error()
 	case rec.ModuleDigest != a.run.ModuleDigest:
 		return nil, fmt.Sprintf("it was taken of module %s, the run runs %s", rec.ModuleDigest, a.run.ModuleDigest)
 	case rec.Format != SnapshotFormat:
@@ -184,8 +173,10 @@ func (a *Activation) loadSnapshot(ctx context.Context) (*store.RunSnapshot, stri
 		return nil, fmt.Sprintf("it was taken in attempt %d of the run, this is attempt %d", rec.Attempt, a.run.Attempt)
 	case len(rec.Data) > a.e.limits.SnapshotSize:
 		return nil, fmt.Sprintf("it is %d bytes, over the %d-byte limit%s", len(rec.Data), a.e.limits.SnapshotSize, a.e.limits.hint("SnapshotSize"))
+	case rec.Position != a.first:
+		return nil, fmt.Sprintf("it is at position %d, the journal was read from %d", rec.Position, a.first)
 	}
-	return rec, ""
+	return a.decodeSnapshot(rec)
 }
 
 // decodeSnapshot decodes a stored snapshot and checks that it fits the

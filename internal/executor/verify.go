@@ -90,7 +90,7 @@ func (e *Executor) Verify(ctx context.Context, run *store.Run, digest string) (*
 	a := &Activation{e: e, run: run, clock: run.CreatedAt, signals: run.SignalsReceived, eventCount: run.EventCount, verify: &verifyState{}}
 	a.prep = prep
 	a.ctx, a.dbctx = ctx, context.WithoutCancel(ctx)
-	if err := a.loadJournal(ctx, 0); err != nil {
+	if _, err := a.loadJournal(ctx, 0, nil); err != nil {
 		return nil, err
 	}
 	if run.Status == store.StatusFailed {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,10 +60,11 @@ func (c Calls) Since(before Calls) Calls {
 	return d
 }
 
-// inBatch marks the statements that store/postgres sends inside a
-// pipelined write batch after its fence check (their okSQL): they share
-// the batch's round trip, which the fence check's statement counts.
-const inBatch = "g.write_seq >="
+// inBatch marks the statements that store/postgres pipelines after the
+// first of their batch, which share its round trip: a write batch's after
+// its fence check (their okSQL), and a journal read's after its first
+// statement (marked so).
+var inBatch = []string{"g.write_seq >=", "/* pipelined */"}
 
 // Statements is the number of statements run, transaction control left
 // out.
@@ -82,7 +84,7 @@ func (c Calls) Statements() int64 {
 func (c Calls) RoundTrips() int64 {
 	var n int64
 	for q, k := range c {
-		if !control(q) && !strings.Contains(q, inBatch) {
+		if !control(q) && !slices.ContainsFunc(inBatch, func(m string) bool { return strings.Contains(q, m) }) {
 			n += k
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 
 	"github.com/wasmflow/wasmflow/store"
 	"github.com/wasmflow/wasmflow/store/internal/sqlstore"
@@ -11,10 +12,15 @@ import (
 
 // EntryListByRun implements store.Store.
 func (s *Store) EntryListByRun(ctx context.Context, p *store.EntryListByRunParams) ([]*store.Entry, error) {
+	entries, err := s.entries(ctx, p.RunID, p.FromSeq)
+	return entries, wrap("list entries of run "+p.RunID, err)
+}
+
+func (s *Store) entries(ctx context.Context, runID string, from int) ([]*store.Entry, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT run_id, seq, kind, name, status, attempts, cursor, output, error,
-		effect_seq, wake_at, started_at, updated_at FROM entries WHERE run_id = ? AND seq >= ? ORDER BY seq`, p.RunID, p.FromSeq)
+		effect_seq, wake_at, started_at, updated_at FROM entries WHERE run_id = ? AND seq >= ? ORDER BY seq`, runID, from)
 	if err != nil {
-		return nil, wrap("list entries of run "+p.RunID, err)
+		return nil, err
 	}
 	defer rows.Close()
 	var entries []*store.Entry
@@ -27,24 +33,32 @@ func (s *Store) EntryListByRun(ctx context.Context, p *store.EntryListByRunParam
 		)
 		if err := rows.Scan(&e.RunID, &e.Seq, &kind, &e.Name, &status, &e.Attempts, &e.Cursor, &e.Output, &e.Error,
 			&e.EffectSeq, &wake, &started, &updated); err != nil {
-			return nil, wrap("list entries of run "+p.RunID, err)
+			return nil, err
 		}
 		e.Kind, e.Status = store.EntryKind(kind), store.EntryStatus(status)
 		e.WakeAt, e.StartedAt, e.UpdatedAt = fromNullMicros(wake), fromMicros(started), fromMicros(updated)
 		entries = append(entries, &e)
 	}
-	return entries, wrap("list entries of run "+p.RunID, rows.Err())
+	return entries, rows.Err()
 }
 
 // RunSnapshotGet implements store.Store.
 func (s *Store) RunSnapshotGet(ctx context.Context, p *store.RunSnapshotGetParams) (*store.RunSnapshot, error) {
-	sn := &store.RunSnapshot{RunID: p.RunID}
-	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT module_digest, format, attempt, position, activation, data, created_at
-		FROM run_snapshots WHERE run_id = ?`, p.RunID).
-		Scan(&sn.ModuleDigest, &sn.Format, &sn.Attempt, &sn.Position, &sn.Activation, &sn.Data, &created)
+	sn, err := s.snapshot(ctx, p.RunID)
 	if err != nil {
 		return nil, wrap("get snapshot of run "+p.RunID, err)
+	}
+	return sn, nil
+}
+
+func (s *Store) snapshot(ctx context.Context, runID string) (*store.RunSnapshot, error) {
+	sn := &store.RunSnapshot{RunID: runID}
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT module_digest, format, attempt, position, activation, data, created_at
+		FROM run_snapshots WHERE run_id = ?`, runID).
+		Scan(&sn.ModuleDigest, &sn.Format, &sn.Attempt, &sn.Position, &sn.Activation, &sn.Data, &created)
+	if err != nil {
+		return nil, err
 	}
 	sn.CreatedAt = fromMicros(created)
 	return sn, nil
@@ -52,10 +66,15 @@ func (s *Store) RunSnapshotGet(ctx context.Context, p *store.RunSnapshotGetParam
 
 // EffectListByRun implements store.Store.
 func (s *Store) EffectListByRun(ctx context.Context, p *store.EffectListByRunParams) ([]*store.Effect, error) {
+	effects, err := s.effects(ctx, p.RunID, p.FromStepSeq)
+	return effects, wrap("list effects of run "+p.RunID, err)
+}
+
+func (s *Store) effects(ctx context.Context, runID string, from int) ([]*store.Effect, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT run_id, step_seq, seq, name, status, key, result, error, executions,
-		started_at, updated_at FROM effects WHERE run_id = ? AND step_seq >= ? ORDER BY step_seq, seq`, p.RunID, p.FromStepSeq)
+		started_at, updated_at FROM effects WHERE run_id = ? AND step_seq >= ? ORDER BY step_seq, seq`, runID, from)
 	if err != nil {
-		return nil, wrap("list effects of run "+p.RunID, err)
+		return nil, err
 	}
 	defer rows.Close()
 	var effects []*store.Effect
@@ -67,12 +86,42 @@ func (s *Store) EffectListByRun(ctx context.Context, p *store.EffectListByRunPar
 		)
 		if err := rows.Scan(&ef.RunID, &ef.StepSeq, &ef.Seq, &ef.Name, &status, &ef.Key, &ef.Result, &ef.Error,
 			&ef.Executions, &started, &updated); err != nil {
-			return nil, wrap("list effects of run "+p.RunID, err)
+			return nil, err
 		}
 		ef.Status, ef.StartedAt, ef.UpdatedAt = store.EffectStatus(status), fromMicros(started), fromMicros(updated)
 		effects = append(effects, &ef)
 	}
-	return effects, wrap("list effects of run "+p.RunID, rows.Err())
+	return effects, rows.Err()
+}
+
+// RunJournal implements store.Store. The store is in this process: its
+// reads cost no round trips, and the run's lease keeps what they read
+// from changing between them.
+func (s *Store) RunJournal(ctx context.Context, p *store.RunJournalParams) (*store.RunJournal, error) {
+	j, err := s.runJournal(ctx, p)
+	return j, wrap("read journal of run "+p.RunID, err)
+}
+
+func (s *Store) runJournal(ctx context.Context, p *store.RunJournalParams) (j *store.RunJournal, err error) {
+	j = &store.RunJournal{FromSeq: p.FromSeq}
+	if p.Snapshot != nil {
+		j.Snapshot, err = s.snapshot(ctx, p.RunID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			j.Snapshot = nil
+		case err != nil:
+			return nil, err
+		case p.Snapshot.Matches(j.Snapshot):
+			j.FromSeq = j.Snapshot.Position
+		}
+	}
+	if j.Entries, err = s.entries(ctx, p.RunID, j.FromSeq); err != nil {
+		return nil, err
+	}
+	if j.Effects, err = s.effects(ctx, p.RunID, j.FromSeq); err != nil {
+		return nil, err
+	}
+	return j, nil
 }
 
 // EventList implements store.Store.

@@ -72,4 +72,53 @@ var snapshotScenarios = []scenario{
 		ok(t, err)
 		equal(t, "all entries", len(all), 4)
 	}},
+	{"a journal read starts at the run's snapshot when it matches, else where asked", func(t *testing.T, st store.Store) {
+		run := running(t, st, "r1")
+		now := at(time.Second)
+		var es []*store.Entry
+		for seq := range 4 {
+			es = append(es, stepEntry("r1", seq, store.EntryCompleted, now))
+		}
+		efs := []*store.Effect{effect("r1", 0, 0, store.EffectCompleted, now), effect("r1", 3, 0, store.EffectCompleted, now), effect("r1", 3, 1, store.EffectStarted, now)}
+		apply(t, st, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Now: now, Entries: es, Effects: efs})
+		match := &store.SnapshotMatch{ModuleDigest: "sha256:01", Attempt: 1, Format: "v1"}
+		read := func(from int, m *store.SnapshotMatch) *store.RunJournal {
+			t.Helper()
+			j, err := st.RunJournal(ctx, &store.RunJournalParams{RunID: "r1", FromSeq: from, Snapshot: m})
+			ok(t, err)
+			if len(j.Entries) == 0 || j.Entries[0].Seq != j.FromSeq || len(j.Entries) != 4-j.FromSeq {
+				t.Fatalf("journal from %d: %d entries, the first %v", j.FromSeq, len(j.Entries), j.Entries)
+			}
+			for _, ef := range j.Effects {
+				if ef.StepSeq < j.FromSeq {
+					t.Fatalf("journal from %d holds an effect of step %d", j.FromSeq, ef.StepSeq)
+				}
+			}
+			return j
+		}
+		j := read(1, match)
+		equal(t, "from without a snapshot", j.FromSeq, 1)
+		equal(t, "no snapshot stored", j.Snapshot == nil, true)
+		equal(t, "effects from step 1", len(j.Effects), 2)
+
+		sn := &store.RunSnapshot{ModuleDigest: "sha256:01", Format: "v1", Attempt: 1, Position: 3, Activation: 1, Data: []byte("state")}
+		apply(t, st, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Now: now, Status: store.StatusSleeping, WakeAt: ptr(at(time.Minute)), Snapshot: sn})
+		j = read(0, match)
+		equal(t, "from the matching snapshot", j.FromSeq, 3)
+		equal(t, "its data", string(j.Snapshot.Data), "state")
+		equal(t, "effects of step 3", len(j.Effects), 2)
+		for name, m := range map[string]*store.SnapshotMatch{
+			"another module":  {ModuleDigest: "sha256:02", Attempt: 1, Format: "v1"},
+			"another attempt": {ModuleDigest: "sha256:01", Attempt: 2, Format: "v1"},
+			"another format":  {ModuleDigest: "sha256:01", Attempt: 1, Format: "v2"},
+		} {
+			j = read(0, m)
+			equal(t, "from, the snapshot of "+name, j.FromSeq, 0)
+			equal(t, "the snapshot of "+name+" is returned", j.Snapshot != nil && j.Snapshot.Position == 3, true)
+			equal(t, "all effects, the snapshot of "+name, len(j.Effects), 3)
+		}
+		j = read(2, nil)
+		equal(t, "from, no snapshot asked for", j.FromSeq, 2)
+		equal(t, "no snapshot asked for", j.Snapshot == nil, true)
+	}},
 }
