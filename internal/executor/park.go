@@ -204,8 +204,7 @@ func (a *Activation) decodeSnapshot(rec *store.RunSnapshot) (*restorable, string
 
 // restoreSnapshot writes r into inst, a fresh instance of the baked
 // module: its memory and globals as they were when the run parked, or why
-// not. It touches only inst and r, so that it can run while the activation
-// reads the journal.
+// not. On a failure inst may hold part of the snapshot.
 func (a *Activation) restoreSnapshot(inst engine.Instance, r *restorable) string {
 	mem := inst.Memory()
 	if have := mem.Size() / snapshot.PageSize; r.delta.Pages > have && !mem.Grow(r.delta.Pages-have) {

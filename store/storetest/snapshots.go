@@ -14,6 +14,22 @@ func snapshotOf(t *testing.T, st store.Store, id string) *store.RunSnapshot {
 	return sn
 }
 
+// fourSteps makes run r1 running with four completed steps, an effect of
+// step 0 and two of step withEffects.
+func fourSteps(t *testing.T, st store.Store, withEffects int) *store.Run {
+	t.Helper()
+	run := running(t, st, "r1")
+	now := at(time.Second)
+	var es []*store.Entry
+	for seq := range 4 {
+		es = append(es, stepEntry("r1", seq, store.EntryCompleted, now))
+	}
+	efs := []*store.Effect{effect("r1", 0, 0, store.EffectCompleted, now),
+		effect("r1", withEffects, 0, store.EffectCompleted, now), effect("r1", withEffects, 1, store.EffectStarted, now)}
+	apply(t, st, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Now: now, Entries: es, Effects: efs})
+	return run
+}
+
 var snapshotScenarios = []scenario{
 	{"a suspension keeps the run's latest snapshot, and the run's end deletes it", func(t *testing.T, st store.Store) {
 		run := running(t, st, "r1")
@@ -52,14 +68,7 @@ var snapshotScenarios = []scenario{
 		wantErr(t, err, store.ErrNotFound)
 	}},
 	{"journal and effect lists start at a position", func(t *testing.T, st store.Store) {
-		run := running(t, st, "r1")
-		now := at(time.Second)
-		var es []*store.Entry
-		for seq := range 4 {
-			es = append(es, stepEntry("r1", seq, store.EntryCompleted, now))
-		}
-		efs := []*store.Effect{effect("r1", 0, 0, store.EffectCompleted, now), effect("r1", 2, 0, store.EffectCompleted, now), effect("r1", 2, 1, store.EffectStarted, now)}
-		apply(t, st, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Now: now, Entries: es, Effects: efs})
+		fourSteps(t, st, 2)
 		got, err := st.EntryListByRun(ctx, &store.EntryListByRunParams{RunID: "r1", FromSeq: 2})
 		ok(t, err)
 		equal(t, "entries from 2", len(got), 2)
@@ -73,14 +82,7 @@ var snapshotScenarios = []scenario{
 		equal(t, "all entries", len(all), 4)
 	}},
 	{"a journal read starts at the run's snapshot when it matches, else where asked", func(t *testing.T, st store.Store) {
-		run := running(t, st, "r1")
-		now := at(time.Second)
-		var es []*store.Entry
-		for seq := range 4 {
-			es = append(es, stepEntry("r1", seq, store.EntryCompleted, now))
-		}
-		efs := []*store.Effect{effect("r1", 0, 0, store.EffectCompleted, now), effect("r1", 3, 0, store.EffectCompleted, now), effect("r1", 3, 1, store.EffectStarted, now)}
-		apply(t, st, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Now: now, Entries: es, Effects: efs})
+		run := fourSteps(t, st, 3)
 		match := &store.SnapshotMatch{ModuleDigest: "sha256:01", Attempt: 1, Format: "v1"}
 		read := func(from int, m *store.SnapshotMatch) *store.RunJournal {
 			t.Helper()
@@ -102,7 +104,7 @@ var snapshotScenarios = []scenario{
 		equal(t, "effects from step 1", len(j.Effects), 2)
 
 		sn := &store.RunSnapshot{ModuleDigest: "sha256:01", Format: "v1", Attempt: 1, Position: 3, Activation: 1, Data: []byte("state")}
-		apply(t, st, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Now: now, Status: store.StatusSleeping, WakeAt: ptr(at(time.Minute)), Snapshot: sn})
+		apply(t, st, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Now: at(time.Second), Status: store.StatusSleeping, WakeAt: ptr(at(time.Minute)), Snapshot: sn})
 		j = read(0, match)
 		equal(t, "from the matching snapshot", j.FromSeq, 3)
 		equal(t, "its data", string(j.Snapshot.Data), "state")
