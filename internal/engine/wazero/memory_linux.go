@@ -1,6 +1,8 @@
 package wazero
 
 import (
+	"bytes"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -9,12 +11,27 @@ import (
 // mappedImage is a memory image in an anonymous file, mapped privately
 // (copy-on-write) into each instance's memory: the kernel shares the pages
 // an instance only reads, and copies a page on its first write.
+//
+// A released memory is kept for the module's next instance when the
+// engine's budget allows (keptBytes): put back as the image was, page by
+// page, the pages the instance wrote stay in place, and the next instance
+// that writes them (a restored snapshot writes hundreds) faults on none.
+// A page fault costs about as much as copying 4 KiB ten times over on the
+// virtual machines we measured (see RATIONALE.md).
 type mappedImage struct {
-	fd   int
-	size uint64
+	fd    int
+	image []byte
+	kept  *keptBytes
+
+	mu     sync.Mutex
+	free   []*mappedMemory // released and reset, most recent last
+	closed bool
 }
 
-func mapImage(image []byte) *mappedImage {
+// keptPerImage bounds how many released memories a module keeps.
+const keptPerImage = 8
+
+func mapImage(image []byte, kept *keptBytes) *mappedImage {
 	if len(image) == 0 || len(image)%unix.Getpagesize() != 0 {
 		return nil
 	}
@@ -35,33 +52,78 @@ func mapImage(image []byte) *mappedImage {
 		unix.Close(fd)
 		return nil
 	}
-	return &mappedImage{fd: fd, size: uint64(len(image))}
+	return &mappedImage{fd: fd, image: image, kept: kept}
 }
 
-// allocate reserves address space for the largest the memory may become,
-// inaccessible, and maps the image over its start. nil if the system
-// refuses.
-func (im *mappedImage) allocate(max uint64) *mappedMemory {
-	reserve := max
-	if reserve < im.size {
-		reserve = im.size
+// allocate returns a kept memory that can grow to max, or reserves address
+// space for the largest the memory may become, inaccessible, and maps the
+// image over its start. nil if the system refuses.
+func (im *mappedImage) allocate(maxBytes uint64) *mappedMemory {
+	reserve := max(maxBytes, uint64(len(im.image)))
+	if m := im.takeKept(reserve); m != nil {
+		return m
 	}
+	size := uint64(len(im.image))
 	base, err := unix.MmapPtr(-1, 0, nil, uintptr(reserve), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		return nil
 	}
-	if _, err := unix.MmapPtr(im.fd, 0, base, uintptr(im.size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
+	if _, err := unix.MmapPtr(im.fd, 0, base, uintptr(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
 		unix.MunmapPtr(base, uintptr(reserve))
 		return nil
 	}
-	return &mappedMemory{base: base, reserved: reserve, usable: im.size}
+	return &mappedMemory{im: im, base: base, reserved: reserve, usable: size}
 }
 
-func (im *mappedImage) close() { unix.Close(im.fd) }
+// takeKept returns the most recently kept memory if it reserves at least
+// reserve bytes.
+func (im *mappedImage) takeKept(reserve uint64) *mappedMemory {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	n := len(im.free)
+	if n == 0 || im.free[n-1].reserved < reserve {
+		return nil
+	}
+	m := im.free[n-1]
+	im.free = im.free[:n-1]
+	im.kept.give(int64(m.usable))
+	return m
+}
+
+// keep resets m to the image and keeps it, or reports that it may not be
+// kept: the module is closed, or the budget is spent.
+func (im *mappedImage) keep(m *mappedMemory) bool {
+	if !im.kept.take(int64(m.usable)) {
+		return false
+	}
+	m.reset()
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.closed || len(im.free) >= keptPerImage {
+		im.kept.give(int64(m.usable))
+		return false
+	}
+	im.free = append(im.free, m)
+	return true
+}
+
+// close unmaps the kept memories; memories released after it are unmapped.
+func (im *mappedImage) close() {
+	im.mu.Lock()
+	free := im.free
+	im.free, im.closed = nil, true
+	im.mu.Unlock()
+	for _, m := range free {
+		im.kept.give(int64(m.usable))
+		m.unmap()
+	}
+	unix.Close(im.fd)
+}
 
 // mappedMemory is one instance's memory: the image, then zero pages made
 // accessible as the memory grows, in one reservation that never moves.
 type mappedMemory struct {
+	im       *mappedImage
 	base     unsafe.Pointer
 	reserved uint64
 	usable   uint64 // bytes from base that may be read and written
@@ -81,9 +143,40 @@ func (m *mappedMemory) Reallocate(size uint64) []byte {
 	return unsafe.Slice((*byte)(m.base), size)
 }
 
+// Free implements experimental.LinearMemory: the memory is kept for the
+// module's next instance, or unmapped.
 func (m *mappedMemory) Free() {
-	if m.base != nil {
-		unix.MunmapPtr(m.base, uintptr(m.reserved))
-		m.base = nil
+	if m.base != nil && !m.im.keep(m) {
+		m.unmap()
+	}
+}
+
+func (m *mappedMemory) unmap() {
+	unix.MunmapPtr(m.base, uintptr(m.reserved))
+	m.base = nil
+}
+
+// resetPage is the granularity of reset: the kernel's page.
+const resetPage = 4096
+
+var zeroPage [resetPage]byte
+
+// reset makes the memory what a new instance starts from: the image, then
+// zeros up to every byte that may be read and written, so that growing
+// into them finds zeros. It writes only the pages that differ: a page
+// written back copies nothing, and a page never written is left to the
+// kernel (the image's file, or zero) rather than copied.
+func (m *mappedMemory) reset() {
+	mem := unsafe.Slice((*byte)(m.base), m.usable)
+	image := m.im.image
+	for off := 0; off < len(image); off += resetPage {
+		if page := mem[off : off+resetPage]; !bytes.Equal(page, image[off:off+resetPage]) {
+			copy(page, image[off:])
+		}
+	}
+	for off := len(image); off < len(mem); off += resetPage {
+		if page := mem[off:min(off+resetPage, len(mem))]; !bytes.Equal(page, zeroPage[:len(page)]) {
+			clear(page)
+		}
 	}
 }

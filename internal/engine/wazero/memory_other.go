@@ -7,7 +7,7 @@ import "github.com/tetratelabs/wazero/experimental"
 // mappedImage maps memory images on Linux only; elsewhere they are copied.
 type mappedImage struct{}
 
-func mapImage([]byte) *mappedImage { return nil }
+func mapImage([]byte, *keptBytes) *mappedImage { return nil }
 
 func (*mappedImage) allocate(uint64) experimental.LinearMemory { return nil }
 

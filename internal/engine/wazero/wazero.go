@@ -22,7 +22,8 @@ type Config = engine.Config
 
 // Engine is the wazero engine.
 type Engine struct {
-	rt wazero.Runtime
+	rt   wazero.Runtime
+	kept *keptBytes // of released memories, for new instances
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -68,7 +69,7 @@ func newEngine(ctx context.Context, cfg *Config, rc wazero.RuntimeConfig) (*Engi
 		rt.Close(ctx)
 		return nil, err
 	}
-	return &Engine{rt: rt}, nil
+	return &Engine{rt: rt, kept: &keptBytes{limit: keptMemoryLimit}}, nil
 }
 
 // instantiateHostModules provides WASI, with the host's replacements for
@@ -138,7 +139,7 @@ func (e *Engine) CompileWithMemory(ctx context.Context, wasm, memory []byte) (en
 		return nil, err
 	}
 	m := mod.(*module)
-	m.alloc = newImageAllocator(memory)
+	m.alloc = newImageAllocator(memory, e.kept)
 	return m, nil
 }
 
