@@ -92,8 +92,9 @@ func (im *mappedImage) takeKept(reserve uint64) *mappedMemory {
 
 // keep resets m to the image and keeps it, or reports that it may not be
 // kept: the module is closed, or the budget is spent.
+// The reset runs outside the lock, and only when the memory may be kept.
 func (im *mappedImage) keep(m *mappedMemory) bool {
-	if !im.kept.take(int64(m.usable)) {
+	if !im.hasRoom() || !im.kept.take(int64(m.usable)) {
 		return false
 	}
 	m.reset()
@@ -105,6 +106,13 @@ func (im *mappedImage) keep(m *mappedMemory) bool {
 	}
 	im.free = append(im.free, m)
 	return true
+}
+
+// hasRoom reports whether the module would keep one more memory now.
+func (im *mappedImage) hasRoom() bool {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	return !im.closed && len(im.free) < keptPerImage
 }
 
 // close unmaps the kept memories; memories released after it are unmapped.
