@@ -91,8 +91,9 @@ func (im *mappedImage) takeKept(reserve uint64) *mappedMemory {
 }
 
 // keep resets m to the image and keeps it, or reports that it may not be
-// kept: the module is closed, or the budget is spent.
-// The reset runs outside the lock, and only when the memory may be kept.
+// kept: the module is closed, or the budget is spent. The reset runs
+// outside the lock, and only when the memory may be kept; the room is
+// looked at again after it.
 func (im *mappedImage) keep(m *mappedMemory) bool {
 	if !im.hasRoom() || !im.kept.take(int64(m.usable)) {
 		return false
@@ -100,7 +101,7 @@ func (im *mappedImage) keep(m *mappedMemory) bool {
 	m.reset()
 	im.mu.Lock()
 	defer im.mu.Unlock()
-	if im.closed || len(im.free) >= keptPerImage {
+	if !im.roomLocked() {
 		im.kept.give(int64(m.usable))
 		return false
 	}
@@ -112,8 +113,11 @@ func (im *mappedImage) keep(m *mappedMemory) bool {
 func (im *mappedImage) hasRoom() bool {
 	im.mu.Lock()
 	defer im.mu.Unlock()
-	return !im.closed && len(im.free) < keptPerImage
+	return im.roomLocked()
 }
+
+// roomLocked is hasRoom with im.mu held.
+func (im *mappedImage) roomLocked() bool { return !im.closed && len(im.free) < keptPerImage }
 
 // close unmaps the kept memories; memories released after it are unmapped.
 func (im *mappedImage) close() {
