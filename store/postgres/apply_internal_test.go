@@ -48,3 +48,26 @@ func TestFencedApplyLeavesConnectionsClean(t *testing.T) {
 		t.Fatalf("refused applies made the pool open %d new connections", n-newConns)
 	}
 }
+
+// TestOpenPlansStatementsOnce checks that the connections Open makes use
+// generic plans from a statement's first execution, unless the URL asks
+// for another plan_cache_mode, which wins.
+func TestOpenPlansStatementsOnce(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	for _, c := range []struct{ url, want string }{
+		{url, "force_generic_plan"},
+		{url + "&plan_cache_mode=force_custom_plan", "force_custom_plan"},
+	} {
+		s, err := Open(ctx, c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mode string
+		err = s.pool.QueryRow(ctx, "SHOW plan_cache_mode").Scan(&mode)
+		s.Close()
+		if err != nil || mode != c.want {
+			t.Errorf("%s: plan_cache_mode = %q (%v), want %q", c.url, mode, err, c.want)
+		}
+	}
+}

@@ -25,6 +25,16 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// planCacheMode is the plan_cache_mode of the connections Open makes (a
+// setting of Postgres 12 and later). pgx prepares every statement once per
+// connection; by default Postgres then plans its first five executions for
+// their parameters before it settles on a generic plan, and every statement
+// of the store's does settle on one (each key lookup's plan is the same
+// whatever the key). Those first plannings cost 0.1-0.4 ms a statement and
+// a connection, and a resume's statements, each run a few times per
+// connection, paid them on most resumes (RATIONALE.md, "Planning once").
+const planCacheMode = "force_generic_plan"
+
 // SQLSTATEs raised by the functions of the schema.
 const (
 	codeFenced   = "WF001"
@@ -47,11 +57,15 @@ var (
 
 // Open connects to the database at url and applies the migrations it lacks.
 // When url sets search_path, the tables live in its first schema, which is
-// created if missing.
+// created if missing. Its connections plan each prepared statement once
+// (planCacheMode) unless url sets plan_cache_mode itself.
 func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("store: parse database url: %w", err)
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = planCacheMode
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -70,7 +84,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // database lacks, as Open does; the pool's search_path, if it sets one,
 // names the schema. The caller keeps the pool: Close leaves it open. The
 // store's listener (Listen) opens a connection of its own with the pool's
-// connection settings.
+// connection settings. The pool's settings are the caller's: a pool made
+// with plan_cache_mode=force_generic_plan in its runtime parameters plans
+// the store's statements once, as Open's does.
 func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 	cfg := pool.Config().ConnConfig
 	s := &Store{pool: pool, connConfig: cfg}
