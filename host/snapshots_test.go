@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,10 +88,23 @@ func TestWithSnapshotsOffAParkingGuestReplays(t *testing.T) {
 	}
 }
 
-// snapshotStore damages the snapshot a run's activation reads.
+// snapshotStore damages the snapshot a run's activation reads, with the
+// claim that took the run (Postgres) or after it.
 type snapshotStore struct {
 	store.Store
-	damage func(*store.RunSnapshot)
+	damage    func(*store.RunSnapshot)
+	fromClaim atomic.Int32 // snapshots damaged as a claim read them
+}
+
+func (s *snapshotStore) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store.Run, error) {
+	runs, err := s.Store.RunClaim(ctx, p)
+	for _, r := range runs {
+		if r.Journal != nil {
+			s.damage(r.Journal.Snapshot)
+			s.fromClaim.Add(1)
+		}
+	}
+	return runs, err
 }
 
 func (s *snapshotStore) RunJournal(ctx context.Context, p *store.RunJournalParams) (*store.RunJournal, error) {
@@ -113,34 +127,49 @@ func TestAnUnusableSnapshotLeadsToReplay(t *testing.T) {
 		"of another attempt": func(sn *store.RunSnapshot) { sn.Attempt++ },
 	}
 	for name, damage := range cases {
-		t.Run(name, func(t *testing.T) {
+		for _, kind := range storeKinds {
+			t.Run(name+"/"+kind, func(t *testing.T) {
+				t.Parallel()
+				st := &snapshotStore{Store: openStore(t, kind), damage: damage}
+				b := setup(t, st, setupOpts{noWarm: true, wrap: func(s store.Store) store.Store { return st }}, "faults")
+				id := awaitAndSignal(t, b)
+				acts := started(t, b, id)
+				if len(acts) != 2 || acts[1]["start"] != executor.StartImage {
+					t.Fatalf("activations started %v, want the second from the image (a replay)", acts)
+				}
+				if why, _ := acts[1]["snapshot_unusable"].(string); why == "" {
+					t.Errorf("activation_started %v says nothing of why the snapshot was not used", acts[1])
+				}
+				if n := st.fromClaim.Load(); (n > 0) != (kind == "postgres") {
+					t.Errorf("%d snapshots read with the claim on %s, want some on Postgres only", n, kind)
+				}
+			})
+		}
+	}
+	for _, kind := range storeKinds {
+		t.Run("deleted/"+kind, func(t *testing.T) {
 			t.Parallel()
-			st := &snapshotStore{Store: openStore(t, "sqlite"), damage: damage}
+			st := &deletedSnapshots{Store: openStore(t, kind)}
 			b := setup(t, st, setupOpts{noWarm: true, wrap: func(s store.Store) store.Store { return st }}, "faults")
 			id := awaitAndSignal(t, b)
 			acts := started(t, b, id)
-			if len(acts) != 2 || acts[1]["start"] != executor.StartImage {
-				t.Fatalf("activations started %v, want the second from the image (a replay)", acts)
-			}
-			if why, _ := acts[1]["snapshot_unusable"].(string); why == "" {
-				t.Errorf("activation_started %v says nothing of why the snapshot was not used", acts[1])
+			if len(acts) != 2 || acts[1]["start"] != executor.StartImage || acts[1]["snapshot_unusable"] == nil {
+				t.Fatalf("activations started %v, want the second a replay saying why", acts)
 			}
 		})
 	}
-	t.Run("deleted", func(t *testing.T) {
-		t.Parallel()
-		st := &deletedSnapshots{Store: openStore(t, "sqlite")}
-		b := setup(t, st, setupOpts{noWarm: true, wrap: func(s store.Store) store.Store { return st }}, "faults")
-		id := awaitAndSignal(t, b)
-		acts := started(t, b, id)
-		if len(acts) != 2 || acts[1]["start"] != executor.StartImage || acts[1]["snapshot_unusable"] == nil {
-			t.Fatalf("activations started %v, want the second a replay saying why", acts)
-		}
-	})
 }
 
 // deletedSnapshots answers that no run has a snapshot.
 type deletedSnapshots struct{ store.Store }
+
+func (s *deletedSnapshots) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store.Run, error) {
+	runs, err := s.Store.RunClaim(ctx, p)
+	for _, r := range runs {
+		r.Journal = nil
+	}
+	return runs, err
+}
 
 func (s *deletedSnapshots) RunJournal(ctx context.Context, p *store.RunJournalParams) (*store.RunJournal, error) {
 	return s.Store.RunJournal(ctx, &store.RunJournalParams{RunID: p.RunID, FromSeq: p.FromSeq})
