@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,23 +87,10 @@ func TestWithSnapshotsOffAParkingGuestReplays(t *testing.T) {
 	}
 }
 
-// snapshotStore damages the snapshot a run's activation reads, with the
-// claim that took the run (Postgres) or after it.
+// snapshotStore damages the snapshot a run's activation reads.
 type snapshotStore struct {
 	store.Store
-	damage    func(*store.RunSnapshot)
-	fromClaim atomic.Int32 // snapshots damaged as a claim read them
-}
-
-func (s *snapshotStore) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store.Run, error) {
-	runs, err := s.Store.RunClaim(ctx, p)
-	for _, r := range runs {
-		if r.Journal != nil {
-			s.damage(r.Journal.Snapshot)
-			s.fromClaim.Add(1)
-		}
-	}
-	return runs, err
+	damage func(*store.RunSnapshot)
 }
 
 func (s *snapshotStore) RunJournal(ctx context.Context, p *store.RunJournalParams) (*store.RunJournal, error) {
@@ -140,9 +126,6 @@ func TestAnUnusableSnapshotLeadsToReplay(t *testing.T) {
 				if why, _ := acts[1]["snapshot_unusable"].(string); why == "" {
 					t.Errorf("activation_started %v says nothing of why the snapshot was not used", acts[1])
 				}
-				if n := st.fromClaim.Load(); (n > 0) != (kind == "postgres") {
-					t.Errorf("%d snapshots read with the claim on %s, want some on Postgres only", n, kind)
-				}
 			})
 		}
 	}
@@ -162,14 +145,6 @@ func TestAnUnusableSnapshotLeadsToReplay(t *testing.T) {
 
 // deletedSnapshots answers that no run has a snapshot.
 type deletedSnapshots struct{ store.Store }
-
-func (s *deletedSnapshots) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store.Run, error) {
-	runs, err := s.Store.RunClaim(ctx, p)
-	for _, r := range runs {
-		r.Journal = nil
-	}
-	return runs, err
-}
 
 func (s *deletedSnapshots) RunJournal(ctx context.Context, p *store.RunJournalParams) (*store.RunJournal, error) {
 	return s.Store.RunJournal(ctx, &store.RunJournalParams{RunID: p.RunID, FromSeq: p.FromSeq})

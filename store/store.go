@@ -349,10 +349,6 @@ type Run struct {
 	// ChildrenWake is, while the run waits for children, the ChildrenEnded
 	// at which it wakes (RunApplyParams.WakeAtChildrenEnded); 0 otherwise.
 	ChildrenWake int64
-	// Journal is set only on a run RunClaim returns, when it was asked for
-	// (RunClaimParams.SnapshotFormat): the run's journal from its matching
-	// snapshot's position, the snapshot with it.
-	Journal *RunJournal
 }
 
 // ParentEnd is what becomes of a child run when its parent ends first.
@@ -732,14 +728,6 @@ type RunClaimParams struct {
 	LeaseDuration time.Duration
 	Limit         int
 	RunID         string // optional: claim only this run
-	// SnapshotFormat, when set, asks for the journals of the claimed runs
-	// that have a snapshot in this format of their own module digest and
-	// attempt: each such run's Journal is what RunJournal would read for
-	// it with that SnapshotMatch, read in the claim's round trip. The
-	// other runs have none. It is a shortcut a store may leave out (the
-	// SQLite store does: it has no round trip to save); a reader that
-	// finds no Journal reads the journal itself.
-	SnapshotFormat string
 }
 
 type RunCountParams struct {

@@ -243,9 +243,7 @@ func (a *Activation) fromWarm(ctx context.Context) (engine.Instance, error) {
 		w.inst.Close(context.WithoutCancel(ctx))
 		return nil, nil
 	}
-	if j := a.claimedJournal(); j != nil && j.FromSeq == w.host.Position {
-		a.useJournal(j)
-	} else if _, err := a.loadJournal(ctx, w.host.Position, nil); err != nil {
+	if _, err := a.loadJournal(ctx, w.host.Position, nil); err != nil {
 		w.inst.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -354,10 +352,6 @@ func (a *Activation) loadStart(ctx context.Context) (asked bool, _ *store.RunSna
 	if a.prep.Parks && !a.e.noSnapshots {
 		match = &store.SnapshotMatch{ModuleDigest: a.run.ModuleDigest, Attempt: a.run.Attempt, Format: SnapshotFormat}
 	}
-	if j := a.claimedJournal(); j != nil && match != nil && match.Matches(j.Snapshot) {
-		a.useJournal(j)
-		return true, j.Snapshot, nil
-	}
 	sn, err := a.loadJournal(ctx, 0, match)
 	return match != nil, sn, err
 }
@@ -374,29 +368,12 @@ func (a *Activation) loadJournal(ctx context.Context, from int, match *store.Sna
 	if err != nil {
 		return nil, &storeError{fmt.Errorf("load journal of run %s: %w", a.run.ID, err)}
 	}
-	a.useJournal(j)
-	return j.Snapshot, nil
-}
-
-// claimedJournal takes the journal the claim of the run read with it, from
-// its snapshot's position (Executor.ClaimSnapshotFormat), if it did: it is
-// what loadJournal would read for the snapshot, one round trip sooner.
-func (a *Activation) claimedJournal() *store.RunJournal {
-	j := a.run.Journal
-	a.run.Journal = nil
-	if j == nil || j.Snapshot == nil {
-		return nil
-	}
-	return j
-}
-
-// useJournal makes j the journal the activation starts from.
-func (a *Activation) useJournal(j *store.RunJournal) {
 	a.first, a.entries = j.FromSeq, j.Entries
 	a.effects = make(map[int][]*store.Effect)
 	for _, ef := range j.Effects {
 		a.effects[ef.StepSeq] = append(a.effects[ef.StepSeq], ef)
 	}
+	return j.Snapshot, nil
 }
 
 // storeError marks a store failure of begin: the run is left for its lease

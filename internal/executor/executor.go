@@ -359,17 +359,6 @@ func New(cfg *Config) (*Executor, error) {
 // closing the engine.
 func (e *Executor) Close() { e.warm.close() }
 
-// ClaimSnapshotFormat is what a claim of runs for this executor asks for
-// (store.RunClaimParams.SnapshotFormat): the journals of the runs it can
-// restore from their snapshots, read with the claim. Empty with snapshots
-// off.
-func (e *Executor) ClaimSnapshotFormat() string {
-	if e.noSnapshots {
-		return ""
-	}
-	return SnapshotFormat
-}
-
 // Modules returns the executor's module registry.
 func (e *Executor) Modules() *Modules { return e.modules }
 

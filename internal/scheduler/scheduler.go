@@ -461,7 +461,6 @@ func (s *Scheduler) claim() (claimed, free int, err error) {
 	t := now()
 	runs, err := s.cfg.Store.RunClaim(ctx, &store.RunClaimParams{
 		Owner: s.cfg.Owner, Now: t, LeaseDuration: s.cfg.LeaseDuration, Limit: free,
-		SnapshotFormat: s.cfg.Executor.ClaimSnapshotFormat(),
 	})
 	for _, run := range runs {
 		s.start(run) // the loop has not returned, so Stop has not begun closing

@@ -27,17 +27,6 @@ func TestStore(t *testing.T) {
 	})
 }
 
-// TestClaimReadsJournals checks that a claim asked for snapshots reads the
-// journals of the runs it can restore in its round trip.
-func TestClaimReadsJournals(t *testing.T) {
-	st, err := postgres.Open(context.Background(), pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	storetest.ClaimedJournals(t, st, true)
-}
-
 // TestOpenConcurrently checks that processes opening one schema at once
 // migrate it once and all succeed.
 func TestOpenConcurrently(t *testing.T) {

@@ -203,95 +203,13 @@ func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store
 			SELECT id, event_count, 'activation_started', '', $1, json_build_object('owner', lease_owner, 'activation', activations)
 			FROM u
 		) SELECT ` + sqlstore.RunColumns + ` FROM u ORDER BY prev, id`
-	until := p.Now.Add(p.LeaseDuration)
-	args := []any{p.Now, limit, p.Owner, until}
+	args := []any{p.Now, limit, p.Owner, p.Now.Add(p.LeaseDuration)}
 	if p.RunID != "" {
 		args = append(args, p.RunID)
 	}
-	if p.SnapshotFormat == "" {
-		rows, _ := s.pool.Query(ctx, q, args...)
-		runs, err := scanRuns(rows)
-		return runs, s.wrap("claim runs", err)
-	}
-	runs, err := s.claimWithJournals(ctx, q, args, p.Owner, until, p.Now, p.SnapshotFormat)
+	rows, _ := s.pool.Query(ctx, q, args...)
+	runs, err := scanRuns(rows)
 	return runs, s.wrap("claim runs", err)
-}
-
-// claimedWithSnapshot, the start of the statements that read the journals
-// of a claim's runs in its round trip, names those of the claim's runs
-// (owner $1, lease until $2, at $3: only that claim's runs have all three,
-// and runs_claim finds them by the lease's end) that have a snapshot in
-// format $4 of their own digest and attempt, with its position. The
-// statements run after the claim in the batch's implicit transaction, so
-// they see what it wrote. Each reads a run's entries and effects through a
-// LATERAL subquery, as RunJournal does for one run, so that the index
-// bounds the read by the position: a plain join of the runs with the
-// entries was planned, on a young table, as all of a run's entries joined
-// to its snapshot afterwards (200 ms for 50,000 entries, against 8 ms).
-const claimedWithSnapshot = `WITH c AS (SELECT r.id, s.position AS pos FROM runs r JOIN run_snapshots s ON s.run_id = r.id
-		AND s.module_digest = r.module_digest AND s.attempt = r.attempt AND s.format = $4
-		WHERE r.status = 'running' AND r.wake_at = $2 AND r.lease_owner = $1 AND r.updated_at = $3) `
-
-// claimWithJournals claims as RunClaim does and, in the same round trip,
-// reads the journal of each claimed run that has a snapshot it matches,
-// from the snapshot's position (store.RunClaimParams.SnapshotFormat).
-func (s *Store) claimWithJournals(ctx context.Context, claim string, args []any, owner string, until, at time.Time, format string) ([]*store.Run, error) {
-	var runs []*store.Run
-	journals := map[string]*store.RunJournal{}
-	journal := func(id string) *store.RunJournal {
-		j := journals[id]
-		if j == nil {
-			j = &store.RunJournal{}
-			journals[id] = j
-		}
-		return j
-	}
-	b := &pgx.Batch{}
-	b.Queue(claim, args...).Query(func(rows pgx.Rows) (err error) {
-		runs, err = scanRuns(rows)
-		return err
-	})
-	b.Queue(claimedWithSnapshot+`SELECT id, module_digest, format, attempt, position, activation, data, created_at
-		FROM run_snapshots JOIN c ON run_id = c.id`+pipelined, owner, until, at, format).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var id string
-			sn := &store.RunSnapshot{}
-			if err := rows.Scan(&id, &sn.ModuleDigest, &sn.Format, &sn.Attempt, &sn.Position, &sn.Activation, &sn.Data, &sn.CreatedAt); err != nil {
-				return err
-			}
-			sn.RunID, sn.CreatedAt = id, sn.CreatedAt.UTC()
-			j := journal(id)
-			j.Snapshot, j.FromSeq = sn, sn.Position
-		}
-		return rows.Err()
-	})
-	b.Queue(claimedWithSnapshot+`SELECT e.* FROM c, LATERAL (SELECT `+entryColumns+` FROM entries
-		WHERE run_id = c.id AND seq >= c.pos ORDER BY seq) e`+pipelined, owner, until, at, format).Query(func(rows pgx.Rows) error {
-		entries, err := pgx.CollectRows(rows, scanEntry)
-		for _, e := range entries {
-			j := journal(e.RunID)
-			j.Entries = append(j.Entries, e)
-		}
-		return err
-	})
-	b.Queue(claimedWithSnapshot+`SELECT f.* FROM c, LATERAL (SELECT `+effectColumns+` FROM effects
-		WHERE run_id = c.id AND step_seq >= c.pos ORDER BY step_seq, seq) f`+pipelined, owner, until, at, format).Query(func(rows pgx.Rows) error {
-		effects, err := pgx.CollectRows(rows, scanEffect)
-		for _, ef := range effects {
-			j := journal(ef.RunID)
-			j.Effects = append(j.Effects, ef)
-		}
-		return err
-	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
-	}
-	for _, r := range runs {
-		if j := journals[r.ID]; j != nil && j.Snapshot != nil {
-			r.Journal = j
-		}
-	}
-	return runs, nil
 }
 
 // RunListWakeups implements store.Store.

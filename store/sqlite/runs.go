@@ -189,9 +189,7 @@ func scanRuns(rows *sql.Rows) ([]*store.Run, error) {
 	return runs, rows.Err()
 }
 
-// RunClaim implements store.Store. It reads no journals with the claim
-// (RunClaimParams.SnapshotFormat): the reader's own read costs no round
-// trip here.
+// RunClaim implements store.Store.
 func (s *Store) RunClaim(ctx context.Context, p *store.RunClaimParams) ([]*store.Run, error) {
 	limit := p.Limit
 	if limit <= 0 {

@@ -25,18 +25,6 @@ func TestStore(t *testing.T) {
 	})
 }
 
-// TestClaimLeavesJournals checks that a claim asked for snapshots answers
-// as RunClaim does: the SQLite store reads no journal with its claims (one
-// process, no round trip to save), and says so by leaving Journal nil.
-func TestClaimLeavesJournals(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "wasmflow.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	storetest.ClaimedJournals(t, st, false)
-}
-
 // TestReopen checks that opening an existing database keeps its data and
 // applies no migration twice.
 func TestReopen(t *testing.T) {

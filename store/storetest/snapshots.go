@@ -124,38 +124,3 @@ var snapshotScenarios = []scenario{
 		equal(t, "no snapshot asked for", j.Snapshot == nil, true)
 	}},
 }
-
-// ClaimedJournals checks RunClaimParams.SnapshotFormat on a fresh store:
-// a claimed run whose snapshot matches it has, when the store reads
-// journals with its claims (read), the journal RunJournal would read for
-// that snapshot, and no Journal when it does not; the other runs never
-// have one.
-func ClaimedJournals(t *testing.T, st store.Store, read bool) {
-	run := fourSteps(t, st, 3)
-	sleep := func(run *store.Run, sn *store.RunSnapshot) {
-		t.Helper()
-		apply(t, st, &store.RunApplyParams{RunID: run.ID, Fence: run.Fence, Now: at(time.Second), Status: store.StatusSleeping,
-			WakeAt: ptr(at(time.Minute)), Snapshot: sn})
-	}
-	sleep(run, &store.RunSnapshot{ModuleDigest: run.ModuleDigest, Format: "v1", Attempt: 1, Position: 3, Activation: 1, Data: []byte("state")})
-	sleep(running(t, st, "r2"), &store.RunSnapshot{ModuleDigest: "sha256:other", Format: "v1", Attempt: 1, Position: 0, Activation: 1, Data: []byte("x")})
-	sleep(running(t, st, "r3"), nil)
-	want, err := st.RunJournal(ctx, &store.RunJournalParams{RunID: "r1",
-		Snapshot: &store.SnapshotMatch{ModuleDigest: run.ModuleDigest, Attempt: 1, Format: "v1"}})
-	ok(t, err)
-	runs, err := st.RunClaim(ctx, &store.RunClaimParams{Owner: "w", Now: at(time.Minute), LeaseDuration: lease, Limit: 10, SnapshotFormat: "v1"})
-	ok(t, err)
-	equal(t, "runs claimed", len(runs), 3)
-	for _, r := range runs {
-		switch {
-		case r.ID == "r1" && read:
-			if r.Journal == nil {
-				t.Fatal("r1, whose snapshot matches, was claimed without its journal")
-			}
-			equal(t, "r1's journal from its claim", *r.Journal, *want)
-			equal(t, "where it starts", r.Journal.FromSeq, 3)
-		case r.Journal != nil:
-			t.Fatalf("%s was claimed with a journal from position %d", r.ID, r.Journal.FromSeq)
-		}
-	}
-}
