@@ -162,6 +162,7 @@ func (s *Store) RunApplyBatch(ctx context.Context, ws []*store.RunApplyParams) [
 	err := s.applyRetrying(ctx, ws, todo, outs)
 	switch {
 	case err == nil:
+		s.wrote(len(todo))
 	case s.dropped(err) || len(todo) == 1:
 		// The outcome is unknown (ErrUnavailable: every write may be sent
 		// again), or the failure is the one write's own.

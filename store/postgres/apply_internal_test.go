@@ -71,3 +71,56 @@ func TestOpenPlansStatementsOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestYoungTablesAreAnalysed checks that the store analyses a table that
+// has grown well past its last analysis once it has committed the writes
+// of a threshold, and leaves the tables that have not.
+func TestYoungTablesAreAnalysed(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.analyzeAfter = []int64{3}
+	for _, table := range []string{"runs", "entries"} { // so that only the store analyses them
+		if _, err := s.pool.Exec(ctx, "ALTER TABLE "+table+" SET (autovacuum_enabled = false)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pages := func(table string) (n int32) {
+		t.Helper()
+		if err := s.pool.QueryRow(ctx, `SELECT relpages FROM pg_class WHERE oid = $1::regclass`, table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if _, _, err := s.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.RunClaim(ctx, &store.RunClaimParams{Owner: "w", Now: now, LeaseDuration: time.Minute, Limit: 1})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("claim: %v, %d runs", err, len(runs))
+	}
+	for w := range 3 {
+		if pages("entries") != 0 {
+			t.Fatalf("entries analysed after %d writes, before the threshold", w)
+		}
+		var es []*store.Entry
+		for seq := w * 500; seq < (w+1)*500; seq++ {
+			es = append(es, &store.Entry{RunID: "r1", Seq: seq, Kind: store.EntryStep, Name: "step", Status: store.EntryCompleted, Attempts: 1, Output: []byte(`{"i":1}`)})
+		}
+		if _, err := s.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: runs[0].Fence, Now: now, Entries: es}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); pages("entries") == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("entries, grown to 1,500 rows, was not analysed after the threshold's writes")
+		}
+	}
+	if n := pages("runs"); n != 0 {
+		t.Errorf("runs, of one row, was analysed (%d pages)", n)
+	}
+}

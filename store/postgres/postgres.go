@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -48,6 +50,14 @@ type Store struct {
 	connConfig *pgx.ConnConfig // for connections outside the pool (Listen)
 	writer     *sqlstore.Writer
 	ownsPool   bool // Close closes the pool: Open made it
+
+	// Analysing young tables (analyze.go).
+	analyzeAfter []int64
+	writes       atomic.Int64 // writes committed
+	analyzed     atomic.Int32 // thresholds of analyzeAfter reached
+	life         context.Context
+	end          context.CancelFunc
+	background   sync.WaitGroup
 }
 
 var (
@@ -89,10 +99,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // the store's statements once, as Open's does.
 func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 	cfg := pool.Config().ConnConfig
-	s := &Store{pool: pool, connConfig: cfg}
+	s := &Store{pool: pool, connConfig: cfg, analyzeAfter: analyzeAfter}
 	if err := s.migrate(ctx, cfg.RuntimeParams["search_path"]); err != nil {
 		return nil, err
 	}
+	s.life, s.end = context.WithCancel(context.Background())
 	s.writer = sqlstore.NewWriter(s.RunApplyBatch)
 	return s, nil
 }
@@ -100,6 +111,8 @@ func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 // Close closes the store's connections: the pool, when Open made it.
 func (s *Store) Close() error {
 	s.writer.Close()
+	s.end()
+	s.background.Wait()
 	if s.ownsPool {
 		s.pool.Close()
 	}
