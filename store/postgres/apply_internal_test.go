@@ -21,22 +21,16 @@ func TestFencedApplyLeavesConnectionsClean(t *testing.T) {
 	}
 	defer s.Close()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	if _, _, err := s.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w", Now: now}); err != nil {
-		t.Fatal(err)
-	}
-	runs, err := s.RunClaim(ctx, &store.RunClaimParams{Owner: "w", Now: now, LeaseDuration: time.Minute, Limit: 1})
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("claim: %v, %d runs", err, len(runs))
-	}
+	run := runningRun(t, s, now)
 	newConns := s.pool.Stat().NewConnsCount()
 	for range 10 {
-		_, err := s.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: runs[0].Fence + 1, Now: now,
+		_, err := s.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: run.Fence + 1, Now: now,
 			Events: []*store.NewEvent{{Type: store.EventCheckpoint}}})
 		if !errors.Is(err, store.ErrFenced) {
 			t.Fatalf("stale apply: err = %v, want ErrFenced", err)
 		}
 	}
-	res, err := s.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: runs[0].Fence, Now: now,
+	res, err := s.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Now: now,
 		Events: []*store.NewEvent{{Type: store.EventCheckpoint}}})
 	if err != nil {
 		t.Fatalf("apply after refused ones: %v", err)
@@ -96,13 +90,7 @@ func TestYoungTablesAreAnalysed(t *testing.T) {
 		return n
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	if _, _, err := s.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w", Now: now}); err != nil {
-		t.Fatal(err)
-	}
-	runs, err := s.RunClaim(ctx, &store.RunClaimParams{Owner: "w", Now: now, LeaseDuration: time.Minute, Limit: 1})
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("claim: %v, %d runs", err, len(runs))
-	}
+	run := runningRun(t, s, now)
 	for w := range 3 {
 		if pages("entries") != 0 {
 			t.Fatalf("entries analysed after %d writes, before the threshold", w)
@@ -111,7 +99,7 @@ func TestYoungTablesAreAnalysed(t *testing.T) {
 		for seq := w * 500; seq < (w+1)*500; seq++ {
 			es = append(es, &store.Entry{RunID: "r1", Seq: seq, Kind: store.EntryStep, Name: "step", Status: store.EntryCompleted, Attempts: 1, Output: []byte(`{"i":1}`)})
 		}
-		if _, err := s.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: runs[0].Fence, Now: now, Entries: es}); err != nil {
+		if _, err := s.RunApply(ctx, &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Now: now, Entries: es}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -123,4 +111,18 @@ func TestYoungTablesAreAnalysed(t *testing.T) {
 	if n := pages("runs"); n != 0 {
 		t.Errorf("runs, of one row, was analysed (%d pages)", n)
 	}
+}
+
+// runningRun inserts run r1 and claims it at now.
+func runningRun(t *testing.T, s *Store, now time.Time) *store.Run {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := s.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.RunClaim(ctx, &store.RunClaimParams{Owner: "w", Now: now, LeaseDuration: time.Minute, Limit: 1})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("claim: %v, %d runs", err, len(runs))
+	}
+	return runs[0]
 }
