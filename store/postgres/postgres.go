@@ -33,8 +33,9 @@ var migrations embed.FS
 // their parameters before it settles on a generic plan, and every statement
 // of the store's does settle on one (each key lookup's plan is the same
 // whatever the key). Those first plannings cost 0.1-0.4 ms a statement and
-// a connection, and a resume's statements, each run a few times per
-// connection, paid them on most resumes (RATIONALE.md, "Planning once").
+// a connection; the statements of a resume, run only a few times on each
+// connection, were planned on about half of BenchmarkResume's resumes
+// (RATIONALE.md, "Planning once").
 const planCacheMode = "force_generic_plan"
 
 // SQLSTATEs raised by the functions of the schema.
