@@ -36,6 +36,21 @@ type MemoryStarter interface {
 	CompileWithMemory(ctx context.Context, wasm, memory []byte) (Module, error)
 }
 
+// Recycler is implemented by modules whose closed instances the engine can
+// put back as a new instance starts and hand out again, for less than a
+// new instance costs (wasmtime: no new store, and none of the pages the
+// last instance wrote is faulted in again).
+type Recycler interface {
+	// Recycle lets the module recycle its instances from now on. The
+	// caller promises that an instance's whole state is its memory and its
+	// exported mutable globals: every mutable global is exported, and no
+	// instance changes its tables or WASI's file descriptors. An instance
+	// is handed out again only when it is exactly as a new one would be in
+	// those: the same memory size, memory and globals. Instances with
+	// output streams (InstanceConfig) are never recycled.
+	Recycle()
+}
+
 // Module is a compiled module, shared by all its instances.
 type Module interface {
 	// Imports lists the functions the module imports.

@@ -162,7 +162,14 @@ func (m *Modules) fromImage(ctx context.Context, digest string, wasm []byte, lay
 		}
 		return nil, err
 	}
-	return &Prepared{Module: mod, Image: img, Parks: hasFunc(mod, abi.ExportResume), layout: layout}, nil
+	parks := hasFunc(mod, abi.ExportResume)
+	if r, ok := mod.(engine.Recycler); ok && parks {
+		// A guest that parks keeps its whole state in its memory and
+		// mutable globals (abi/ABI.md, section 12), and the baked module
+		// exports all of them.
+		r.Recycle()
+	}
+	return &Prepared{Module: mod, Image: img, Parks: parks, layout: layout}, nil
 }
 
 // compileBaked compiles the module baked with img: with its memory as data

@@ -61,6 +61,7 @@ type Engine struct {
 	linker   *wt.Linker
 	memLimit int64
 	cacheDir string
+	kept     *engine.Budget // of recycled instances' memories
 
 	stop     chan struct{}
 	ticker   sync.WaitGroup
@@ -108,6 +109,7 @@ func New(ctx context.Context, cfg *Config) (*Engine, error) {
 		linker:   linker,
 		memLimit: int64(pages) * 65536,
 		cacheDir: cfg.CacheDir,
+		kept:     engine.NewBudget(engine.KeptMemoryLimit),
 		stop:     make(chan struct{}),
 	}
 	e.ticker.Add(1)
@@ -190,6 +192,16 @@ type module struct {
 	imports []engine.Func
 	exports map[string]engine.Func
 	mems    map[string]bool
+	recycle *recycler // nil: instances are closed, not recycled
+}
+
+var _ engine.Recycler = (*module)(nil)
+
+// Recycle implements engine.Recycler.
+func (m *module) Recycle() {
+	if m.recycle == nil {
+		m.recycle = &recycler{mod: m, kept: m.e.kept}
+	}
 }
 
 func newModule(e *Engine, m *wt.Module) *module {
@@ -229,16 +241,37 @@ func (m *module) Exports() []engine.Func {
 func (m *module) ExportsMemory(name string) bool { return m.mems[name] }
 
 func (m *module) Close(ctx context.Context) error {
+	if m.recycle != nil {
+		m.recycle.close()
+	}
 	m.m.Close()
 	return nil
 }
 
-func (m *module) Instantiate(ctx context.Context, cfg *engine.InstanceConfig) (_ engine.Instance, err error) {
+func (m *module) Instantiate(ctx context.Context, cfg *engine.InstanceConfig) (engine.Instance, error) {
+	streams := cfg.Stdout != nil && cfg.Stdout != io.Discard || cfg.Stderr != nil && cfg.Stderr != io.Discard
+	if m.recycle != nil && !streams {
+		if i := m.recycle.take(); i != nil {
+			return &handle{i: i}, nil
+		}
+	}
+	i, err := m.instantiate(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if m.recycle != nil && !streams {
+		m.recycle.learn(i)
+	}
+	return &handle{i: i}, nil
+}
+
+// instantiate makes a new instance in a new store.
+func (m *module) instantiate(ctx context.Context, cfg *engine.InstanceConfig) (_ *instance, err error) {
 	i := &instance{mod: m, flag: newStopFlag(), funcs: map[string]*wt.Func{}}
 	i.store = wt.NewStoreWithData(m.e.eng, i)
 	defer func() {
 		if err != nil {
-			i.Close(ctx)
+			i.close()
 		}
 	}()
 	i.store.Limiter(m.e.memLimit, -1, -1, -1, -1)
@@ -316,6 +349,8 @@ func (o *output) flush() {
 	o.off = st.Size()
 }
 
+// instance is one instance in its own store. Its handle is what the
+// engine hands out; a recycled instance gets a new handle each time.
 type instance struct {
 	mod    *module
 	store  *wt.Store
@@ -336,7 +371,7 @@ type instance struct {
 	hostErr error // the error a host function ended the call with
 }
 
-func (i *instance) Call(ctx context.Context, name string, args ...uint64) ([]uint64, error) {
+func (i *instance) call(ctx context.Context, name string, args ...uint64) ([]uint64, error) {
 	fn := i.funcs[name]
 	if fn == nil {
 		if ex := i.inst.GetExport(i.store, name); ex != nil {
@@ -501,41 +536,33 @@ func backtrace(msg string) (frames, cause string) {
 	return "wasm stack trace:\n" + strings.Join(lines, "\n"), cause
 }
 
-func (i *instance) MemorySize() uint32 {
+func (i *instance) memorySize() uint32 {
 	if i.memory == nil || i.closed {
 		return 0
 	}
 	return uint32(i.memory.DataSize(i.store))
 }
 
-func (i *instance) Memory() engine.Memory {
-	return &storeMemory{i: i}
-}
-
 // storeMemory is the exported memory outside a host call, through the
-// instance's store.
-type storeMemory struct{ i *instance }
+// instance's store; nothing once its handle is closed.
+type storeMemory struct{ h *handle }
 
-func (m *storeMemory) Read(ptr, n uint32) ([]byte, bool) {
-	return memory{caller: m.i.store, m: m.i.memory}.Read(ptr, n)
-}
-
-func (m *storeMemory) Write(ptr uint32, b []byte) bool {
-	return memory{caller: m.i.store, m: m.i.memory}.Write(ptr, b)
-}
-
-func (m *storeMemory) Size() uint32 { return m.i.MemorySize() }
-
-func (m *storeMemory) Grow(pages uint32) bool {
-	return memory{caller: m.i.store, m: m.i.memory}.Grow(pages)
-}
-
-func (m *storeMemory) Bytes() []byte {
-	if m.i.closed {
-		return nil
+func (m *storeMemory) mem() memory {
+	if m.h.closed {
+		return memory{}
 	}
-	return memory{caller: m.i.store, m: m.i.memory}.data()
+	return memory{caller: m.h.i.store, m: m.h.i.memory}
 }
+
+func (m *storeMemory) Read(ptr, n uint32) ([]byte, bool) { return m.mem().Read(ptr, n) }
+
+func (m *storeMemory) Write(ptr uint32, b []byte) bool { return m.mem().Write(ptr, b) }
+
+func (m *storeMemory) Size() uint32 { return m.mem().Size() }
+
+func (m *storeMemory) Grow(pages uint32) bool { return m.mem().Grow(pages) }
+
+func (m *storeMemory) Bytes() []byte { return m.mem().data() }
 
 func (i *instance) global(name string) *wt.Global {
 	if i.closed {
@@ -548,7 +575,7 @@ func (i *instance) global(name string) *wt.Global {
 	return ex.Global()
 }
 
-func (i *instance) Global(name string) (uint64, bool) {
+func (i *instance) getGlobal(name string) (uint64, bool) {
 	g := i.global(name)
 	if g == nil {
 		return 0, false
@@ -560,7 +587,7 @@ func (i *instance) Global(name string) (uint64, bool) {
 	return 0, false
 }
 
-func (i *instance) SetGlobal(name string, bits uint64) bool {
+func (i *instance) setGlobal(name string, bits uint64) bool {
 	g := i.global(name)
 	if g == nil || !g.Type(i.store).Mutable() {
 		return false
@@ -586,9 +613,10 @@ func fromValKind(k wt.ValKind) (engine.ValueType, bool) {
 	return engine.Other, false
 }
 
-func (i *instance) Close(ctx context.Context) error {
+// close releases the instance and its store.
+func (i *instance) close() {
 	if i.closed {
-		return nil
+		return
 	}
 	i.flagMu.Lock()
 	i.closed = true // no setter touches the flag from now on
@@ -600,7 +628,6 @@ func (i *instance) Close(ctx context.Context) error {
 			o.f.Close()
 		}
 	}
-	return nil
 }
 
 // adapt turns a HostFunc into a wasmtime callback. An error (or a panic)

@@ -2,9 +2,10 @@ package wazero
 
 import (
 	"context"
-	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/wasmflow/wasmflow/internal/engine"
 )
 
 // imageAllocator starts every memory of a module's instances with the
@@ -16,33 +17,9 @@ type imageAllocator struct {
 	mapped *mappedImage // nil: copy
 }
 
-func newImageAllocator(image []byte, kept *keptBytes) *imageAllocator {
+func newImageAllocator(image []byte, kept *engine.Budget) *imageAllocator {
 	return &imageAllocator{image: image, mapped: mapImage(image, kept)}
 }
-
-// keptBytes bounds the bytes of released memories that an engine's modules
-// keep for their next instances (memory_linux.go): memory whose pages the
-// kernel has already given costs a fraction of fresh memory to start from
-// (its page faults cost more than the copy of the image does).
-type keptBytes struct {
-	used  atomic.Int64
-	limit int64
-}
-
-// keptMemoryLimit is what an engine keeps at most: a few instances' worth
-// of a Go guest's 5 MiB for each worker.
-const keptMemoryLimit = 128 << 20
-
-// take reserves n bytes of the budget, or reports that they do not fit.
-func (k *keptBytes) take(n int64) bool {
-	if k.used.Add(n) > k.limit {
-		k.used.Add(-n)
-		return false
-	}
-	return true
-}
-
-func (k *keptBytes) give(n int64) { k.used.Add(-n) }
 
 func (a *imageAllocator) context(ctx context.Context) context.Context {
 	return experimental.WithMemoryAllocator(ctx, a)

@@ -1,11 +1,12 @@
 package wazero
 
 import (
-	"bytes"
 	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wasmflow/wasmflow/internal/engine"
 )
 
 // mappedImage is a memory image in an anonymous file, mapped privately
@@ -13,7 +14,7 @@ import (
 // an instance only reads, and copies a page on its first write.
 //
 // A released memory is kept for the module's next instance when the
-// engine's budget allows (keptBytes): put back as the image was, page by
+// engine's budget allows (engine.Budget): put back as the image was, page by
 // page, the pages the instance wrote stay in place, and the next instance
 // that writes them (a restored snapshot writes hundreds) faults on none.
 // A page fault costs about as much as copying 4 KiB ten times over on the
@@ -21,7 +22,7 @@ import (
 type mappedImage struct {
 	fd    int
 	image []byte
-	kept  *keptBytes
+	kept  *engine.Budget
 
 	mu     sync.Mutex
 	free   []*mappedMemory // released and reset, most recent last
@@ -31,7 +32,7 @@ type mappedImage struct {
 // keptPerImage bounds how many released memories a module keeps.
 const keptPerImage = 8
 
-func mapImage(image []byte, kept *keptBytes) *mappedImage {
+func mapImage(image []byte, kept *engine.Budget) *mappedImage {
 	if len(image) == 0 || len(image)%unix.Getpagesize() != 0 {
 		return nil
 	}
@@ -86,7 +87,7 @@ func (im *mappedImage) takeKept(reserve uint64) *mappedMemory {
 	}
 	m := im.free[n-1]
 	im.free = im.free[:n-1]
-	im.kept.give(int64(m.usable))
+	im.kept.Give(int64(m.usable))
 	return m
 }
 
@@ -95,14 +96,14 @@ func (im *mappedImage) takeKept(reserve uint64) *mappedMemory {
 // outside the lock, and only when the memory may be kept; the room is
 // looked at again after it.
 func (im *mappedImage) keep(m *mappedMemory) bool {
-	if !im.hasRoom() || !im.kept.take(int64(m.usable)) {
+	if !im.hasRoom() || !im.kept.Take(int64(m.usable)) {
 		return false
 	}
 	m.reset()
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	if !im.roomLocked() {
-		im.kept.give(int64(m.usable))
+		im.kept.Give(int64(m.usable))
 		return false
 	}
 	im.free = append(im.free, m)
@@ -126,7 +127,7 @@ func (im *mappedImage) close() {
 	im.free, im.closed = nil, true
 	im.mu.Unlock()
 	for _, m := range free {
-		im.kept.give(int64(m.usable))
+		im.kept.Give(int64(m.usable))
 		m.unmap()
 	}
 	unix.Close(im.fd)
@@ -168,27 +169,9 @@ func (m *mappedMemory) unmap() {
 	m.base = nil
 }
 
-// resetPage is the granularity of reset: the kernel's page.
-const resetPage = 4096
-
-var zeroPage [resetPage]byte
-
-// reset makes the memory what a new instance starts from: the image, then
-// zeros up to every byte that may be read and written, so that growing
-// into them finds zeros. It writes only the pages that differ: a page
-// written back copies nothing, and a page never written is left to the
-// kernel (the image's file, or zero) rather than copied.
+// reset makes the memory what a new instance starts from (the image,
+// then zeros up to every byte that may be read and written, so that
+// growing into them finds zeros), writing only the pages that differ.
 func (m *mappedMemory) reset() {
-	mem := unsafe.Slice((*byte)(m.base), m.usable)
-	image := m.im.image
-	for off := 0; off < len(image); off += resetPage {
-		if page := mem[off : off+resetPage]; !bytes.Equal(page, image[off:off+resetPage]) {
-			copy(page, image[off:])
-		}
-	}
-	for off := len(image); off < len(mem); off += resetPage {
-		if page := mem[off:min(off+resetPage, len(mem))]; !bytes.Equal(page, zeroPage[:len(page)]) {
-			clear(page)
-		}
-	}
+	engine.ResetMemory(unsafe.Slice((*byte)(m.base), m.usable), m.im.image)
 }

@@ -2,12 +2,16 @@
 
 package wazero
 
-import "github.com/tetratelabs/wazero/experimental"
+import (
+	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/wasmflow/wasmflow/internal/engine"
+)
 
 // mappedImage maps memory images on Linux only; elsewhere they are copied.
 type mappedImage struct{}
 
-func mapImage([]byte, *keptBytes) *mappedImage { return nil }
+func mapImage([]byte, *engine.Budget) *mappedImage { return nil }
 
 func (*mappedImage) allocate(uint64) experimental.LinearMemory { return nil }
 

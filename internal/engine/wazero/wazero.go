@@ -23,7 +23,7 @@ type Config = engine.Config
 // Engine is the wazero engine.
 type Engine struct {
 	rt   wazero.Runtime
-	kept *keptBytes // of released memories, for new instances
+	kept *engine.Budget // of released memories, for new instances
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -69,7 +69,7 @@ func newEngine(ctx context.Context, cfg *Config, rc wazero.RuntimeConfig) (*Engi
 		rt.Close(ctx)
 		return nil, err
 	}
-	return &Engine{rt: rt, kept: &keptBytes{limit: keptMemoryLimit}}, nil
+	return &Engine{rt: rt, kept: engine.NewBudget(engine.KeptMemoryLimit)}, nil
 }
 
 // instantiateHostModules provides WASI, with the host's replacements for

@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"bytes"
+	"sync/atomic"
+)
+
+// Budget bounds the bytes an engine keeps of released instances (or their
+// memories) for the next instances of the same module: memory whose pages
+// the kernel has already given costs a fraction of fresh memory to start
+// from, since a page fault costs more than copying the page ten times
+// over on the virtual machines we measured (RATIONALE.md, "Kept
+// memories"). The zero Budget keeps nothing.
+type Budget struct {
+	used  atomic.Int64
+	limit atomic.Int64
+}
+
+// NewBudget returns a budget of limit bytes.
+func NewBudget(limit int64) *Budget {
+	b := &Budget{}
+	b.limit.Store(limit)
+	return b
+}
+
+// SetLimit changes the limit; what is kept already stays.
+func (b *Budget) SetLimit(limit int64) { b.limit.Store(limit) }
+
+// Used is the bytes taken and not given back.
+func (b *Budget) Used() int64 { return b.used.Load() }
+
+// KeptMemoryLimit is what an engine keeps at most: a few instances' worth
+// of a Go guest's 5 MiB for each worker.
+const KeptMemoryLimit = 128 << 20
+
+// Take reserves n bytes of the budget, or reports that they do not fit.
+func (b *Budget) Take(n int64) bool {
+	if b.used.Add(n) > b.limit.Load() {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+// Give returns n bytes taken before.
+func (b *Budget) Give(n int64) { b.used.Add(-n) }
+
+// ResetPage is the granularity of ResetMemory: the kernel's page.
+const ResetPage = 4096
+
+var zeroPage [ResetPage]byte
+
+// ResetMemory makes mem what a new instance starts from: image, then
+// zeros. It writes only the pages that differ, so that a page never
+// written since the memory was mapped is left to the kernel (shared with
+// the image's file, or zero) rather than copied into. len(image) must be a
+// multiple of ResetPage and at most len(mem).
+func ResetMemory(mem, image []byte) {
+	for off := 0; off < len(image); off += ResetPage {
+		if page := mem[off : off+ResetPage]; !bytes.Equal(page, image[off:off+ResetPage]) {
+			copy(page, image[off:])
+		}
+	}
+	for off := len(image); off < len(mem); off += ResetPage {
+		if page := mem[off:min(off+ResetPage, len(mem))]; !bytes.Equal(page, zeroPage[:len(page)]) {
+			clear(page)
+		}
+	}
+}

@@ -1,0 +1,162 @@
+//go:build cgo
+
+package wasmtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	wt "github.com/bytecodealliance/wasmtime-go/v39"
+
+	"github.com/wasmflow/wasmflow/internal/engine"
+)
+
+const recycledWAT = `(module
+  (memory (export "memory") 2)
+  (global $g (export "g") (mut i32) (i32.const 5))
+  (global (export "c") i32 (i32.const 9))
+  (data (i32.const 16) "image")
+  (func (export "dirty")
+    (i32.store8 (i32.const 16) (i32.const 88))
+    (i32.store (i32.const 70000) (i32.const -1))
+    (global.set $g (i32.const 7)))
+  (func (export "grow") (drop (memory.grow (i32.const 1)))))`
+
+// A recycled instance starts exactly as a new one would: the memory and the
+// exported mutable globals are put back, whatever the last user did; an
+// instance whose memory grew, or one over the budget, is not recycled; and
+// a closed handle reaches nothing.
+func TestRecycledInstanceStartsAsANewOne(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, &Config{MemoryLimitPages: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	wasm, err := wt.Wat2Wasm(recycledWAT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.Compile(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	m.(engine.Recycler).Recycle()
+	instantiate := func() *handle {
+		t.Helper()
+		inst, err := m.Instantiate(ctx, &engine.InstanceConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inst.(*handle)
+	}
+	fresh := func(h *handle) {
+		t.Helper()
+		if h.MemorySize() != 2*65536 {
+			t.Fatalf("memory size %d, want %d", h.MemorySize(), 2*65536)
+		}
+		if b, _ := h.Memory().Read(16, 5); string(b) != "image" {
+			t.Fatalf("memory at 16: %q", b)
+		}
+		if b, _ := h.Memory().Read(70000, 4); !bytes.Equal(b, make([]byte, 4)) {
+			t.Fatalf("memory at 70000: %x", b)
+		}
+		if g, _ := h.Global("g"); g != 5 {
+			t.Fatalf("global g = %d, want 5", g)
+		}
+	}
+
+	first := instantiate()
+	fresh(first)
+	if _, err := first.Call(ctx, "dirty"); err != nil {
+		t.Fatal(err)
+	}
+	core := first.i
+	first.Close(ctx)
+	if e.kept.Used() == 0 {
+		t.Fatal("the closed instance was not kept")
+	}
+	again := instantiate()
+	if again.i != core {
+		t.Fatal("the next instance is not the recycled one")
+	}
+	fresh(again)
+	if e.kept.Used() != 0 {
+		t.Fatalf("%d bytes still counted as kept", e.kept.Used())
+	}
+	// The old handle reaches nothing of its successor's.
+	if _, err := first.Call(ctx, "dirty"); !errors.Is(err, errClosed) {
+		t.Fatalf("a call on a closed handle: %v", err)
+	}
+	if first.Memory().Write(16, []byte("x")) || first.SetGlobal("g", 1) || first.MemorySize() != 0 {
+		t.Fatal("a closed handle wrote to the recycled instance")
+	}
+	fresh(again)
+
+	// Memory that grew cannot be put back: the instance is released.
+	if _, err := again.Call(ctx, "grow"); err != nil {
+		t.Fatal(err)
+	}
+	again.Close(ctx)
+	if e.kept.Used() != 0 || len(m.(*module).recycle.spares) != 0 {
+		t.Fatal("an instance whose memory grew was kept")
+	}
+	third := instantiate()
+	if third.i == core {
+		t.Fatal("an instance whose memory grew was handed out again")
+	}
+	fresh(third)
+
+	// Over the budget, nothing is kept.
+	e.kept.SetLimit(1)
+	third.Close(ctx)
+	if len(m.(*module).recycle.spares) != 0 || e.kept.Used() != 0 {
+		t.Fatal("an instance over the budget was kept")
+	}
+	e.kept.SetLimit(engine.KeptMemoryLimit)
+
+	// Closing the module releases what it keeps, and keeps nothing after.
+	a, b := instantiate(), instantiate()
+	a.Close(ctx)
+	m.Close(ctx)
+	b.Close(ctx)
+	if e.kept.Used() != 0 || a.i.closed != true || b.i.closed != true {
+		t.Fatal("instances stayed kept after the module closed")
+	}
+}
+
+// A module that was not asked to recycle gives a new instance each time.
+func TestInstancesAreNotRecycledUnlessAsked(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, &Config{MemoryLimitPages: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	wasm, err := wt.Wat2Wasm(recycledWAT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.Compile(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	first, err := m.Instantiate(ctx, &engine.InstanceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := first.(*handle).i
+	first.Close(ctx)
+	next, err := m.Instantiate(ctx, &engine.InstanceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close(ctx)
+	if next.(*handle).i == core || !core.closed {
+		t.Fatal("an instance was recycled unasked")
+	}
+}
