@@ -53,17 +53,25 @@ var zeroPage [ResetPage]byte
 // ResetMemory makes mem what a new instance starts from: image, then
 // zeros. It writes only the pages that differ, so that a page never
 // written since the memory was mapped is left to the kernel (shared with
-// the image's file, or zero) rather than copied into. len(image) must be a
-// multiple of ResetPage and at most len(mem).
+// the image's file, or zero) rather than copied into; and where the
+// kernel tells which pages are still as they were mapped (Linux's
+// pagemap), it compares only the others, which for a guest's short
+// activation is a fraction of its memory. len(image) must be a multiple
+// of ResetPage and at most len(mem); mem must be the start of a mapping
+// whose untouched pages read as image and then zeros.
 func ResetMemory(mem, image []byte) {
-	for off := 0; off < len(image); off += ResetPage {
-		if page := mem[off : off+ResetPage]; !bytes.Equal(page, image[off:off+ResetPage]) {
-			copy(page, image[off:])
+	same, known := untouched(mem, nil)
+	for off := 0; off < len(mem); off += ResetPage {
+		if known && same[off/ResetPage] {
+			continue
 		}
-	}
-	for off := len(image); off < len(mem); off += ResetPage {
-		if page := mem[off:min(off+ResetPage, len(mem))]; !bytes.Equal(page, zeroPage[:len(page)]) {
-			clear(page)
+		page := mem[off:min(off+ResetPage, len(mem))]
+		want := zeroPage[:len(page)]
+		if off < len(image) {
+			want = image[off : off+ResetPage]
+		}
+		if !bytes.Equal(page, want) {
+			copy(page, want)
 		}
 	}
 }
