@@ -49,6 +49,13 @@ type Recycler interface {
 	// those: the same memory size, memory and globals. Instances with
 	// output streams (InstanceConfig) are never recycled.
 	Recycle()
+	// Grown returns a recycled instance whose memory is pages 64 KiB
+	// pages, exactly as a new instance grown to that size would be (the
+	// pages past the new instance's memory are zeros), or nil when the
+	// module keeps none of that size. A caller about to grow a new
+	// instance's memory that far (a snapshot's restore) takes one whose
+	// pages the kernel has given already.
+	Grown(pages uint32) Instance
 }
 
 // Module is a compiled module, shared by all its instances.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmflow/wasmflow/abi"
 	"github.com/wasmflow/wasmflow/internal/engine"
+	"github.com/wasmflow/wasmflow/internal/snapshot"
 	"github.com/wasmflow/wasmflow/store"
 )
 
@@ -298,6 +299,7 @@ func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, strin
 	inst := m.inst
 	r, why := a.usableSnapshot(asked, rec)
 	if r != nil {
+		inst = a.grownFor(ctx, inst, r.delta.Pages)
 		if why = a.restoreSnapshot(inst, r); why == "" {
 			err := a.resumeAt(&r.host, r.delta.Clock)
 			if err == nil {
@@ -335,6 +337,24 @@ func (a *Activation) begin(ctx, callCtx context.Context) (engine.Instance, strin
 		}
 	}
 	return inst, abi.ExportRun, nil
+}
+
+// grownFor returns an instance whose memory is already pages in size for
+// a snapshot's restore, when the module keeps one (engine.Recycler) and
+// inst is smaller, closing inst; else inst. A recycled instance that grew
+// that far once has its pages from the kernel already, where growing inst
+// would fault every page the restore writes.
+func (a *Activation) grownFor(ctx context.Context, inst engine.Instance, pages uint32) engine.Instance {
+	rc, ok := a.prep.Module.(engine.Recycler)
+	if !ok || uint64(inst.MemorySize()) >= uint64(pages)*snapshot.PageSize {
+		return inst
+	}
+	grown := rc.Grown(pages)
+	if grown == nil {
+		return inst
+	}
+	inst.Close(context.WithoutCancel(ctx))
+	return grown
 }
 
 // loadStart reads the run's journal and, for a guest that parks (asked),

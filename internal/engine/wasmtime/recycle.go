@@ -126,32 +126,28 @@ func (r *recycler) learn(i *instance) {
 	})
 }
 
-// take returns a recycled instance, or nil.
-func (r *recycler) take() *instance {
+// take returns a recycled instance whose memory is size bytes, or nil.
+func (r *recycler) take(size int) *instance {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := len(r.spares)
-	if n == 0 {
-		return nil
+	for k := len(r.spares) - 1; k >= 0; k-- {
+		if i := r.spares[k]; int(i.memorySize()) == size {
+			r.spares = append(r.spares[:k], r.spares[k+1:]...)
+			r.kept.Give(int64(size))
+			return i
+		}
 	}
-	i := r.spares[n-1]
-	r.spares = r.spares[:n-1]
-	r.kept.Give(int64(len(r.fresh.memory)))
-	return i
+	return nil
 }
 
 // put resets i and keeps it, or reports that it may not be kept: the
-// module is closed or keeps enough, the engine's budget is spent, or i
-// differs from a new instance in what a reset cannot put back (its memory
-// grew). The reset runs outside the lock; the room is looked at again
-// after it.
+// module is closed, the engine's budget is spent, or a reset cannot put i
+// back. A module keeps at most keptPerModule instances: the oldest goes
+// to make room. The reset runs outside the lock.
 func (r *recycler) put(i *instance) bool {
 	f := r.fresh
-	if f == nil || i.memorySize() != uint32(len(f.memory)) || !r.room() {
-		return false
-	}
-	size := int64(len(f.memory))
-	if !r.kept.Take(size) {
+	size := int64(i.memorySize())
+	if f == nil || size < int64(len(f.memory)) || !r.open() || !r.kept.Take(size) {
 		return false
 	}
 	if !r.reset(i, f) {
@@ -159,22 +155,33 @@ func (r *recycler) put(i *instance) bool {
 		return false
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed || len(r.spares) >= keptPerModule {
+	if r.closed {
+		r.mu.Unlock()
 		r.kept.Give(size)
 		return false
 	}
+	var out *instance
+	if len(r.spares) >= keptPerModule {
+		out = r.spares[0]
+		r.spares = append(r.spares[:0], r.spares[1:]...)
+	}
 	r.spares = append(r.spares, i)
+	r.mu.Unlock()
+	if out != nil {
+		r.kept.Give(int64(out.memorySize()))
+		out.close()
+	}
 	return true
 }
 
-func (r *recycler) room() bool {
+func (r *recycler) open() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return !r.closed && len(r.spares) < keptPerModule
+	return !r.closed
 }
 
-// reset puts i's memory and globals back as f has them.
+// reset puts i's memory and globals back as f has them: the memory as a
+// new instance's, then zeros where it grew.
 func (r *recycler) reset(i *instance, f *freshState) bool {
 	engine.ResetMemory(i.memory.UnsafeData(i.store), f.memory)
 	for _, g := range f.globals {
@@ -195,7 +202,17 @@ func (r *recycler) close() {
 	r.spares, r.closed = nil, true
 	r.mu.Unlock()
 	for _, i := range spares {
-		r.kept.Give(int64(len(r.fresh.memory)))
+		r.kept.Give(int64(i.memorySize()))
 		i.close()
 	}
+}
+
+// freshSize is a new instance's memory size; -1 before one was learnt.
+func (r *recycler) freshSize() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.spares) == 0 {
+		return -1 // nothing to take: spares exist only once learnt
+	}
+	return len(r.fresh.memory)
 }

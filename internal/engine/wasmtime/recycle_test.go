@@ -26,8 +26,9 @@ const recycledWAT = `(module
 
 // A recycled instance starts exactly as a new one would: the memory and the
 // exported mutable globals are put back, whatever the last user did; an
-// instance whose memory grew, or one over the budget, is not recycled; and
-// a closed handle reaches nothing.
+// instance whose memory grew is handed out only to a caller that asks for
+// its size; one over the budget is not recycled; and a closed handle
+// reaches nothing.
 func TestRecycledInstanceStartsAsANewOne(t *testing.T) {
 	ctx := context.Background()
 	e, err := New(ctx, &Config{MemoryLimitPages: 8})
@@ -96,24 +97,43 @@ func TestRecycledInstanceStartsAsANewOne(t *testing.T) {
 	}
 	fresh(again)
 
-	// Memory that grew cannot be put back: the instance is released.
+	// An instance whose memory grew is kept for a caller that asks for
+	// that size, not handed out as a new one.
 	if _, err := again.Call(ctx, "grow"); err != nil {
 		t.Fatal(err)
 	}
+	if !again.Memory().Write(2*65536+100, []byte("grown")) {
+		t.Fatal("the grown page cannot be written")
+	}
 	again.Close(ctx)
-	if e.kept.Used() != 0 || len(m.(*module).recycle.spares) != 0 {
-		t.Fatal("an instance whose memory grew was kept")
+	if e.kept.Used() != 3*65536 {
+		t.Fatalf("%d bytes kept, want the grown instance's %d", e.kept.Used(), 3*65536)
 	}
 	third := instantiate()
 	if third.i == core {
-		t.Fatal("an instance whose memory grew was handed out again")
+		t.Fatal("an instance whose memory grew was handed out as a new one")
 	}
 	fresh(third)
+	if m.(engine.Recycler).Grown(4) != nil {
+		t.Fatal("an instance of another size was handed out")
+	}
+	grown := m.(engine.Recycler).Grown(3).(*handle)
+	if grown.i != core || grown.MemorySize() != 3*65536 {
+		t.Fatalf("Grown(3) gave memory of %d bytes", grown.MemorySize())
+	}
+	if b, _ := grown.Memory().Read(2*65536+100, 5); !bytes.Equal(b, make([]byte, 5)) {
+		t.Fatalf("the grown page holds %q, want zeros", b)
+	}
+	if b, _ := grown.Memory().Read(16, 5); string(b) != "image" {
+		t.Fatalf("memory at 16: %q", b)
+	}
+	grown.Close(ctx)
 
 	// Over the budget, nothing is kept.
 	e.kept.SetLimit(1)
+	before := e.kept.Used()
 	third.Close(ctx)
-	if len(m.(*module).recycle.spares) != 0 || e.kept.Used() != 0 {
+	if !third.i.closed || e.kept.Used() != before {
 		t.Fatal("an instance over the budget was kept")
 	}
 	e.kept.SetLimit(engine.KeptMemoryLimit)

@@ -197,6 +197,17 @@ type module struct {
 
 var _ engine.Recycler = (*module)(nil)
 
+// Grown implements engine.Recycler.
+func (m *module) Grown(pages uint32) engine.Instance {
+	if m.recycle == nil {
+		return nil
+	}
+	if i := m.recycle.take(int(pages) * 65536); i != nil {
+		return &handle{i: i}
+	}
+	return nil
+}
+
 // Recycle implements engine.Recycler.
 func (m *module) Recycle() {
 	if m.recycle == nil {
@@ -251,7 +262,7 @@ func (m *module) Close(ctx context.Context) error {
 func (m *module) Instantiate(ctx context.Context, cfg *engine.InstanceConfig) (engine.Instance, error) {
 	streams := cfg.Stdout != nil && cfg.Stdout != io.Discard || cfg.Stderr != nil && cfg.Stderr != io.Discard
 	if m.recycle != nil && !streams {
-		if i := m.recycle.take(); i != nil {
+		if i := m.recycle.take(m.recycle.freshSize()); i != nil {
 			return &handle{i: i}, nil
 		}
 	}
