@@ -24,18 +24,16 @@ const recycledWAT = `(module
     (global.set $g (i32.const 7)))
   (func (export "grow") (drop (memory.grow (i32.const 1)))))`
 
-// A recycled instance starts exactly as a new one would: the memory and the
-// exported mutable globals are put back, whatever the last user did; an
-// instance whose memory grew is handed out only to a caller that asks for
-// its size; one over the budget is not recycled; and a closed handle
-// reaches nothing.
-func TestRecycledInstanceStartsAsANewOne(t *testing.T) {
+// recycledModule compiles recycledWAT on an engine of its own, both closed
+// when the test ends.
+func recycledModule(t *testing.T) (*Engine, engine.Module) {
+	t.Helper()
 	ctx := context.Background()
 	e, err := New(ctx, &Config{MemoryLimitPages: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close(ctx)
+	t.Cleanup(func() { e.Close(ctx) })
 	wasm, err := wt.Wat2Wasm(recycledWAT)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +42,18 @@ func TestRecycledInstanceStartsAsANewOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close(ctx)
+	t.Cleanup(func() { m.Close(ctx) })
+	return e, m
+}
+
+// A recycled instance starts exactly as a new one would: the memory and the
+// exported mutable globals are put back, whatever the last user did; an
+// instance whose memory grew is handed out only to a caller that asks for
+// its size; one over the budget is not recycled; and a closed handle
+// reaches nothing.
+func TestRecycledInstanceStartsAsANewOne(t *testing.T) {
+	ctx := context.Background()
+	e, m := recycledModule(t)
 	m.(engine.Recycler).Recycle()
 	instantiate := func() *handle {
 		t.Helper()
@@ -151,20 +160,7 @@ func TestRecycledInstanceStartsAsANewOne(t *testing.T) {
 // A module that was not asked to recycle gives a new instance each time.
 func TestInstancesAreNotRecycledUnlessAsked(t *testing.T) {
 	ctx := context.Background()
-	e, err := New(ctx, &Config{MemoryLimitPages: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	wasm, err := wt.Wat2Wasm(recycledWAT)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := e.Compile(ctx, wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close(ctx)
+	_, m := recycledModule(t)
 	first, err := m.Instantiate(ctx, &engine.InstanceConfig{})
 	if err != nil {
 		t.Fatal(err)
