@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"sync"
 	"sync/atomic"
 )
 
@@ -73,5 +74,102 @@ func ResetMemory(mem, image []byte) {
 		if !bytes.Equal(page, want) {
 			copy(page, want)
 		}
+	}
+}
+
+// Spares keeps one module's released things (instances, memories) for its
+// next instances: at most max of them, within a Budget the engine's modules
+// share. The most recently kept that fits is taken first; when max are
+// kept, the oldest is released to make room.
+type Spares[T any] struct {
+	budget  *Budget
+	max     int
+	release func(T) // releases one for good
+
+	mu     sync.Mutex
+	kept   []spare[T] // oldest first
+	closed bool
+}
+
+type spare[T any] struct {
+	v    T
+	size int64
+}
+
+// NewSpares returns an empty Spares that releases what it cannot keep
+// with release.
+func NewSpares[T any](budget *Budget, max int, release func(T)) *Spares[T] {
+	return &Spares[T]{budget: budget, max: max, release: release}
+}
+
+// Take removes and returns the most recently kept spare that fits.
+func (s *Spares[T]) Take(fits func(T) bool) (T, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := len(s.kept) - 1; k >= 0; k-- {
+		if sp := s.kept[k]; fits(sp.v) {
+			s.kept = append(s.kept[:k], s.kept[k+1:]...)
+			s.budget.Give(sp.size)
+			return sp.v, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// Keep puts v back as new (reset, which reports whether it could) and
+// keeps it, counting size bytes against the budget, or reports that it may
+// not be kept: the Spares is closed, the budget is spent, or reset failed.
+// The caller then releases v itself. reset runs outside the lock.
+func (s *Spares[T]) Keep(v T, size int64, reset func() bool) bool {
+	if !s.open() || !s.budget.Take(size) {
+		return false
+	}
+	if !reset() {
+		s.budget.Give(size)
+		return false
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.budget.Give(size)
+		return false
+	}
+	var out []spare[T]
+	if n := len(s.kept) + 1 - s.max; n > 0 {
+		out = append(out, s.kept[:n]...)
+		s.kept = append(s.kept[:0], s.kept[n:]...)
+	}
+	s.kept = append(s.kept, spare[T]{v, size})
+	s.mu.Unlock()
+	for _, sp := range out {
+		s.budget.Give(sp.size)
+		s.release(sp.v)
+	}
+	return true
+}
+
+// Len is how many spares are kept.
+func (s *Spares[T]) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.kept)
+}
+
+func (s *Spares[T]) open() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed
+}
+
+// Close releases what is kept; Keep refuses everything after it.
+func (s *Spares[T]) Close() {
+	s.mu.Lock()
+	kept := s.kept
+	s.kept, s.closed = nil, true
+	s.mu.Unlock()
+	for _, sp := range kept {
+		s.budget.Give(sp.size)
+		s.release(sp.v)
 	}
 }

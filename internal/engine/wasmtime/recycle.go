@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wasmflow/wasmflow/internal/engine"
 )
@@ -76,15 +77,14 @@ const keptPerModule = 8
 // the virtual machines we measured, and the store costs its own making and
 // closing. A recycled instance's pages are its own already.
 type recycler struct {
-	mod  *module
-	kept *engine.Budget
+	mod    *module
+	once   sync.Once
+	fresh  atomic.Pointer[freshState] // nil until learnt, or when it cannot be
+	spares *engine.Spares[*instance]
+}
 
-	once  sync.Once
-	fresh *freshState // nil until learnt, or when it cannot be
-
-	mu     sync.Mutex
-	spares []*instance // most recently recycled last
-	closed bool
+func newRecycler(m *module) *recycler {
+	return &recycler{mod: m, spares: engine.NewSpares(m.e.kept, keptPerModule, (*instance).close)}
 }
 
 // freshState is what a new instance of the module holds.
@@ -122,62 +122,33 @@ func (r *recycler) learn(i *instance) {
 			bits, _ := i.getGlobal(ex.Name())
 			f.globals = append(f.globals, freshGlobal{name: ex.Name(), kind: kind, bits: bits})
 		}
-		r.fresh = f
+		r.fresh.Store(f)
 	})
 }
 
-// take returns a recycled instance whose memory is size bytes, or nil.
+// take returns a recycled instance whose memory is size bytes (a new
+// instance's when size is 0), or nil.
 func (r *recycler) take(size int) *instance {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k := len(r.spares) - 1; k >= 0; k-- {
-		if i := r.spares[k]; int(i.memorySize()) == size {
-			r.spares = append(r.spares[:k], r.spares[k+1:]...)
-			r.kept.Give(int64(size))
-			return i
-		}
+	f := r.fresh.Load()
+	if f == nil {
+		return nil
 	}
-	return nil
+	if size == 0 {
+		size = len(f.memory)
+	}
+	i, _ := r.spares.Take(func(i *instance) bool { return int(i.memorySize()) == size })
+	return i
 }
 
-// put resets i and keeps it, or reports that it may not be kept: the
-// module is closed, the engine's budget is spent, or a reset cannot put i
-// back. A module keeps at most keptPerModule instances: the oldest goes
-// to make room. The reset runs outside the lock.
+// put resets i and keeps it, or reports that it may not be kept (see
+// engine.Spares.Keep); memory smaller than a new instance's cannot be put
+// back.
 func (r *recycler) put(i *instance) bool {
-	f := r.fresh
-	size := int64(i.memorySize())
-	if f == nil || size < int64(len(f.memory)) || !r.open() || !r.kept.Take(size) {
+	f := r.fresh.Load()
+	if f == nil || int(i.memorySize()) < len(f.memory) {
 		return false
 	}
-	if !r.reset(i, f) {
-		r.kept.Give(size)
-		return false
-	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		r.kept.Give(size)
-		return false
-	}
-	var out *instance
-	if len(r.spares) >= keptPerModule {
-		out = r.spares[0]
-		r.spares = append(r.spares[:0], r.spares[1:]...)
-	}
-	r.spares = append(r.spares, i)
-	r.mu.Unlock()
-	if out != nil {
-		r.kept.Give(int64(out.memorySize()))
-		out.close()
-	}
-	return true
-}
-
-func (r *recycler) open() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return !r.closed
+	return r.spares.Keep(i, int64(i.memorySize()), func() bool { return r.reset(i, f) })
 }
 
 // reset puts i's memory and globals back as f has them: the memory as a
@@ -192,27 +163,4 @@ func (r *recycler) reset(i *instance, f *freshState) bool {
 	}
 	i.hostErr, i.ctx = nil, nil
 	return true
-}
-
-// close releases the kept instances; instances closed after it are
-// released, not kept.
-func (r *recycler) close() {
-	r.mu.Lock()
-	spares := r.spares
-	r.spares, r.closed = nil, true
-	r.mu.Unlock()
-	for _, i := range spares {
-		r.kept.Give(int64(i.memorySize()))
-		i.close()
-	}
-}
-
-// freshSize is a new instance's memory size; -1 before one was learnt.
-func (r *recycler) freshSize() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.spares) == 0 {
-		return -1 // nothing to take: spares exist only once learnt
-	}
-	return len(r.fresh.memory)
 }

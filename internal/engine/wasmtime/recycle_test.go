@@ -8,8 +8,6 @@ import (
 	"errors"
 	"testing"
 
-	wt "github.com/bytecodealliance/wasmtime-go/v39"
-
 	"github.com/wasmflow/wasmflow/internal/engine"
 )
 
@@ -34,16 +32,7 @@ func recycledModule(t *testing.T) (*Engine, engine.Module) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close(ctx) })
-	wasm, err := wt.Wat2Wasm(recycledWAT)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := e.Compile(ctx, wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(ctx) })
-	return e, m
+	return e, compileWAT(t, e, recycledWAT)
 }
 
 // A recycled instance starts exactly as a new one would: the memory and the

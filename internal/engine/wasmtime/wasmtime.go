@@ -211,7 +211,7 @@ func (m *module) Grown(pages uint32) engine.Instance {
 // Recycle implements engine.Recycler.
 func (m *module) Recycle() {
 	if m.recycle == nil {
-		m.recycle = &recycler{mod: m, kept: m.e.kept}
+		m.recycle = newRecycler(m)
 	}
 }
 
@@ -253,7 +253,7 @@ func (m *module) ExportsMemory(name string) bool { return m.mems[name] }
 
 func (m *module) Close(ctx context.Context) error {
 	if m.recycle != nil {
-		m.recycle.close()
+		m.recycle.spares.Close()
 	}
 	m.m.Close()
 	return nil
@@ -262,7 +262,7 @@ func (m *module) Close(ctx context.Context) error {
 func (m *module) Instantiate(ctx context.Context, cfg *engine.InstanceConfig) (engine.Instance, error) {
 	streams := cfg.Stdout != nil && cfg.Stdout != io.Discard || cfg.Stderr != nil && cfg.Stderr != io.Discard
 	if m.recycle != nil && !streams {
-		if i := m.recycle.take(m.recycle.freshSize()); i != nil {
+		if i := m.recycle.take(0); i != nil {
 			return &handle{i: i}, nil
 		}
 	}

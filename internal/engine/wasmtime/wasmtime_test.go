@@ -62,7 +62,14 @@ func newTestEngine(t *testing.T, cacheDir string) (*Engine, engine.Module) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close(ctx) })
-	wasm, err := wt.Wat2Wasm(guestWAT)
+	return e, compileWAT(t, e, guestWAT)
+}
+
+// compileWAT compiles wat on e, closed when the test ends.
+func compileWAT(t *testing.T, e *Engine, wat string) engine.Module {
+	t.Helper()
+	ctx := context.Background()
+	wasm, err := wt.Wat2Wasm(wat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +78,7 @@ func newTestEngine(t *testing.T, cacheDir string) (*Engine, engine.Module) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(ctx) })
-	return e, m
+	return m
 }
 
 func TestEngine(t *testing.T) {

@@ -1,7 +1,6 @@
 package wazero
 
 import (
-	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -22,11 +21,7 @@ import (
 type mappedImage struct {
 	fd    int
 	image []byte
-	kept  *engine.Budget
-
-	mu     sync.Mutex
-	free   []*mappedMemory // released and reset, most recent last
-	closed bool
+	kept  *engine.Spares[*mappedMemory] // released and reset
 }
 
 // keptPerImage bounds how many released memories a module keeps.
@@ -53,7 +48,7 @@ func mapImage(image []byte, kept *engine.Budget) *mappedImage {
 		unix.Close(fd)
 		return nil
 	}
-	return &mappedImage{fd: fd, image: image, kept: kept}
+	return &mappedImage{fd: fd, image: image, kept: engine.NewSpares(kept, keptPerImage, (*mappedMemory).unmap)}
 }
 
 // allocate returns a kept memory that can grow to max, or reserves address
@@ -79,57 +74,19 @@ func (im *mappedImage) allocate(maxBytes uint64) *mappedMemory {
 // takeKept returns the most recently kept memory if it reserves at least
 // reserve bytes.
 func (im *mappedImage) takeKept(reserve uint64) *mappedMemory {
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	n := len(im.free)
-	if n == 0 || im.free[n-1].reserved < reserve {
-		return nil
-	}
-	m := im.free[n-1]
-	im.free = im.free[:n-1]
-	im.kept.Give(int64(m.usable))
+	m, _ := im.kept.Take(func(m *mappedMemory) bool { return m.reserved >= reserve })
 	return m
 }
 
 // keep resets m to the image and keeps it, or reports that it may not be
-// kept: the module is closed, or the budget is spent. The reset runs
-// outside the lock, and only when the memory may be kept; the room is
-// looked at again after it.
+// kept: the module is closed, or the budget is spent.
 func (im *mappedImage) keep(m *mappedMemory) bool {
-	if !im.hasRoom() || !im.kept.Take(int64(m.usable)) {
-		return false
-	}
-	m.reset()
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	if !im.roomLocked() {
-		im.kept.Give(int64(m.usable))
-		return false
-	}
-	im.free = append(im.free, m)
-	return true
+	return im.kept.Keep(m, int64(m.usable), func() bool { m.reset(); return true })
 }
-
-// hasRoom reports whether the module would keep one more memory now.
-func (im *mappedImage) hasRoom() bool {
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	return im.roomLocked()
-}
-
-// roomLocked is hasRoom with im.mu held.
-func (im *mappedImage) roomLocked() bool { return !im.closed && len(im.free) < keptPerImage }
 
 // close unmaps the kept memories; memories released after it are unmapped.
 func (im *mappedImage) close() {
-	im.mu.Lock()
-	free := im.free
-	im.free, im.closed = nil, true
-	im.mu.Unlock()
-	for _, m := range free {
-		im.kept.Give(int64(m.usable))
-		m.unmap()
-	}
+	im.kept.Close()
 	unix.Close(im.fd)
 }
 

@@ -31,8 +31,8 @@ func TestKeptMemoryStartsAsTheImage(t *testing.T) {
 	buf = m.Reallocate(uint64(len(image)) + 3*engine.ResetPage) // wazero grows by 64 KiB pages: always whole kernel pages
 	buf[len(image)+engine.ResetPage+1], buf[len(buf)-1] = 0xAA, 0xAA
 	m.Free()
-	if kept.Used() == 0 || len(im.free) != 1 {
-		t.Fatalf("the released memory was not kept (%d bytes, %d kept)", kept.Used(), len(im.free))
+	if kept.Used() == 0 || im.kept.Len() != 1 {
+		t.Fatalf("the released memory was not kept (%d bytes, %d kept)", kept.Used(), im.kept.Len())
 	}
 	again := im.allocate(maxBytes)
 	if again != m || kept.Used() != 0 {
@@ -50,7 +50,7 @@ func TestKeptMemoryStartsAsTheImage(t *testing.T) {
 	// Over the budget, a released memory is unmapped.
 	kept.SetLimit(1)
 	again.Free()
-	if len(im.free) != 0 || again.base != nil || kept.Used() != 0 {
+	if im.kept.Len() != 0 || again.base != nil || kept.Used() != 0 {
 		t.Fatal("a memory over the budget was kept")
 	}
 
