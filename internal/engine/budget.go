@@ -10,8 +10,8 @@ import (
 // memories) for the next instances of the same module: memory whose pages
 // the kernel has already given costs a fraction of fresh memory to start
 // from, since a page fault costs more than copying the page ten times
-// over on the virtual machines we measured (RATIONALE.md, "Kept
-// memories"). The zero Budget keeps nothing.
+// over on the virtual machines we measured (RATIONALE.md, "What a
+// restore costs"). The zero Budget keeps nothing.
 type Budget struct {
 	used  atomic.Int64
 	limit atomic.Int64
