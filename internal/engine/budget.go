@@ -61,7 +61,7 @@ var zeroPage [ResetPage]byte
 // of ResetPage and at most len(mem); mem must be the start of a mapping
 // whose untouched pages read as image and then zeros.
 func ResetMemory(mem, image []byte) {
-	same, known := untouched(mem, nil)
+	same, known := untouched(mem)
 	for off := 0; off < len(mem); off += ResetPage {
 		if known && same[off/ResetPage] {
 			continue

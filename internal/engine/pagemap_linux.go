@@ -36,7 +36,7 @@ const (
 // maps rather than a private copy. A private mapping's page becomes
 // private and anonymous on its first write. ok is false when the kernel
 // cannot say (no pagemap, or pages larger than ResetPage).
-func untouched(mem []byte, scratch []byte) (pages []bool, ok bool) {
+func untouched(mem []byte) (pages []bool, ok bool) {
 	f := pagemap()
 	if f == nil || os.Getpagesize() != ResetPage || len(mem) == 0 {
 		return nil, false
@@ -46,10 +46,7 @@ func untouched(mem []byte, scratch []byte) (pages []bool, ok bool) {
 		return nil, false
 	}
 	n := (len(mem) + ResetPage - 1) / ResetPage
-	if cap(scratch) < 8*n {
-		scratch = make([]byte, 8*n)
-	}
-	buf := scratch[:8*n]
+	buf := make([]byte, 8*n)
 	if _, err := f.ReadAt(buf, int64(addr/ResetPage)*8); err != nil {
 		return nil, false
 	}

@@ -36,7 +36,7 @@ func TestResetMemoryFindsTheWrittenPages(t *testing.T) {
 	mem[ResetPage+7] = 1    // page 1: written
 	mem[3*ResetPage] = 0x5a // page 3: written, with what it held
 	mem[5*ResetPage+9] = 2  // page 5 (zeros): written
-	same, ok := untouched(mem, nil)
+	same, ok := untouched(mem)
 	if !ok {
 		t.Fatal("the kernel's pagemap could not be read")
 	}
