@@ -21,7 +21,7 @@ import (
 // ImageFormat names the way init images are made and encoded. A change to
 // either (what the capture's clocks answer, the encoding) changes it, so
 // that no process starts a guest from an image made another way.
-const ImageFormat = "v2"
+const ImageFormat = "v3"
 
 // Prepared is a module ready for activations: the code to instantiate and
 // the state it starts in.
