@@ -166,7 +166,13 @@ func New(ctx context.Context, cfg *Config) (*Host, error) {
 		h.sched, err = scheduler.New(&scheduler.Config{
 			Store: c.Store, Executor: exec, Owner: c.Owner, Concurrency: c.Workers,
 			LeaseDuration: c.LeaseDuration, PollInterval: c.PollInterval, Logger: c.Logger, Observer: m,
-			OnDone: func(run *store.Run, _ *executor.Result) { h.watchers.changed(run.ID) },
+			OnDone: func(run *store.Run, res *executor.Result) {
+				var ended *store.Run
+				if res != nil {
+					ended = res.Ended
+				}
+				h.watchers.changed(run.ID, ended)
+			},
 		})
 		if err != nil {
 			eng.Close(ctx)
@@ -338,6 +344,13 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*Run, bool, err
 	}
 	var run *store.Run
 	var created bool
+	var wt *watch
+	stop := func() {}
+	if p.Wait > 0 {
+		// Watched from before it exists, so that the request need not read
+		// the run it made, however soon its activation ends.
+		wt, stop = h.watchers.watch(ins.ID)
+	}
 	if p.Wait > 0 && h.sched != nil {
 		// Created claimed by this process and started here at once.
 		run, created, err = h.sched.InsertForeground(ctx, ins)
@@ -348,15 +361,23 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*Run, bool, err
 		}
 	}
 	if err != nil {
+		stop()
 		return nil, false, err
 	}
 	if !created {
+		// Another request's run: this one's watch watches nothing.
+		stop()
+		wt, stop = nil, nil
 		if err := sameRequest(run, p, input); err != nil {
 			return nil, false, err
 		}
 	}
 	if p.Wait > 0 {
-		waited, err := h.WaitRun(ctx, run.ID, p.Wait)
+		known := run
+		if wt == nil {
+			known = nil
+		}
+		waited, err := h.waitRun(ctx, run.ID, p.Wait, wt, stop, known)
 		if err != nil {
 			return nil, created, err
 		}
@@ -476,7 +497,7 @@ func (h *Host) Signal(ctx context.Context, id, name string, payload json.RawMess
 	if h.sched != nil {
 		h.sched.Wake()
 	}
-	h.watchers.changed(id)
+	h.watchers.changed(id, nil)
 	return sig, nil
 }
 
@@ -495,7 +516,7 @@ func (h *Host) Cancel(ctx context.Context, id string) (*Run, error) {
 		return nil, errorf(ErrNotFound, "no run %s (run ids are UUIDs)", quote(id))
 	}
 	run, err := h.store.RunCancel(ctx, &store.RunCancelParams{ID: id, Now: now()})
-	h.watchers.changed(id)
+	h.watchers.changed(id, nil)
 	if err != nil {
 		return nil, h.transitionError(ctx, "cancel", id, err)
 	}

@@ -169,7 +169,7 @@ func (h *Host) CancelRuns(ctx context.Context, f *RunFilter, dryRun bool) (*Bulk
 	return h.bulk(ctx, f, statuses, dryRun, "cancel", func(run *store.Run) (bool, error) {
 		got, err := h.store.RunCancel(ctx, &store.RunCancelParams{ID: run.ID, Now: now()})
 		if err == nil {
-			h.watchers.changed(run.ID)
+			h.watchers.changed(run.ID, nil)
 		}
 		return err == nil && got.Status == store.StatusRunning, err
 	})

@@ -195,7 +195,7 @@ func (h *Host) upgrade(ctx context.Context, run *Run, target *Module, dryRun boo
 	if err != nil {
 		return nil, err
 	}
-	h.watchers.changed(run.ID)
+	h.watchers.changed(run.ID, nil)
 	h.log.Info("run upgraded", "run_id", run.ID, "module", run.ModuleName, "from", run.ModuleVersion, "to", target.Version, "position", v.Position)
 	up.Run, up.Upgraded = moved, true
 	return up, nil

@@ -17,25 +17,32 @@ const waitPoll = 200 * time.Millisecond
 // finishes rather than at the next poll.
 type watchers struct {
 	mu sync.Mutex
-	m  map[string][]chan struct{}
+	m  map[string][]*watch
 }
 
-// watch returns a channel closed at the next change of the run seen here.
-func (w *watchers) watch(id string) (<-chan struct{}, func()) {
-	ch := make(chan struct{})
+// A watch is closed at the next change of its run seen here.
+type watch struct {
+	done chan struct{}
+	run  *store.Run // the run as the change left it, when known; set before done closes
+}
+
+// watch returns a watch of the run's next change, and the func that stops
+// it.
+func (w *watchers) watch(id string) (*watch, func()) {
+	wt := &watch{done: make(chan struct{})}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.m == nil {
-		w.m = make(map[string][]chan struct{})
+		w.m = make(map[string][]*watch)
 	}
-	w.m[id] = append(w.m[id], ch)
-	return ch, func() {
+	w.m[id] = append(w.m[id], wt)
+	return wt, func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		chs := w.m[id]
-		for i, c := range chs {
-			if c == ch {
-				w.m[id] = append(chs[:i:i], chs[i+1:]...)
+		ws := w.m[id]
+		for i, x := range ws {
+			if x == wt {
+				w.m[id] = append(ws[:i:i], ws[i+1:]...)
 				break
 			}
 		}
@@ -45,14 +52,16 @@ func (w *watchers) watch(id string) (<-chan struct{}, func()) {
 	}
 }
 
-// changed wakes the run's watchers.
-func (w *watchers) changed(id string) {
+// changed wakes the run's watchers. run is the run as the change left it,
+// as its store wrote it, or nil when the watchers are to read it.
+func (w *watchers) changed(id string, run *store.Run) {
 	w.mu.Lock()
-	chs := w.m[id]
+	ws := w.m[id]
 	delete(w.m, id)
 	w.mu.Unlock()
-	for _, ch := range chs {
-		close(ch)
+	for _, wt := range ws {
+		wt.run = run
+		close(wt.done)
 	}
 }
 
@@ -60,13 +69,29 @@ func (w *watchers) changed(id string) {
 // for its children), or until wait has passed or ctx ends, and returns the
 // run as it is then.
 func (h *Host) WaitRun(ctx context.Context, id string, wait time.Duration) (*Run, error) {
+	return h.waitRun(ctx, id, wait, nil, nil, nil)
+}
+
+// waitRun is WaitRun for a caller that may have watched the run (wt, stop)
+// since before it knew it as run: a foreground run's request, which need
+// not read the run it has just made, nor the one its activation's last
+// write returned. Any of them nil: read the run.
+func (h *Host) waitRun(ctx context.Context, id string, wait time.Duration, wt *watch, stop func(), run *Run) (*Run, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		changed, stop := h.watchers.watch(id)
-		run, err := h.Run(ctx, id)
-		if err != nil || settled(run) || !time.Now().Before(deadline) {
+		if wt == nil {
+			wt, stop = h.watchers.watch(id)
+		}
+		if run == nil {
+			var err error
+			if run, err = h.Run(ctx, id); err != nil {
+				stop()
+				return run, err
+			}
+		}
+		if settled(run) || !time.Now().Before(deadline) {
 			stop()
-			return run, err
+			return run, nil
 		}
 		t := time.NewTimer(min(waitPoll, time.Until(deadline)))
 		select {
@@ -74,11 +99,19 @@ func (h *Host) WaitRun(ctx context.Context, id string, wait time.Duration) (*Run
 			t.Stop()
 			stop()
 			return run, nil
-		case <-changed:
+		case <-wt.done:
+			if wt.run != nil && settled(wt.run) {
+				t.Stop()
+				stop()
+				return wt.run, nil
+			}
 		case <-t.C:
 		}
+		// Read the run once watching again, so that no change between the
+		// two is missed.
 		t.Stop()
 		stop()
+		wt, stop, run = nil, nil, nil
 	}
 }
 

@@ -710,6 +710,10 @@ type RunApplyResult struct {
 	CancelRequested bool
 	EventCount      int64 // seq of the last event
 	SignalsReceived int64
+	// Run is the run's row as the write left it, when the write ended the
+	// run and was applied now (not Replayed), so that a caller waiting for
+	// the run's end need not read it again.
+	Run *Run
 	// Replayed: the write had been applied already, by an earlier sending
 	// whose answer was lost, and nothing was written now. The counts are
 	// then the run's at this call, which may include events and signals

@@ -615,7 +615,7 @@ func (a *Activation) apply(p *store.RunApplyParams) error {
 	}
 	if p.Status != "" && p.Status != store.StatusRunning {
 		a.released.Store(true)
-		a.end = &ending{kind: endPersisted, result: Result{Status: p.Status, WakeAt: p.WakeAt}}
+		a.end = &ending{kind: endPersisted, result: Result{Status: p.Status, WakeAt: p.WakeAt, Ended: res.Run}}
 	}
 	return nil
 }

@@ -383,6 +383,10 @@ type Result struct {
 	// Start is how the activation began (Start*); empty when it ended
 	// before instantiating the module.
 	Start string
+	// Ended is the run's row as the write that finished it left it
+	// (store.RunApplyResult.Run); nil when the run did not finish, or the
+	// store did not say.
+	Ended *store.Run
 }
 
 // StopReason is why the scheduler asks a running activation to stop.

@@ -50,7 +50,13 @@ const okSQL = `EXISTS (SELECT 1 FROM runs g WHERE g.id = $1 AND g.fence = $2::bi
 // keeps that number in children_wake, for the child's end that reaches it.
 // A run whose cancellation was requested while it was suspending is
 // runnable at once, so that an activation ends it.
-const applyRunSQL = `UPDATE runs SET
+const applyRunSQL = applyRunSet + ` RETURNING cancel_requested, event_count, signals_received`
+
+// applyRunEndedSQL is applyRunSQL for a write that ends the run: it returns
+// the run's whole row as the write left it (store.RunApplyResult.Run).
+const applyRunEndedSQL = applyRunSet + ` RETURNING ` + sqlstore.RunColumns
+
+const applyRunSet = `UPDATE runs SET
 		status = $4,
 		wake_at = CASE WHEN $4 = 'running' THEN wake_at
 			WHEN cancel_requested AND $4 IN ('pending', 'sleeping', 'waiting') THEN $6::timestamptz
@@ -67,8 +73,7 @@ const applyRunSQL = `UPDATE runs SET
 		write_fence = $2::bigint,
 		write_seq = $3::bigint,
 		updated_at = $6::timestamptz
-	WHERE id = $1 AND ` + okSQL + `
-	RETURNING cancel_requested, event_count, signals_received`
+	WHERE id = $1 AND ` + okSQL
 
 const upsertEntrySQL = `INSERT INTO entries (run_id, seq, kind, name, status, attempts, cursor, output, error,
 		effect_seq, wake_at, started_at, updated_at)
@@ -298,7 +303,11 @@ func queueWrite(b *pgx.Batch, p *store.RunApplyParams) {
 	if status == store.StatusWaiting {
 		childrenWake = p.WakeAtChildrenEnded
 	}
-	b.Queue(applyRunSQL, id, fence, write, string(status), p.WakeIfSignalsBeyond, p.Now, wake, completed,
+	sql := applyRunSQL
+	if status.Terminal() {
+		sql = applyRunEndedSQL
+	}
+	b.Queue(sql, id, fence, write, string(status), p.WakeIfSignalsBeyond, p.Now, wake, completed,
 		nullJSON(p.Output), nullString(p.Error), nullJSON(p.Progress), int64(len(p.Events)), childrenWake)
 }
 
@@ -380,7 +389,14 @@ func readBatch(br pgx.BatchResults, ws []*store.RunApplyParams, todo []int, outs
 			}
 		}
 		var res store.RunApplyResult
-		err := br.QueryRow().Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
+		var err error
+		if st, _ := sqlstore.AppliedWake(p, false); st.Terminal() {
+			if res.Run, err = scanRun(br.QueryRow()); err == nil {
+				res.CancelRequested, res.EventCount, res.SignalsReceived = res.Run.CancelRequested, res.Run.EventCount, res.Run.SignalsReceived
+			}
+		} else {
+			err = br.QueryRow().Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
+		}
 		switch f := runs[p.RunID]; {
 		case err == nil:
 			outs[i].Result = &res

@@ -175,7 +175,11 @@ func updateApplied(ctx context.Context, tx *txn, p *store.RunApplyParams, res *s
 	// keeps its threshold for the child's end that reaches it. A run whose
 	// cancellation was requested while it was suspending is runnable at
 	// once, so that an activation ends it.
-	return tx.QueryRowContext(ctx, `UPDATE runs SET
+	returning := `cancel_requested, event_count, signals_received`
+	if status.Terminal() {
+		returning = sqlstore.RunColumns
+	}
+	row := tx.QueryRowContext(ctx, `UPDATE runs SET
 			status = ?1,
 			wake_at = CASE WHEN ?1 = 'running' THEN wake_at WHEN cancel_requested AND ?1 IN ('pending', 'sleeping', 'waiting') THEN ?10 WHEN ?12 > 0 AND children_ended >= ?12 THEN ?10 ELSE ?2 END,
 			children_wake = CASE WHEN ?12 > children_ended THEN ?12 ELSE 0 END,
@@ -188,10 +192,19 @@ func updateApplied(ctx context.Context, tx *txn, p *store.RunApplyParams, res *s
 			write_fence = ?8,
 			write_seq = ?9,
 			updated_at = ?10
-		WHERE id = ?11 RETURNING cancel_requested, event_count, signals_received`,
+		WHERE id = ?11 RETURNING `+returning,
 		string(status), microsPtr(wake), completed, nullText(p.Output), nullString(p.Error), nullText(p.Progress),
 		len(p.Events), p.Fence, p.Write, micros(p.Now), p.RunID, childrenWake,
-	).Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
+	)
+	if !status.Terminal() {
+		return row.Scan(&res.CancelRequested, &res.EventCount, &res.SignalsReceived)
+	}
+	run, err := scanRun(row)
+	if err != nil {
+		return err
+	}
+	res.Run, res.CancelRequested, res.EventCount, res.SignalsReceived = run, run.CancelRequested, run.EventCount, run.SignalsReceived
+	return nil
 }
 
 func upsertEntry(ctx context.Context, tx *txn, runID string, e *store.Entry, now time.Time) error {

@@ -155,8 +155,9 @@ var applyScenarios = []scenario{
 			if tc.output != "" {
 				p.Output = json.RawMessage(tc.output)
 			}
-			apply(t, st, p)
+			res := apply(t, st, p)
 			got := getRun(t, st, id)
+			equal(t, "the run the write returned", res.Run, got)
 			equal(t, "status", got.Status, tc.status)
 			sameTimePtr(t, "completed_at", got.CompletedAt, &now)
 			sameTimePtr(t, "wake_at", got.WakeAt, nil)
@@ -261,6 +262,7 @@ var applyScenarios = []scenario{
 		apply(t, st, done)
 		res := apply(t, st, done)
 		equal(t, "finishing write sent again", res.Replayed, true)
+		equal(t, "the run a replayed write returned", res.Run, (*store.Run)(nil))
 		equal(t, "events", len(events(t, st, "r1")), 7)
 
 		// Under another fence, or unnumbered, the same number is no

@@ -56,8 +56,15 @@ var batchScenarios = []scenario{
 				continue
 			}
 			ok(t, o.Err)
-			equal(t, fmt.Sprintf("r%d result", i), *o.Result, store.RunApplyResult{EventCount: int64(2 + len(ws[i].Events))})
 			got := getRun(t, st, runs[i].ID)
+			res := *o.Result
+			if i%2 == 1 {
+				equal(t, fmt.Sprintf("r%d run the write returned", i), res.Run, got)
+			} else {
+				equal(t, fmt.Sprintf("r%d run the write returned", i), res.Run, (*store.Run)(nil))
+			}
+			res.Run = nil
+			equal(t, fmt.Sprintf("r%d result", i), res, store.RunApplyResult{EventCount: int64(2 + len(ws[i].Events))})
 			equal(t, fmt.Sprintf("r%d entries", i), len(entries(t, st, runs[i].ID)), 1)
 			if i%2 == 1 {
 				equal(t, fmt.Sprintf("r%d status", i), got.Status, store.StatusCompleted)
