@@ -327,23 +327,17 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*Run, bool, err
 	if err := checkJSON("input", input); err != nil {
 		return nil, false, err
 	}
-	m, err := h.module(ctx, p.Module, p.Version)
-	if err != nil {
-		return nil, false, err
-	}
-	if !slices.Contains(m.Workflows, p.Workflow) {
-		return nil, false, errorf(ErrWorkflowNotFound, "module %s version %s has no workflow %q (it has %v)", m.Name, m.Version, p.Workflow, m.Workflows)
-	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, false, err
 	}
+	// The store resolves the module (its latest version, unless p names
+	// one) in the insert itself: one round trip, and no version uploaded
+	// between a lookup and the insert is missed.
 	ins := &store.RunInsertParams{
-		ID: id.String(), ModuleName: m.Name, ModuleVersion: m.Version, ModuleDigest: m.Digest,
+		ID: id.String(), ModuleName: p.Module, ModuleVersion: p.Version,
 		Workflow: p.Workflow, Input: input, IdempotencyKey: p.IdempotencyKey, Now: now(),
 	}
-	var run *store.Run
-	var created bool
 	var wt *watch
 	stop := func() {}
 	if p.Wait > 0 {
@@ -351,13 +345,17 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*Run, bool, err
 		// the run it made, however soon its activation ends.
 		wt, stop = h.watchers.watch(ins.ID)
 	}
-	if p.Wait > 0 && h.sched != nil {
-		// Created claimed by this process and started here at once.
-		run, created, err = h.sched.InsertForeground(ctx, ins)
-	} else {
-		run, created, err = h.store.RunInsert(ctx, ins)
-		if err == nil && created && h.sched != nil {
-			h.sched.Wake()
+	run, created, err := h.insertRun(ctx, ins, p.Wait > 0)
+	if errors.Is(err, store.ErrNotFound) {
+		// Nothing resolved: say why, from the module as it is now, and
+		// insert with what it is now when it has become resolvable.
+		var m *Module
+		if m, err = h.module(ctx, p.Module, p.Version); err == nil && !slices.Contains(m.Workflows, p.Workflow) {
+			err = errorf(ErrWorkflowNotFound, "module %s version %s has no workflow %q (it has %v)", m.Name, m.Version, p.Workflow, m.Workflows)
+		}
+		if err == nil {
+			ins.ModuleVersion, ins.ModuleDigest = m.Version, m.Digest
+			run, created, err = h.insertRun(ctx, ins, p.Wait > 0)
 		}
 	}
 	if err != nil {
@@ -384,6 +382,19 @@ func (h *Host) StartRun(ctx context.Context, p *StartRunParams) (*Run, bool, err
 		run = waited
 	}
 	return run, created, nil
+}
+
+// insertRun inserts the run of ins: claimed by this process and started
+// here at once for a foreground run, runnable by any process otherwise.
+func (h *Host) insertRun(ctx context.Context, ins *store.RunInsertParams, foreground bool) (*store.Run, bool, error) {
+	if foreground && h.sched != nil {
+		return h.sched.InsertForeground(ctx, ins)
+	}
+	run, created, err := h.store.RunInsert(ctx, ins)
+	if err == nil && created && h.sched != nil {
+		h.sched.Wake()
+	}
+	return run, created, err
 }
 
 // sameRequest returns nil when p, with its input as given, asks for what

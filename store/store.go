@@ -174,6 +174,14 @@ type Store interface {
 	// event {owner, activation} after run_created. No other claimer can take
 	// it meanwhile, and nothing wakes other processes for it. An existing
 	// run returned for an idempotency key is left as it is.
+	//
+	// When ModuleDigest is empty, the store resolves the run's module in
+	// the insert's own statement or transaction: version ModuleVersion of
+	// ModuleName, or its latest version when ModuleVersion is empty, which
+	// must list Workflow; the run returned names the version and digest
+	// resolved. When there is no such version, or it lacks the workflow,
+	// nothing is inserted and the error is ErrNotFound. A child run
+	// (ParentID) names its digest.
 	RunInsert(ctx context.Context, params *RunInsertParams) (run *Run, created bool, err error)
 
 	// RunLag returns how long the oldest runnable run has waited for a

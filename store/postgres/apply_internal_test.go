@@ -117,7 +117,7 @@ func TestYoungTablesAreAnalysed(t *testing.T) {
 func runningRun(t *testing.T, s *Store, now time.Time) *store.Run {
 	t.Helper()
 	ctx := context.Background()
-	if _, _, err := s.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w", Now: now}); err != nil {
+	if _, _, err := s.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", ModuleDigest: "sha256:m", Workflow: "w", Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	runs, err := s.RunClaim(ctx, &store.RunClaimParams{Owner: "w", Now: now, LeaseDuration: time.Minute, Limit: 1})

@@ -40,7 +40,7 @@ func TestOpenConcurrently(t *testing.T) {
 			defer wg.Done()
 			st, err := postgres.Open(ctx, url)
 			if err == nil {
-				_, _, err = st.RunInsert(ctx, &store.RunInsertParams{ID: fmt.Sprint("r", i), ModuleName: "m", Workflow: "w"})
+				_, _, err = st.RunInsert(ctx, &store.RunInsertParams{ID: fmt.Sprint("r", i), ModuleName: "m", ModuleDigest: "sha256:m", Workflow: "w"})
 				st.Close()
 			}
 			errs <- err
@@ -68,7 +68,7 @@ func TestNewOnACallersPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, created, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w"}); err != nil || !created {
+	if _, created, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", ModuleDigest: "sha256:m", Workflow: "w"}); err != nil || !created {
 		t.Fatalf("RunInsert: created %v, %v", created, err)
 	}
 	st.Close()

@@ -102,43 +102,77 @@ func runInput(in json.RawMessage) json.RawMessage {
 	return in
 }
 
-// RunInsert implements store.Store.
+// insertRunSQL inserts a run ($1 …), its run_created event and, when it is
+// created claimed, its activation_started event, in one statement, from
+// source: a VALUES of its module ($2, $3, $4), or resolveModuleSQL. A run
+// created running fires no notification (the runs_runnable trigger wants
+// a runnable status).
+func insertRunSQL(source, createdData string) string {
+	return `WITH m AS (` + source + `), r AS (
+			INSERT INTO runs (id, module_name, module_version, module_digest, workflow, status, input, idempotency_key,
+				event_count, wake_at, created_at, updated_at, activations, fence, lease_owner, parent_id, on_parent_end)
+			SELECT $1, m.name, m.version, m.digest, $5, $10, $6, $7, $11, $12, $8, $8, $13, $16, $14, $17, $18 FROM m
+			ON CONFLICT (idempotency_key) DO NOTHING RETURNING ` + sqlstore.RunColumns + `
+		), e AS (
+			INSERT INTO events (run_id, seq, type, step, at, data)
+			SELECT id, 1, 'run_created', '', created_at, ` + createdData + ` FROM r
+			UNION ALL
+			SELECT id, 2, 'activation_started', '', created_at, $15::json FROM r WHERE r.lease_owner <> ''
+		) SELECT ` + sqlstore.RunColumns + ` FROM r`
+}
+
+var (
+	insertRunGivenSQL = insertRunSQL(`SELECT $2::text AS name, $3::text AS version, $4::text AS digest`, `$9::json`)
+	// insertRunResolvedSQL resolves the module in the statement: the
+	// version $3, or the latest when $3 is empty, only when it has the
+	// workflow $5 (no row otherwise); the digest $4 is empty. Its
+	// run_created event's data ($9 is NULL) is
+	// store.RunCreated's encoding, made here for the version resolved
+	// (names and versions are plain ASCII, which to_json writes as
+	// encoding/json does).
+	insertRunResolvedSQL = insertRunSQL(`SELECT name, version, digest FROM (
+				SELECT name, version, digest, workflows FROM modules WHERE name = $2 AND ($3 = '' OR version = $3)
+				ORDER BY created_at DESC, id DESC LIMIT 1) latest
+			WHERE $4::text = '' AND EXISTS (SELECT 1 FROM json_array_elements_text(latest.workflows) w WHERE w = $5)`,
+		`COALESCE($9::json, format('{"module":%s,"version":%s,"workflow":%s}', to_json(r.module_name), to_json(r.module_version), to_json(r.workflow))::json)`)
+)
+
+// RunInsert implements store.Store: one statement, and a second for the
+// run that holds the idempotency key when the insert found it taken.
 func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store.Run, bool, error) {
+	if err := sqlstore.CheckResolvable(p); err != nil {
+		return nil, false, err
+	}
 	input := runInput(p.Input)
-	data := sqlstore.CreatedEvent(p).Data
 	var onParentEnd store.ParentEnd
 	if p.ParentID != "" {
 		onParentEnd = sqlstore.OnParentEnd(p)
 	}
+	q, data := insertRunGivenSQL, sqlstore.CreatedEvent(p).Data
+	if p.ModuleDigest == "" {
+		q, data = insertRunResolvedSQL, nil
+	}
 	c := sqlstore.InsertClaim(p)
-	// One statement: the run, its run_created event and, when it is created
-	// claimed, its activation_started event. A run created running fires no
-	// notification (the runs_runnable trigger wants a runnable status).
-	run, err := scanRun(s.pool.QueryRow(ctx, `WITH r AS (
-			INSERT INTO runs (id, module_name, module_version, module_digest, workflow, status, input, idempotency_key,
-				event_count, wake_at, created_at, updated_at, activations, fence, lease_owner, parent_id, on_parent_end)
-			VALUES ($1, $2, $3, $4, $5, $10, $6, $7, $11, $12, $8, $8, $13, $16, $14, $17, $18)
-			ON CONFLICT (idempotency_key) DO NOTHING RETURNING `+sqlstore.RunColumns+`
-		), e AS (
-			INSERT INTO events (run_id, seq, type, step, at, data)
-			SELECT id, 1, 'run_created', '', created_at, $9::json FROM r
-			UNION ALL
-			SELECT id, 2, 'activation_started', '', created_at, $15::json FROM r WHERE r.lease_owner <> ''
-		) SELECT `+sqlstore.RunColumns+` FROM r`,
+	run, err := scanRun(s.pool.QueryRow(ctx, q,
 		p.ID, p.ModuleName, p.ModuleVersion, p.ModuleDigest, p.Workflow, []byte(input), nullString(p.IdempotencyKey), p.Now, data,
 		string(c.Status), c.EventCount, c.WakeAt, c.Activations, p.Owner, c.Event, int64(c.Activations),
 		nullString(p.ParentID), string(onParentEnd)))
 	if err == nil {
 		return run, true, nil
 	}
-	if !errors.Is(err, pgx.ErrNoRows) || p.IdempotencyKey == "" {
+	if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, s.wrap("insert run "+p.ID, err)
 	}
-	run, err = scanRun(s.pool.QueryRow(ctx, `SELECT `+sqlstore.RunColumns+` FROM runs WHERE idempotency_key = $1`, p.IdempotencyKey))
-	if err != nil {
-		return nil, false, s.wrap("insert run "+p.ID+": get run with its idempotency key", err)
+	if p.IdempotencyKey != "" {
+		run, err = scanRun(s.pool.QueryRow(ctx, `SELECT `+sqlstore.RunColumns+` FROM runs WHERE idempotency_key = $1`, p.IdempotencyKey))
+		if err == nil {
+			return run, false, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, false, s.wrap("insert run "+p.ID+": get run with its idempotency key", err)
+		}
 	}
-	return run, false, nil
+	return nil, false, s.wrap("insert run "+p.ID, sqlstore.Unresolved(p))
 }
 
 // RunGetByID implements store.Store.

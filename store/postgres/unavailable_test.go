@@ -57,7 +57,7 @@ func TestReadsSurviveDroppedConnections(t *testing.T) {
 	ctx := context.Background()
 	st, url, app := openNamed(t)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w", Now: now}); err != nil {
+	if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", ModuleDigest: "sha256:m", Workflow: "w", Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	reads := []struct {
@@ -107,7 +107,7 @@ func TestBatchOnDroppedConnection(t *testing.T) {
 	var ws []*store.RunApplyParams
 	for i := range 3 {
 		id := fmt.Sprintf("r%d", i)
-		if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: id, ModuleName: "m", Workflow: "w", Now: now}); err != nil {
+		if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: id, ModuleName: "m", ModuleDigest: "sha256:m", Workflow: "w", Now: now}); err != nil {
 			t.Fatal(err)
 		}
 		runs, err := st.RunClaim(ctx, &store.RunClaimParams{Owner: "w", Now: now, LeaseDuration: time.Minute, Limit: 1, RunID: id})

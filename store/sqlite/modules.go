@@ -130,14 +130,22 @@ func nextVersion(ctx context.Context, tx *txn, name string) (string, error) {
 
 // ModuleGetByName implements store.Store.
 func (s *Store) ModuleGetByName(ctx context.Context, p *store.ModuleGetByNameParams) (*store.Module, error) {
-	q := `SELECT ` + sqlstore.ModuleColumns + ` FROM modules WHERE name = ?`
-	args := []any{p.Name}
-	if p.Version != "" {
-		q += ` AND version = ?`
-		args = append(args, p.Version)
-	}
-	m, err := scanModule(s.db.QueryRowContext(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT 1`, args...))
+	m, err := moduleByName(ctx, s.db, p.Name, p.Version)
 	return m, wrap("get module "+p.Name, err)
+}
+
+// moduleByName reads the version of the module name, or its latest when
+// version is empty.
+func moduleByName(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, name, version string) (*store.Module, error) {
+	query := `SELECT ` + sqlstore.ModuleColumns + ` FROM modules WHERE name = ?`
+	args := []any{name}
+	if version != "" {
+		query += ` AND version = ?`
+		args = append(args, version)
+	}
+	return scanModule(q.QueryRowContext(ctx, query+` ORDER BY created_at DESC, id DESC LIMIT 1`, args...))
 }
 
 // ModuleGetBytes implements store.Store.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/wasmflow/wasmflow/store"
@@ -78,6 +79,9 @@ func addEvent(ctx context.Context, tx *txn, runID string, ev *store.NewEvent, no
 
 // RunInsert implements store.Store.
 func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store.Run, bool, error) {
+	if err := sqlstore.CheckResolvable(p); err != nil {
+		return nil, false, err
+	}
 	var run *store.Run
 	created := false
 	err := s.tx(ctx, func(tx *txn) error {
@@ -90,6 +94,18 @@ func (s *Store) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store
 			if err != sql.ErrNoRows {
 				return err
 			}
+		}
+		if p.ModuleDigest == "" {
+			m, err := moduleByName(ctx, tx, p.ModuleName, p.ModuleVersion)
+			if err == sql.ErrNoRows || err == nil && !slices.Contains(m.Workflows, p.Workflow) {
+				return sqlstore.Unresolved(p)
+			}
+			if err != nil {
+				return err
+			}
+			resolved := *p
+			resolved.ModuleVersion, resolved.ModuleDigest = m.Version, m.Digest
+			p = &resolved
 		}
 		c := sqlstore.InsertClaim(p)
 		if _, err := insertRun(ctx, tx, p, c, ""); err != nil {

@@ -34,7 +34,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w"}); err != nil {
+	if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", ModuleDigest: "sha256:m", Workflow: "w"}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -82,7 +82,7 @@ func TestOpenTakesBackLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", Workflow: "w", Now: now}); err != nil {
+	if _, _, err := st.RunInsert(ctx, &store.RunInsertParams{ID: "r1", ModuleName: "m", ModuleDigest: "sha256:m", Workflow: "w", Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	claimed, err := st.RunClaim(ctx, &store.RunClaimParams{Owner: "dead", Now: now, LeaseDuration: time.Hour, Limit: 1})

@@ -73,6 +73,55 @@ var runScenarios = []scenario{
 		ok(t, err)
 		equal(t, "runs", ids(runs), []string{"r5", "r4", "r3", "r1"})
 	}},
+	{"run insert without a digest resolves its module in the insert", func(t *testing.T, st store.Store) {
+		mod := func(version, digest string, workflows ...string) {
+			_, _, err := st.ModuleInsert(ctx, &store.ModuleInsertParams{Name: "shop", Version: version, Digest: digest,
+				Bytes: []byte("wasm:" + digest), Workflows: workflows, Now: at(time.Duration(len(version)) * time.Second)})
+			ok(t, err)
+		}
+		mod("1", "sha256:01", "order", "refund")
+		mod("22", "sha256:02", "order")
+		resolve := func(id, version, workflow, key string) (*store.Run, bool, error) {
+			return st.RunInsert(ctx, &store.RunInsertParams{ID: id, ModuleName: "shop", ModuleVersion: version,
+				Workflow: workflow, IdempotencyKey: key, Now: at(time.Minute), Owner: "host-a", LeaseDuration: time.Minute})
+		}
+		run, created, err := resolve("r1", "", "order", "")
+		ok(t, err)
+		equal(t, "created", created, true)
+		for _, r := range []*store.Run{run, getRun(t, st, "r1")} {
+			equal(t, "latest", r.ModuleName+"@"+r.ModuleVersion+"/"+r.ModuleDigest, "shop@22/sha256:02")
+			equal(t, "status", r.Status, store.StatusRunning)
+		}
+		evs := events(t, st, "r1")
+		equal(t, "events", eventTypes(evs), []store.EventType{store.EventRunCreated, store.EventActivationStarted})
+		sameJSON(t, "run_created", evs[0].Data, `{"module":"shop","version":"22","workflow":"order"}`)
+		run, _, err = resolve("r2", "1", "refund", "")
+		ok(t, err)
+		equal(t, "named version", run.ModuleVersion+"/"+run.ModuleDigest, "1/sha256:01")
+		// The latest version lacks the workflow: an older one that has it
+		// is not taken.
+		_, _, err = resolve("r3", "", "refund", "")
+		wantErr(t, err, store.ErrNotFound)
+		_, _, err = resolve("r4", "3", "order", "")
+		wantErr(t, err, store.ErrNotFound)
+		_, err = st.RunGetByID(ctx, &store.RunGetByIDParams{ID: "r3"})
+		wantErr(t, err, store.ErrNotFound)
+		_, _, err = st.RunInsert(ctx, &store.RunInsertParams{ID: "r5", ModuleName: "nope", Workflow: "order", Now: t0})
+		wantErr(t, err, store.ErrNotFound)
+		// A key already held returns its run, resolved or not.
+		first, created, err := resolve("r6", "", "order", "k")
+		ok(t, err)
+		equal(t, "created with a key", created, true)
+		again, created, err := resolve("r7", "", "order", "k")
+		ok(t, err)
+		equal(t, "created again", created, false)
+		equal(t, "run of the key", again.ID, first.ID)
+		// A child names its digest.
+		_, _, err = st.RunInsert(ctx, &store.RunInsertParams{ID: "c1", ModuleName: "shop", Workflow: "order", ParentID: "r1", Now: t0})
+		if err == nil {
+			t.Fatal("a child run inserted without its module's digest")
+		}
+	}},
 	{"run list pages newest first and filters", func(t *testing.T, st store.Store) {
 		for i := 1; i <= 55; i++ {
 			wf := "order"

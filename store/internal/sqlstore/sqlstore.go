@@ -203,6 +203,30 @@ func CreatedEvent(p *store.RunInsertParams) *store.NewEvent {
 	return store.RunEvent(p.Now, store.RunCreated{Module: p.ModuleName, Version: p.ModuleVersion, Workflow: p.Workflow, Parent: p.ParentID})
 }
 
+// CheckResolvable refuses a run insert that asks the store to resolve its
+// module (no ModuleDigest) where it may not: a child run names its
+// module's digest.
+func CheckResolvable(p *store.RunInsertParams) error {
+	if p.ModuleDigest == "" && p.ParentID != "" {
+		return fmt.Errorf("store: insert run %s: a child run names its module's digest", p.ID)
+	}
+	return nil
+}
+
+// Unresolved is the error of a run insert that inserted nothing and found
+// no run holding its idempotency key: its module did not resolve (or, for
+// a module given by digest, the run that held the key is gone).
+func Unresolved(p *store.RunInsertParams) error {
+	switch {
+	case p.ModuleDigest != "":
+		return fmt.Errorf("the run holding idempotency key %q is gone: %w", p.IdempotencyKey, store.ErrNotFound)
+	case p.ModuleVersion != "":
+		return fmt.Errorf("no module %s version %s with workflow %s: %w", p.ModuleName, p.ModuleVersion, p.Workflow, store.ErrNotFound)
+	default:
+		return fmt.Errorf("no module %s whose latest version has workflow %s: %w", p.ModuleName, p.Workflow, store.ErrNotFound)
+	}
+}
+
 // OnParentEnd returns what becomes of the child c when its parent ends
 // first: ParentEndCancel unless c says otherwise.
 func OnParentEnd(c *store.RunInsertParams) store.ParentEnd {
