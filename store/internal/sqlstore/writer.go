@@ -104,17 +104,16 @@ func (w *Writer) Apply(ctx context.Context, p *store.RunApplyParams) (*store.Run
 			w.mu.Lock()
 		case <-ctx.Done():
 			w.mu.Lock()
-			if r.out != nil || r.lead || r.sent {
+			switch {
+			case r.out != nil || r.lead:
 				// Answered, or to write the next batch (which answers
-				// it), or being written: the writer is owed no more than
-				// the wake it may have sent.
-				if r.lead {
-					continue
-				}
-				w.mu.Unlock()
-				return nil, ctx.Err()
+				// it): the loop returns the answer.
+				continue
+			case !r.sent:
+				w.remove(r)
 			}
-			w.remove(r)
+			// Taken out of the queue, or in a batch being written, whose
+			// answer no one will read.
 			w.mu.Unlock()
 			return nil, ctx.Err()
 		}
