@@ -42,13 +42,14 @@ type MemoryStarter interface {
 // last instance wrote is faulted in again).
 type Recycler interface {
 	// Recycle lets the module recycle its instances from now on. The
-	// caller promises that an instance's whole state is its memory and its
-	// exported mutable globals: every mutable global is exported, and no
-	// instance changes its tables or WASI's file descriptors. An instance
+	// caller promises that an instance's whole state is its memory and the
+	// exported mutable globals named globals: every mutable global is
+	// exported under one of those names, and no instance changes its
+	// tables or WASI's file descriptors. An instance
 	// is handed out again only when it is exactly as a new one would be in
 	// those: the same memory size, memory and globals. Instances with
 	// output streams (InstanceConfig) are never recycled.
-	Recycle()
+	Recycle(globals []string)
 	// Grown returns a recycled instance whose memory is pages 64 KiB
 	// pages, exactly as a new instance grown to that size would be (the
 	// pages past the new instance's memory are zeros), or nil when the

@@ -167,7 +167,11 @@ func (m *Modules) fromImage(ctx context.Context, digest string, wasm []byte, lay
 		// A guest that parks keeps its whole state in its memory and
 		// mutable globals (abi/ABI.md, section 12), and the baked module
 		// exports all of them.
-		r.Recycle()
+		names := make([]string, len(layout.Globals))
+		for k, g := range layout.Globals {
+			names[k] = g.ExportName()
+		}
+		r.Recycle(names)
 	}
 	return &Prepared{Module: mod, Image: img, Parks: parks, layout: layout}, nil
 }

@@ -88,6 +88,7 @@ func hostFuncs() []engine.HostFunc {
 
 // bundle is what each test gets: the compiled guest.
 type bundle struct {
+	eng engine.Engine
 	mod engine.Module
 }
 
@@ -105,7 +106,7 @@ func Run(t *testing.T, newEngine NewEngine) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mod.Close(ctx) })
-	b := &bundle{mod: mod}
+	b := &bundle{eng: eng, mod: mod}
 	for _, group := range []struct {
 		name  string
 		tests map[string]func(*testing.T, *bundle)
@@ -140,6 +141,9 @@ func Run(t *testing.T, newEngine NewEngine) {
 		}},
 		{"traps", map[string]func(*testing.T, *bundle){
 			"say why the guest trapped": testTraps,
+		}},
+		{"recycled instances", map[string]func(*testing.T, *bundle){
+			"start as new ones, and a closed handle reaches nothing": testRecycle,
 		}},
 	} {
 		t.Run(group.name, func(t *testing.T) {
@@ -490,4 +494,86 @@ func testTraps(t *testing.T, b *bundle) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// testRecycle checks engine.Recycler on a module of its own: a recycled
+// instance starts exactly as a new one (memory and the globals named put
+// back, whatever the last user did), one whose memory grew is handed out
+// only by Grown for its size, and a closed handle reaches nothing of the
+// instance's next user.
+func testRecycle(t *testing.T, b *bundle) {
+	ctx := context.Background()
+	mod, err := b.eng.Compile(ctx, GuestWasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Close(ctx)
+	r, ok := mod.(engine.Recycler)
+	if !ok {
+		t.Fatal("the engine's modules are not engine.Recyclers")
+	}
+	r.Recycle([]string{"starts", "counter"})
+	instantiate := func() engine.Instance {
+		t.Helper()
+		inst, err := mod.Instantiate(ctx, &engine.InstanceConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inst
+	}
+	fresh := func(inst engine.Instance, pages uint32) {
+		t.Helper()
+		if inst.MemorySize() != pages*page {
+			t.Fatalf("memory of %d bytes, want %d pages", inst.MemorySize(), pages)
+		}
+		if got := call(t, inst, "load", 16); got[0] != 'h' {
+			t.Fatalf("memory at 16: %q, want the data segment's h", rune(got[0]))
+		}
+		for _, at := range []uint64{100, page - 1, uint64(pages)*page - 1} {
+			if got := call(t, inst, "load", at); got[0] != 0 {
+				t.Fatalf("memory at %d: %d, want 0", at, got[0])
+			}
+		}
+		if n, _ := inst.Global("counter"); n != 0 {
+			t.Fatalf("counter %d, want 0", n)
+		}
+		if n, _ := inst.Global("starts"); n != 1 {
+			t.Fatalf("starts %d, want the start function's 1", n)
+		}
+	}
+	first := instantiate()
+	fresh(first, 1)
+	call(t, first, "store", 16, 88)
+	call(t, first, "store", 100, 7)
+	call(t, first, "store", page-1, 9)
+	first.SetGlobal("counter", 9)
+	first.Close(ctx)
+	again := instantiate()
+	fresh(again, 1)
+	if _, err := first.Call(ctx, "load", 16); err == nil {
+		t.Fatal("a closed handle's call succeeded")
+	}
+	if first.Memory().Write(16, []byte("x")) || first.SetGlobal("counter", 1) || first.MemorySize() != 0 {
+		t.Fatal("a closed handle reached the recycled instance")
+	}
+	fresh(again, 1)
+
+	call(t, again, "grow", 1)
+	call(t, again, "store", page+100, 5)
+	again.Close(ctx)
+	third := instantiate()
+	fresh(third, 1) // the grown one is not handed out as a new one
+	defer third.Close(ctx)
+	if r.Grown(3) != nil {
+		t.Fatal("Grown(3) handed out an instance of another size")
+	}
+	grown := r.Grown(2)
+	if grown == nil {
+		t.Fatal("Grown(2) gave nothing: the grown instance was not kept")
+	}
+	defer grown.Close(ctx)
+	fresh(grown, 2)
+	if got := call(t, grown, "load", page+100); got[0] != 0 {
+		t.Fatalf("the grown page holds %d, want 0", got[0])
+	}
 }

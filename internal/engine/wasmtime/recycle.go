@@ -77,14 +77,15 @@ const keptPerModule = 8
 // the virtual machines we measured, and the store costs its own making and
 // closing. A recycled instance's pages are its own already.
 type recycler struct {
-	mod    *module
-	once   sync.Once
-	fresh  atomic.Pointer[freshState] // nil until learnt, or when it cannot be
-	spares *engine.Spares[*instance]
+	mod     *module
+	globals []string // the exported mutable globals
+	once    sync.Once
+	fresh   atomic.Pointer[freshState] // nil until learnt, or when it cannot be
+	spares  *engine.Spares[*instance]
 }
 
-func newRecycler(m *module) *recycler {
-	return &recycler{mod: m, spares: engine.NewSpares(m.e.kept, keptPerModule, (*instance).close)}
+func newRecycler(m *module, globals []string) *recycler {
+	return &recycler{mod: m, globals: globals, spares: engine.NewSpares(m.e.kept, keptPerModule, (*instance).close)}
 }
 
 // freshState is what a new instance of the module holds.
@@ -95,7 +96,6 @@ type freshState struct {
 
 type freshGlobal struct {
 	name string
-	kind engine.ValueType
 	bits uint64
 }
 
@@ -110,17 +110,12 @@ func (r *recycler) learn(i *instance) {
 		if len(f.memory)%engine.ResetPage != 0 {
 			return
 		}
-		for _, ex := range r.mod.m.Exports() {
-			gt := ex.Type().GlobalType()
-			if gt == nil || !gt.Mutable() {
-				continue
-			}
-			kind, ok := fromValKind(gt.Content().Kind())
+		for _, name := range r.globals {
+			bits, ok := i.getGlobal(name)
 			if !ok {
 				return // a global the engine cannot put back: never recycle
 			}
-			bits, _ := i.getGlobal(ex.Name())
-			f.globals = append(f.globals, freshGlobal{name: ex.Name(), kind: kind, bits: bits})
+			f.globals = append(f.globals, freshGlobal{name: name, bits: bits})
 		}
 		r.fresh.Store(f)
 	})
@@ -156,8 +151,7 @@ func (r *recycler) put(i *instance) bool {
 func (r *recycler) reset(i *instance, f *freshState) bool {
 	engine.ResetMemory(i.memory.UnsafeData(i.store), f.memory)
 	for _, g := range f.globals {
-		ex := i.inst.GetExport(i.store, g.name)
-		if ex == nil || ex.Global() == nil || ex.Global().Set(i.store, toVal(g.kind, g.bits)) != nil {
+		if !i.setGlobal(g.name, g.bits) {
 			return false
 		}
 	}

@@ -43,7 +43,7 @@ func recycledModule(t *testing.T) (*Engine, engine.Module) {
 func TestRecycledInstanceStartsAsANewOne(t *testing.T) {
 	ctx := context.Background()
 	e, m := recycledModule(t)
-	m.(engine.Recycler).Recycle()
+	m.(engine.Recycler).Recycle([]string{"g"})
 	instantiate := func() *handle {
 		t.Helper()
 		inst, err := m.Instantiate(ctx, &engine.InstanceConfig{})

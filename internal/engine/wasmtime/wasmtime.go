@@ -209,9 +209,9 @@ func (m *module) Grown(pages uint32) engine.Instance {
 }
 
 // Recycle implements engine.Recycler.
-func (m *module) Recycle() {
+func (m *module) Recycle(globals []string) {
 	if m.recycle == nil {
-		m.recycle = newRecycler(m)
+		m.recycle = newRecycler(m, globals)
 	}
 }
 

@@ -127,7 +127,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
 	}
-	return &module{rt: e.rt, cm: cm}, nil
+	return &module{rt: e.rt, cm: cm, kept: e.kept}, nil
 }
 
 // CompileWithMemory implements engine.MemoryStarter: on Linux, instances
@@ -149,9 +149,31 @@ var _ engine.MemoryStarter = (*Engine)(nil)
 func (e *Engine) Close(ctx context.Context) error { return e.rt.Close(ctx) }
 
 type module struct {
-	rt    wazero.Runtime
-	cm    wazero.CompiledModule
-	alloc *imageAllocator // instances' memory starts from it; nil: from the data segments
+	rt      wazero.Runtime
+	cm      wazero.CompiledModule
+	alloc   *imageAllocator // instances' memory starts from it; nil: from the data segments
+	kept    *engine.Budget
+	recycle *recycler // nil: instances are closed, not recycled
+}
+
+var _ engine.Recycler = (*module)(nil)
+
+// Recycle implements engine.Recycler.
+func (m *module) Recycle(globals []string) {
+	if m.recycle == nil {
+		m.recycle = newRecycler(m.kept, globals)
+	}
+}
+
+// Grown implements engine.Recycler.
+func (m *module) Grown(pages uint32) engine.Instance {
+	if m.recycle == nil {
+		return nil
+	}
+	if i := m.recycle.take(int(pages) * 65536); i != nil {
+		return &handle{i: i}
+	}
+	return nil
 }
 
 func (m *module) Imports() []engine.Func {
@@ -177,6 +199,25 @@ func (m *module) ExportsMemory(name string) bool {
 }
 
 func (m *module) Instantiate(ctx context.Context, cfg *engine.InstanceConfig) (engine.Instance, error) {
+	streams := cfg.Stdout != nil && cfg.Stdout != io.Discard || cfg.Stderr != nil && cfg.Stderr != io.Discard
+	if m.recycle != nil && !streams {
+		if i := m.recycle.take(0); i != nil {
+			return &handle{i: i}, nil
+		}
+	}
+	i, err := m.instantiate(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if m.recycle != nil && !streams {
+		i.recycle = m.recycle
+		m.recycle.learn(i)
+	}
+	return &handle{i: i}, nil
+}
+
+// instantiate makes a new instance.
+func (m *module) instantiate(ctx context.Context, cfg *engine.InstanceConfig) (*instance, error) {
 	// Clocks, randomness and poll_oneoff are the host's (HostFuncs): what
 	// is configured here is only what wazero's other WASI functions use.
 	mc := wazero.NewModuleConfig().
@@ -196,6 +237,9 @@ func (m *module) Instantiate(ctx context.Context, cfg *engine.InstanceConfig) (e
 }
 
 func (m *module) Close(ctx context.Context) error {
+	if m.recycle != nil {
+		m.recycle.spares.Close()
+	}
 	if m.alloc != nil {
 		m.alloc.close()
 	}
@@ -203,8 +247,9 @@ func (m *module) Close(ctx context.Context) error {
 }
 
 type instance struct {
-	mod api.Module
-	mem *memory
+	mod     api.Module
+	mem     *memory
+	recycle *recycler // nil: closed when its handle is
 }
 
 // memoryKey is the context key under which Call passes the instance's
