@@ -192,7 +192,7 @@ type module struct {
 	imports []engine.Func
 	exports map[string]engine.Func
 	mems    map[string]bool
-	recycle *recycler // nil: instances are closed, not recycled
+	recycle *engine.InstancePool // nil: instances are closed, not recycled
 }
 
 var _ engine.Recycler = (*module)(nil)
@@ -202,16 +202,17 @@ func (m *module) Grown(pages uint32) engine.Instance {
 	if m.recycle == nil {
 		return nil
 	}
-	if i := m.recycle.take(int(pages) * 65536); i != nil {
-		return &handle{i: i}
-	}
-	return nil
+	return m.recycle.Take(int(pages) * 65536)
 }
 
-// Recycle implements engine.Recycler.
+// Recycle implements engine.Recycler. A new wasmtime instance maps its
+// memory image copy-on-write: every page the guest writes is a page fault,
+// which costs about as much as copying the page ten times over on the
+// virtual machines we measured, and the store costs its own making and
+// closing. A recycled instance's pages are its own already.
 func (m *module) Recycle(globals []string) {
 	if m.recycle == nil {
-		m.recycle = newRecycler(m, globals)
+		m.recycle = engine.NewInstancePool(m.e.kept, globals)
 	}
 }
 
@@ -253,27 +254,14 @@ func (m *module) ExportsMemory(name string) bool { return m.mems[name] }
 
 func (m *module) Close(ctx context.Context) error {
 	if m.recycle != nil {
-		m.recycle.spares.Close()
+		m.recycle.Close()
 	}
 	m.m.Close()
 	return nil
 }
 
 func (m *module) Instantiate(ctx context.Context, cfg *engine.InstanceConfig) (engine.Instance, error) {
-	streams := cfg.Stdout != nil && cfg.Stdout != io.Discard || cfg.Stderr != nil && cfg.Stderr != io.Discard
-	if m.recycle != nil && !streams {
-		if i := m.recycle.take(0); i != nil {
-			return &handle{i: i}, nil
-		}
-	}
-	i, err := m.instantiate(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if m.recycle != nil && !streams {
-		m.recycle.learn(i)
-	}
-	return &handle{i: i}, nil
+	return engine.Instantiate(m.recycle, cfg, func() (engine.Recyclable, error) { return m.instantiate(ctx, cfg) })
 }
 
 // instantiate makes a new instance in a new store.
@@ -360,8 +348,8 @@ func (o *output) flush() {
 	o.off = st.Size()
 }
 
-// instance is one instance in its own store. Its handle is what the
-// engine hands out; a recycled instance gets a new handle each time.
+// instance is one instance in its own store. A module that recycles hands
+// it out wrapped by its engine.InstancePool, a new handle each time.
 type instance struct {
 	mod    *module
 	store  *wt.Store
@@ -380,9 +368,16 @@ type instance struct {
 	// Set for the duration of a Call: what host functions see.
 	ctx     context.Context
 	hostErr error // the error a host function ended the call with
+
+	globals map[string]*exportedGlobal // looked up so far; nil: no such global
 }
 
-func (i *instance) call(ctx context.Context, name string, args ...uint64) ([]uint64, error) {
+var _ engine.Recyclable = (*instance)(nil)
+
+func (i *instance) Call(ctx context.Context, name string, args ...uint64) ([]uint64, error) {
+	if i.closed {
+		return nil, engine.ErrInstanceClosed
+	}
 	fn := i.funcs[name]
 	if fn == nil {
 		if ex := i.inst.GetExport(i.store, name); ex != nil {
@@ -547,67 +542,88 @@ func backtrace(msg string) (frames, cause string) {
 	return "wasm stack trace:\n" + strings.Join(lines, "\n"), cause
 }
 
-func (i *instance) memorySize() uint32 {
+func (i *instance) MemorySize() uint32 {
 	if i.memory == nil || i.closed {
 		return 0
 	}
 	return uint32(i.memory.DataSize(i.store))
 }
 
-// storeMemory is the exported memory outside a host call, through the
-// instance's store; nothing once its handle is closed.
-type storeMemory struct{ h *handle }
+func (i *instance) Memory() engine.Memory { return storeMemory{i: i} }
 
-func (m *storeMemory) mem() memory {
-	if m.h.closed {
-		return memory{}
-	}
-	return memory{caller: m.h.i.store, m: m.h.i.memory}
+func (i *instance) Close(context.Context) error {
+	i.close()
+	return nil
 }
 
-func (m *storeMemory) Read(ptr, n uint32) ([]byte, bool) { return m.mem().Read(ptr, n) }
+// Reusable implements engine.Recyclable.
+func (i *instance) Reusable() bool { return !i.closed && i.stdout == nil && i.stderr == nil }
 
-func (m *storeMemory) Write(ptr uint32, b []byte) bool { return m.mem().Write(ptr, b) }
+// storeMemory is the exported memory outside a host call, through the
+// instance's store; nothing once the instance is closed.
+type storeMemory struct{ i *instance }
 
-func (m *storeMemory) Size() uint32 { return m.mem().Size() }
+func (m storeMemory) mem() memory {
+	if m.i.closed {
+		return memory{}
+	}
+	return memory{caller: m.i.store, m: m.i.memory}
+}
 
-func (m *storeMemory) Grow(pages uint32) bool { return m.mem().Grow(pages) }
+func (m storeMemory) Read(ptr, n uint32) ([]byte, bool) { return m.mem().Read(ptr, n) }
 
-func (m *storeMemory) Bytes() []byte { return m.mem().data() }
+func (m storeMemory) Write(ptr uint32, b []byte) bool { return m.mem().Write(ptr, b) }
 
-func (i *instance) global(name string) *wt.Global {
+func (m storeMemory) Size() uint32 { return m.mem().Size() }
+
+func (m storeMemory) Grow(pages uint32) bool { return m.mem().Grow(pages) }
+
+func (m storeMemory) Bytes() []byte { return m.mem().data() }
+
+// exportedGlobal is an exported global of an instance, looked up once:
+// wasmtime-go makes a new type object, with a finalizer, on every look at a
+// global's type.
+type exportedGlobal struct {
+	g       *wt.Global
+	kind    engine.ValueType // Other: not a number
+	mutable bool
+}
+
+func (i *instance) global(name string) *exportedGlobal {
 	if i.closed {
 		return nil
 	}
-	ex := i.inst.GetExport(i.store, name)
-	if ex == nil {
-		return nil
+	if g, ok := i.globals[name]; ok {
+		return g
 	}
-	return ex.Global()
+	var eg *exportedGlobal
+	if ex := i.inst.GetExport(i.store, name); ex != nil && ex.Global() != nil {
+		g := ex.Global()
+		ty := g.Type(i.store)
+		kind, _ := fromValKind(ty.Content().Kind())
+		eg = &exportedGlobal{g: g, kind: kind, mutable: ty.Mutable()}
+	}
+	if i.globals == nil {
+		i.globals = map[string]*exportedGlobal{}
+	}
+	i.globals[name] = eg
+	return eg
 }
 
-func (i *instance) getGlobal(name string) (uint64, bool) {
+func (i *instance) Global(name string) (uint64, bool) {
 	g := i.global(name)
-	if g == nil {
+	if g == nil || g.kind == engine.Other {
 		return 0, false
 	}
-	switch v := g.Get(i.store); v.Kind() {
-	case wt.KindI32, wt.KindI64, wt.KindF32, wt.KindF64:
-		return fromVal(v), true
-	}
-	return 0, false
+	return fromVal(g.g.Get(i.store)), true
 }
 
-func (i *instance) setGlobal(name string, bits uint64) bool {
+func (i *instance) SetGlobal(name string, bits uint64) bool {
 	g := i.global(name)
-	if g == nil || !g.Type(i.store).Mutable() {
+	if g == nil || g.kind == engine.Other || !g.mutable {
 		return false
 	}
-	t, ok := fromValKind(g.Type(i.store).Content().Kind())
-	if !ok {
-		return false
-	}
-	return g.Set(i.store, toVal(t, bits)) == nil
+	return g.g.Set(i.store, toVal(g.kind, bits)) == nil
 }
 
 func fromValKind(k wt.ValKind) (engine.ValueType, bool) {

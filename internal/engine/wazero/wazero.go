@@ -153,7 +153,7 @@ type module struct {
 	cm      wazero.CompiledModule
 	alloc   *imageAllocator // instances' memory starts from it; nil: from the data segments
 	kept    *engine.Budget
-	recycle *recycler // nil: instances are closed, not recycled
+	recycle *engine.InstancePool // nil: instances are closed, not recycled
 }
 
 var _ engine.Recycler = (*module)(nil)
@@ -161,7 +161,7 @@ var _ engine.Recycler = (*module)(nil)
 // Recycle implements engine.Recycler.
 func (m *module) Recycle(globals []string) {
 	if m.recycle == nil {
-		m.recycle = newRecycler(m.kept, globals)
+		m.recycle = engine.NewInstancePool(m.kept, globals)
 	}
 }
 
@@ -170,10 +170,7 @@ func (m *module) Grown(pages uint32) engine.Instance {
 	if m.recycle == nil {
 		return nil
 	}
-	if i := m.recycle.take(int(pages) * 65536); i != nil {
-		return &handle{i: i}
-	}
-	return nil
+	return m.recycle.Take(int(pages) * 65536)
 }
 
 func (m *module) Imports() []engine.Func {
@@ -199,21 +196,7 @@ func (m *module) ExportsMemory(name string) bool {
 }
 
 func (m *module) Instantiate(ctx context.Context, cfg *engine.InstanceConfig) (engine.Instance, error) {
-	streams := cfg.Stdout != nil && cfg.Stdout != io.Discard || cfg.Stderr != nil && cfg.Stderr != io.Discard
-	if m.recycle != nil && !streams {
-		if i := m.recycle.take(0); i != nil {
-			return &handle{i: i}, nil
-		}
-	}
-	i, err := m.instantiate(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if m.recycle != nil && !streams {
-		i.recycle = m.recycle
-		m.recycle.learn(i)
-	}
-	return &handle{i: i}, nil
+	return engine.Instantiate(m.recycle, cfg, func() (engine.Recyclable, error) { return m.instantiate(ctx, cfg) })
 }
 
 // instantiate makes a new instance.
@@ -233,12 +216,12 @@ func (m *module) instantiate(ctx context.Context, cfg *engine.InstanceConfig) (*
 	if err != nil {
 		return nil, mapError(ctx, err)
 	}
-	return &instance{mod: mod, mem: &memory{mod.Memory()}}, nil
+	return &instance{mod: mod, mem: &memory{mod.Memory()}, streams: cfg.Stdout != nil || cfg.Stderr != nil}, nil
 }
 
 func (m *module) Close(ctx context.Context) error {
 	if m.recycle != nil {
-		m.recycle.spares.Close()
+		m.recycle.Close()
 	}
 	if m.alloc != nil {
 		m.alloc.close()
@@ -249,8 +232,14 @@ func (m *module) Close(ctx context.Context) error {
 type instance struct {
 	mod     api.Module
 	mem     *memory
-	recycle *recycler // nil: closed when its handle is
+	streams bool // writes to an output stream
 }
+
+var _ engine.Recyclable = (*instance)(nil)
+
+// Reusable implements engine.Recyclable: wazero closes a module whose
+// guest exited or whose context ended during a call.
+func (i *instance) Reusable() bool { return !i.streams && !i.mod.IsClosed() }
 
 // memoryKey is the context key under which Call passes the instance's
 // memory view to host functions.
