@@ -53,14 +53,15 @@ func TestDevServesTheExamples(t *testing.T) {
 
 func testDevServesTheExamples(t *testing.T, eng string) {
 	p, c := startDev(t, t.TempDir(), "--engine", eng)
-	if !strings.Contains(p.Output(), "engine "+eng+",") {
-		t.Errorf("dev does not say it runs on %s:\n%s", eng, p.Output())
+	out := p.WaitOutput(t, "}'\n", 10*time.Second) // the banner, up to the curl command's end
+	if !strings.Contains(out, "engine "+eng+",") {
+		t.Errorf("dev does not say it runs on %s:\n%s", eng, out)
 	}
 
 	// The run that the printed curl command starts completes.
-	m := regexp.MustCompile(`-d '([^']+)'`).FindStringSubmatch(p.Output())
+	m := regexp.MustCompile(`-d '([^']+)'`).FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("dev printed no curl command:\n%s", p.Output())
+		t.Fatalf("dev printed no curl command:\n%s", out)
 	}
 	var run runJSON
 	c.JSON(t, "POST", "/v1/runs?wait=30s", json.RawMessage(m[1]), http.StatusCreated, &run)

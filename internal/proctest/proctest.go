@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -119,6 +120,25 @@ func Start(t testing.TB, addr string, args ...string) *Process {
 			t.Fatalf("wasmflow %v did not answer on %s: %v\n%s", args, addr, err, out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// WaitOutput returns the process's output once it contains s, or fails t
+// after timeout. The output reaches the test through a pipe and a copying
+// goroutine, so what the process printed before it answered a request may
+// arrive after the answer.
+func (p *Process) WaitOutput(t testing.TB, s string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out := p.Output()
+		if strings.Contains(out, s) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wasmflow printed no %q in %s:\n%s", s, timeout, out)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
