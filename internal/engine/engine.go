@@ -219,6 +219,12 @@ type InstanceConfig struct {
 	Stderr io.Writer
 }
 
+// HasOutput reports whether the instance writes to an output stream (nil
+// and io.Discard are none).
+func (c *InstanceConfig) HasOutput() bool {
+	return c.Stdout != nil && c.Stdout != io.Discard || c.Stderr != nil && c.Stderr != io.Discard
+}
+
 // ExitError reports that the guest called WASI proc_exit.
 type ExitError struct {
 	Code uint32

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 )
@@ -83,8 +82,7 @@ func (p *InstancePool) learn(i Recyclable) {
 // gives no output stream, a recycled instance if the pool has one, else a
 // new one handed out by the pool; otherwise the new instance itself.
 func Instantiate(pool *InstancePool, cfg *InstanceConfig, newInstance func() (Recyclable, error)) (Instance, error) {
-	streams := cfg.Stdout != nil && cfg.Stdout != io.Discard || cfg.Stderr != nil && cfg.Stderr != io.Discard
-	recycle := pool != nil && !streams
+	recycle := pool != nil && !cfg.HasOutput()
 	if recycle {
 		if h := pool.Take(0); h != nil {
 			return h, nil

@@ -216,7 +216,7 @@ func (m *module) instantiate(ctx context.Context, cfg *engine.InstanceConfig) (*
 	if err != nil {
 		return nil, mapError(ctx, err)
 	}
-	return &instance{mod: mod, mem: &memory{mod.Memory()}, streams: cfg.Stdout != nil || cfg.Stderr != nil}, nil
+	return &instance{mod: mod, mem: &memory{mod.Memory()}, streams: cfg.HasOutput()}, nil
 }
 
 func (m *module) Close(ctx context.Context) error {
