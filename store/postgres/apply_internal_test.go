@@ -3,8 +3,14 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wasmflow/wasmflow/internal/pgtest"
 	"github.com/wasmflow/wasmflow/store"
@@ -125,4 +131,73 @@ func runningRun(t *testing.T, s *Store, now time.Time) *store.Run {
 		t.Fatalf("claim: %v, %d runs", err, len(runs))
 	}
 	return runs[0]
+}
+
+// TestBatchesProbeRunsByKey checks the plans of a batch's statements, as
+// Postgres runs them (auto_explain, sent back as notices), on tables as
+// young as a new database's: each reads runs through its primary key, never
+// by a sequential scan (the plan a table of a few rows gets, kept by every
+// connection as the table grows) nor through the claim index (a walk of
+// every runnable run, filtered by id).
+func TestBatchesProbeRunsByKey(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = planCacheMode
+	var mu sync.Mutex
+	var plans []string
+	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		defer mu.Unlock()
+		plans = append(plans, n.Message)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s, err := New(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	run := runningRun(t, s, now)
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_level = notice`)
+		return err
+	}
+	explained, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer explained.Close()
+	s.pool = explained
+	for w := int64(1); w <= 3; w++ {
+		p := &store.RunApplyParams{RunID: "r1", Fence: run.Fence, Write: w, Now: now,
+			Entries: []*store.Entry{{RunID: "r1", Seq: int(w), Kind: store.EntryStep, Name: "s", Status: store.EntryCompleted, Attempts: 1, Output: []byte(`{}`)}},
+			Events:  []*store.NewEvent{{Type: store.EventStepCompleted, Step: "s"}}}
+		if w == 3 {
+			p.Status, p.Output = store.StatusCompleted, []byte(`{}`)
+		}
+		if _, err := s.RunApply(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var fence int
+	for _, plan := range plans {
+		if strings.Contains(plan, "FOR UPDATE") && strings.Contains(plan, "fence") {
+			fence++
+		}
+		if strings.Contains(plan, "Seq Scan on runs") || strings.Contains(plan, "runs_claim") {
+			t.Errorf("a statement of a batch reads runs other than by its key:\n%s", plan)
+		}
+	}
+	if fence != 3 {
+		t.Fatalf("%d plans of the fence read among %d plans, want 3", fence, len(plans))
+	}
 }
