@@ -111,3 +111,25 @@ func TestEncodeNewOptions(t *testing.T) {
 		}
 	}
 }
+
+// loud fails the test that encodes it: warmJSON must build encoders
+// without encoding a value.
+type loud struct{ N int }
+
+func (loud) MarshalJSON() ([]byte, error) { panic("MarshalJSON called at registration") }
+
+type quiet struct {
+	Inner loud  `json:"inner"`
+	P     *loud `json:"p"`
+}
+
+func TestWorkflowRegistrationEncodesNothing(t *testing.T) {
+	Workflow("warm-loud", func(*Context, loud) (quiet, error) { return quiet{}, nil })
+	Workflow("warm-quiet", func(*Context, quiet) (*loud, error) { return nil, nil })
+	Workflow("warm-scalars", func(*Context, []map[string]chan int) (func(), error) { return nil, nil })
+	for _, name := range []string{"warm-loud", "warm-quiet", "warm-scalars"} {
+		if registry.byName[name] == nil {
+			t.Errorf("workflow %q was not registered", name)
+		}
+	}
+}
